@@ -1,0 +1,123 @@
+/**
+ * Every failure groupcast reports has a stable code. HTTP maps codes to statuses in one place
+ * (api/errors.ts); raw sockets get `ERROR <CODE> <message>` and are closed.
+ */
+export const ERROR_CODES = {
+  INVALID_GROUP_ID: 'group id is not 1-200 bytes of UTF-8 without control characters or whitespace',
+  BAD_JOIN: 'first line of a TCP connection is not <prefix><group>',
+  JOIN_TIMEOUT: 'no join line within the join timeout',
+  MESSAGE_TOO_LARGE: 'message is larger than maxMessageBytes',
+  BODY_TOO_LARGE: 'request body is larger than maxBodyBytes',
+  EMPTY_MESSAGE: 'message body is empty',
+  UNFRAMEABLE: 'message cannot be framed for TCP members (a newline inside, in line framing)',
+  INVALID_NDJSON: 'NDJSON batch is malformed; nothing from it was published',
+  INVALID_LAST_EVENT_ID: 'Last-Event-ID is not a message id',
+  GROUP_NOT_FOUND: 'no such group',
+  NOT_FOUND: 'no such route',
+  METHOD_NOT_ALLOWED: 'method not allowed on this route',
+  SLOW_CONSUMER: 'member fell behind by more than its queue limit and was disconnected',
+  TOO_MANY_CONNECTIONS: 'connection limit reached',
+  TOO_MANY_GROUPS: 'group limit reached',
+  GROUP_FULL: 'member limit of the group reached',
+  INVALID_OPTION: 'an option has a bad value',
+  UPSTREAM_UNAVAILABLE: 'the sidecar behind this edge worker cannot be reached',
+  SHUTTING_DOWN: 'the server is shutting down',
+  INTERNAL: 'unexpected internal error',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Base class: `code` is stable and documented; `message` is for humans. */
+export class GroupcastError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string = ERROR_CODES[code]) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+export class InvalidGroupIdError extends GroupcastError {
+  constructor(reason: string) {
+    super('INVALID_GROUP_ID', `invalid group id: ${reason}`);
+  }
+}
+
+export class BadJoinError extends GroupcastError {
+  constructor(message: string) {
+    super('BAD_JOIN', message);
+  }
+}
+
+export class JoinTimeoutError extends GroupcastError {
+  constructor(ms: number) {
+    super('JOIN_TIMEOUT', `no join line within ${ms} ms`);
+  }
+}
+
+export class MessageTooLargeError extends GroupcastError {
+  readonly limit: number;
+  constructor(limit: number, what = 'message') {
+    super(
+      what === 'body' ? 'BODY_TOO_LARGE' : 'MESSAGE_TOO_LARGE',
+      `${what} is larger than ${limit} bytes`,
+    );
+    this.limit = limit;
+  }
+}
+
+export class EmptyMessageError extends GroupcastError {
+  constructor() {
+    super('EMPTY_MESSAGE', 'message is empty');
+  }
+}
+
+export class UnframeableError extends GroupcastError {
+  constructor(message: string) {
+    super('UNFRAMEABLE', message);
+  }
+}
+
+export class InvalidNdjsonError extends GroupcastError {
+  constructor(message: string) {
+    super('INVALID_NDJSON', message);
+  }
+}
+
+export class GroupNotFoundError extends GroupcastError {
+  constructor(group: string) {
+    super('GROUP_NOT_FOUND', `no group named ${JSON.stringify(group)}`);
+  }
+}
+
+export class SlowConsumerError extends GroupcastError {
+  constructor(pending: number, limit: number) {
+    super('SLOW_CONSUMER', `${pending} bytes pending, limit ${limit}`);
+  }
+}
+
+export class LimitError extends GroupcastError {
+  constructor(code: 'TOO_MANY_CONNECTIONS' | 'TOO_MANY_GROUPS' | 'GROUP_FULL', limit: number) {
+    super(code, `${ERROR_CODES[code]} (${limit})`);
+  }
+}
+
+export class InvalidOptionError extends GroupcastError {
+  readonly option: string;
+  constructor(option: string, value: unknown, expected: string) {
+    super('INVALID_OPTION', `invalid value for ${option}: ${JSON.stringify(value)} (${expected})`);
+    this.option = option;
+  }
+}
+
+export class UpstreamError extends GroupcastError {
+  constructor(message: string) {
+    super('UPSTREAM_UNAVAILABLE', message);
+  }
+}
+
+/** Wraps anything thrown into a GroupcastError without losing a code that is already there. */
+export function toGroupcastError(err: unknown): GroupcastError {
+  if (err instanceof GroupcastError) return err;
+  return new GroupcastError('INTERNAL', err instanceof Error ? err.message : String(err));
+}

@@ -1,0 +1,52 @@
+import { EmptyMessageError } from '../errors.ts';
+import { Batch } from '../message.ts';
+import type { FrameDecoder, Framing } from './types.ts';
+
+/**
+ * `raw`: each read is one message (SocketForwarder's behaviour), binary-safe. A read larger than
+ * the message limit becomes several messages of at most the limit, as SocketForwarder's
+ * `max_read_in_size` reads did; nothing is refused.
+ */
+class RawDecoder implements FrameDecoder {
+  readonly #max: number;
+  readonly buffered = 0;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  push(chunk: Uint8Array): Batch | null {
+    const len = chunk.byteLength;
+    if (len === 0) return null;
+    if (len <= this.#max) return new Batch(chunk, Uint32Array.of(0, len), 1, len);
+    const count = Math.ceil(len / this.#max);
+    const bounds = new Uint32Array(count * 2);
+    for (let i = 0; i < count; i++) {
+      bounds[2 * i] = i * this.#max;
+      bounds[2 * i + 1] = Math.min(len, (i + 1) * this.#max);
+    }
+    return new Batch(chunk, bounds, count, len);
+  }
+}
+
+export const rawFraming: Framing = {
+  name: 'raw',
+  decoder: (max) => new RawDecoder(max),
+  encode(payloads) {
+    let total = 0;
+    for (const p of payloads) {
+      if (p.byteLength === 0) throw new EmptyMessageError();
+      total += p.byteLength;
+    }
+    const wire = new Uint8Array(total);
+    const bounds = new Uint32Array(payloads.length * 2);
+    let at = 0;
+    for (let i = 0; i < payloads.length; i++) {
+      wire.set(payloads[i], at);
+      bounds[2 * i] = at;
+      at += payloads[i].byteLength;
+      bounds[2 * i + 1] = at;
+    }
+    return new Batch(wire, bounds, payloads.length, total);
+  },
+};

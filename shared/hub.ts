@@ -1,0 +1,112 @@
+import type { GroupcastError } from './errors.ts';
+import type { FramingName } from './framing/index.ts';
+import type { Transport } from './message.ts';
+
+/**
+ * The seam between the HTTP/SSE API and whatever holds the groups: the sidecar implements it in
+ * process, the edge worker over HTTP to a sidecar. The API cannot tell which one it has.
+ */
+export interface Hub {
+  /** Framing of the hub's TCP members: decides which payloads can be carried. */
+  readonly framing: FramingName;
+  /** Publishes payloads into a group, in order. Throws a GroupcastError for bad input. */
+  publish(group: string, payloads: Uint8Array[], origin: Origin): Promise<PublishResult>;
+  /**
+   * Adds an SSE subscriber to a group, replays from `start`, then streams live. The hub writes
+   * event-stream bytes to the subscriber; the same bytes are shared by every subscriber.
+   */
+  subscribe(group: string, start: StartPoint, subscriber: Subscriber): Promise<Subscription>;
+  groups(): Promise<GroupSummary[]>;
+  group(name: string): Promise<GroupDetail | null>;
+  health(): Promise<HealthReport>;
+  /** Prometheus text exposition. */
+  metrics(): Promise<string>;
+}
+
+export interface Origin {
+  transport: Transport;
+  remote: string;
+}
+
+export interface PublishResult {
+  /** Ids of the stored messages, in order. */
+  ids: string[];
+  /** Members the messages were handed to. */
+  recipients: number;
+}
+
+/** Where a new subscription starts: only new messages, after a given id, or all that is held. */
+export type StartPoint =
+  | { readonly kind: 'live' }
+  | { readonly kind: 'after'; readonly id: string }
+  | { readonly kind: 'earliest' };
+
+/** An SSE stream as the hub sees it. */
+export interface Subscriber {
+  readonly remote: string;
+  /** Bytes queued for this subscriber and not yet taken by its connection. */
+  readonly pendingBytes: number;
+  /** Queues event-stream bytes. Never throws; a subscriber past its limit ends itself. */
+  write(chunk: Uint8Array): void;
+  /** Ends the stream (idempotent). */
+  close(reason?: GroupcastError): void;
+}
+
+export interface Subscription {
+  /** Removes the subscriber from its group (idempotent). `reason` is counted when given. */
+  unsubscribe(reason?: GroupcastError): void;
+}
+
+export interface GroupCounts {
+  tcp: number;
+  udp: number;
+  sse: number;
+}
+
+export interface GroupSummary {
+  group: string;
+  counts: GroupCounts;
+  lastId: string | null;
+}
+
+export interface MemberInfo {
+  id: string;
+  transport: 'tcp' | 'udp' | 'sse';
+  remote: string;
+  joinedAt: string;
+  pendingBytes: number;
+  /** The sidecar holding the member, when several share groups. */
+  node?: string;
+}
+
+export interface HistoryWindow {
+  messages: number;
+  bytes: number;
+  firstId: string | null;
+  lastId: string | null;
+  maxMessages: number;
+  maxBytes: number;
+}
+
+export interface GroupDetail extends GroupSummary {
+  members: MemberInfo[];
+  history: HistoryWindow;
+  counters: {
+    messagesIn: number;
+    bytesIn: number;
+    deliveries: number;
+  };
+  createdAt: string;
+}
+
+export interface ListenerStatus {
+  listening: boolean;
+  address: string | null;
+}
+
+export interface HealthReport {
+  /** ok: serving; degraded: serving with a part down (e.g. a backplane); down: not serving. */
+  status: 'ok' | 'degraded' | 'down';
+  listeners: Record<string, ListenerStatus>;
+  [extra: string]: unknown;
+}

@@ -1,0 +1,66 @@
+/**
+ * The message model. A message is `{ group, id, data, origin }`; on the hot path messages travel
+ * as a Batch: the bytes TCP members receive (`wire`, in the hub's framing) plus the payload
+ * offsets inside them, so a read chunk fans out with one write per member and no per-message
+ * allocation. Ids are `<epoch>-<seq>`: epoch is when the group's sequence began (ms), seq counts
+ * from 1 within it, so ids grow across restarts and group re-creation.
+ */
+
+export type Transport = 'tcp' | 'udp' | 'sse' | 'http';
+
+export interface Message {
+  group: string;
+  id: string;
+  data: Uint8Array;
+  origin: string;
+}
+
+export interface MessageId {
+  epoch: number;
+  seq: number;
+}
+
+const ID_RE = /^(\d{1,15})-(\d{1,15})$/;
+
+export function formatId(epoch: number, seq: number): string {
+  return `${epoch}-${seq}`;
+}
+
+export function parseId(text: string): MessageId | null {
+  const m = ID_RE.exec(text);
+  if (!m) return null;
+  return { epoch: Number(m[1]), seq: Number(m[2]) };
+}
+
+export class Batch {
+  /** Bytes exactly as TCP members receive them. May hold framing-only bytes (blank lines). */
+  readonly wire: Uint8Array;
+  /** Payload offsets into `wire`: [start0, end0, start1, end1, ...]. */
+  readonly bounds: Uint32Array;
+  readonly count: number;
+  readonly payloadBytes: number;
+  /** Set when a group accepts the batch. */
+  epoch = 0;
+  firstSeq = 0;
+  /** Lazily built event-stream encoding, shared by every SSE subscriber. */
+  sse: Uint8Array | undefined;
+
+  constructor(wire: Uint8Array, bounds: Uint32Array, count: number, payloadBytes: number) {
+    this.wire = wire;
+    this.bounds = bounds;
+    this.count = count;
+    this.payloadBytes = payloadBytes;
+  }
+
+  payload(i: number): Uint8Array {
+    return this.wire.subarray(this.bounds[2 * i], this.bounds[2 * i + 1]);
+  }
+
+  id(i: number): string {
+    return formatId(this.epoch, this.firstSeq + i);
+  }
+
+  get lastSeq(): number {
+    return this.firstSeq + this.count - 1;
+  }
+}

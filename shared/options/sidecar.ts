@@ -1,0 +1,392 @@
+import { InvalidOptionError } from '../errors.ts';
+import { FRAMINGS, type FramingName } from '../framing/index.ts';
+import { validateGroupId } from '../group-id.ts';
+import {
+  type GroupHostPort,
+  type HostPort,
+  parseBytes,
+  parseDuration,
+  parseEnum,
+  parseGroupHostPort,
+  parseHostPort,
+  parseInteger,
+  parseList,
+  parsePort,
+  parseString,
+  parseUrl,
+  Reason,
+} from './parse.ts';
+import {
+  type OptionAlias,
+  type OptionSpec,
+  parseArgv,
+  type Resolved,
+  resolveOptions,
+  underscoreSpelling,
+} from './resolve.ts';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+export const DEFAULT_HOST = '127.0.0.1';
+/** SocketForwarder binds every interface; so does groupcast when started with its keys. */
+export const DEFAULT_SF_HOST = '0.0.0.0';
+export const DEFAULT_TCP_PORT = 7400;
+export const DEFAULT_UDP_PORT = 7401;
+export const DEFAULT_HTTP_PORT = 7480;
+export const DEFAULT_PREFIX = 'SOCKETFORWARDER-NEW:';
+export const DEFAULT_TCP_FRAMING: FramingName = 'line';
+export const DEFAULT_SF_TCP_FRAMING: FramingName = 'raw';
+export const DEFAULT_MAX_MESSAGE_BYTES = 1 * MiB;
+export const DEFAULT_MAX_BODY_BYTES = 16 * MiB;
+export const DEFAULT_UDP_GROUP = 'udp';
+export const DEFAULT_JOIN_TIMEOUT_MS = 10_000;
+export const DEFAULT_LEGACY_JOIN_WAIT_MS = 50;
+export const DEFAULT_MAX_PENDING_BYTES = 8 * MiB;
+export const DEFAULT_TCP_KEEPALIVE_MS = 30_000;
+export const DEFAULT_MAX_CONNECTIONS = 50_000;
+export const DEFAULT_MAX_GROUPS = 10_000;
+export const DEFAULT_MAX_MEMBERS_PER_GROUP = 10_000;
+export const DEFAULT_HISTORY_MESSAGES = 1000;
+export const DEFAULT_HISTORY_BYTES = 16 * MiB;
+export const DEFAULT_GROUP_TTL_MS = 10 * 60_000;
+export const DEFAULT_HEARTBEAT_MS = 15_000;
+export const DEFAULT_SSE_QUEUE_BYTES = 4 * MiB;
+export const DEFAULT_SHUTDOWN_GRACE_MS = 2_000;
+
+export interface SidecarOptions {
+  config: string | null;
+  host: string;
+  tcpPort: number | null;
+  udpPort: number | null;
+  httpPort: number | null;
+  prefix: string;
+  tcpFraming: FramingName;
+  maxMessageBytes: number;
+  maxBodyBytes: number;
+  udpGroup: string;
+  logLevel: LogLevel;
+  tcpPreconfig: GroupHostPort[];
+  udpPreconfig: HostPort[];
+  joinTimeoutMs: number;
+  legacyJoinWaitMs: number;
+  maxPendingBytes: number;
+  tcpKeepaliveMs: number;
+  maxConnections: number;
+  maxGroups: number;
+  maxMembersPerGroup: number;
+  historyMessages: number;
+  historyBytes: number;
+  groupTtlMs: number;
+  heartbeatMs: number;
+  sseQueueBytes: number;
+  corsOrigins: string[];
+  shutdownGraceMs: number;
+  redisUrl: string | null;
+}
+
+/** SocketForwarder's keys, dotted as it reads them, plus the underscore spelling for shells. */
+function sf(...keys: string[]): OptionAlias[] {
+  return keys.flatMap((k) => [underscoreSpelling(k), k]);
+}
+
+function spec(
+  key: keyof SidecarOptions,
+  env: string,
+  def: unknown,
+  doc: string,
+  parse: (raw: unknown) => unknown,
+  extra: Partial<OptionSpec> = {},
+): OptionSpec {
+  const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/-ms$/, '');
+  return { key, env: `GROUPCAST_${env}`, flag, default: def, doc, parse, ...extra };
+}
+
+const port = (raw: unknown) => parsePort(raw);
+
+export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
+  spec(
+    'config',
+    'CONFIG',
+    null,
+    'JSON file of options (keys as in this table)',
+    (r) => parseString(r),
+    {
+      defaultDoc: 'none',
+    },
+  ),
+  spec(
+    'host',
+    'HOST',
+    DEFAULT_HOST,
+    'address every listener binds (TCP, UDP, HTTP)',
+    (r) => parseString(r),
+    {
+      aliases: sf('socketforwarder.host_address'),
+      defaultDoc: `${DEFAULT_HOST} (${DEFAULT_SF_HOST} when started with SocketForwarder keys)`,
+    },
+  ),
+  spec(
+    'tcpPort',
+    'TCP_PORT',
+    DEFAULT_TCP_PORT,
+    'raw TCP listener port; 0 picks a free port, off disables',
+    port,
+    {
+      aliases: sf('socketforwarder.tcp.port', 'socketforwarder.tcp_port'),
+    },
+  ),
+  spec(
+    'udpPort',
+    'UDP_PORT',
+    DEFAULT_UDP_PORT,
+    'UDP listener port; 0 picks a free port, off disables',
+    port,
+    {
+      aliases: sf('socketforwarder.udp.port', 'socketforwarder.udp_port'),
+    },
+  ),
+  spec(
+    'httpPort',
+    'HTTP_PORT',
+    DEFAULT_HTTP_PORT,
+    'HTTP/SSE API port; 0 picks a free port, off disables',
+    port,
+  ),
+  spec(
+    'prefix',
+    'PREFIX',
+    DEFAULT_PREFIX,
+    'join prefix for TCP groups and UDP registration',
+    (r) => {
+      const s = parseString(r);
+      if (/[\r\n]/.test(s)) throw new Reason('a prefix without line breaks');
+      return s;
+    },
+    { aliases: sf('socketforwarder.new_client_prefix') },
+  ),
+  spec(
+    'tcpFraming',
+    'TCP_FRAMING',
+    DEFAULT_TCP_FRAMING,
+    'where a TCP message ends: line, raw (each read) or length (4-byte big-endian prefix)',
+    (r) => parseEnum(r, FRAMINGS),
+    {
+      defaultDoc: `${DEFAULT_TCP_FRAMING} (${DEFAULT_SF_TCP_FRAMING} when started with SocketForwarder keys)`,
+    },
+  ),
+  spec(
+    'maxMessageBytes',
+    'MAX_MESSAGE_BYTES',
+    DEFAULT_MAX_MESSAGE_BYTES,
+    'largest message, any transport',
+    (r) => parseBytes(r, 1, 64 * MiB),
+    { aliases: sf('socketforwarder.max_read_in_size'), defaultDoc: '1 MiB' },
+  ),
+  spec(
+    'maxBodyBytes',
+    'MAX_BODY_BYTES',
+    DEFAULT_MAX_BODY_BYTES,
+    'largest HTTP request body (an NDJSON batch)',
+    (r) => parseBytes(r, 1, GiB),
+    { defaultDoc: '16 MiB' },
+  ),
+  spec('udpGroup', 'UDP_GROUP', DEFAULT_UDP_GROUP, 'name of the group UDP peers belong to', (r) =>
+    validateGroupId(parseString(r)),
+  ),
+  spec(
+    'logLevel',
+    'LOG_LEVEL',
+    'info',
+    `log level: ${LOG_LEVELS.join(', ')}`,
+    (r) => parseEnum(r, LOG_LEVELS),
+    {
+      aliases: [
+        { env: 'SOCKETFORWARDER_DEBUG', map: () => 'debug' },
+        { env: 'socketforwarder.debug', map: () => 'debug' },
+      ],
+    },
+  ),
+  spec(
+    'tcpPreconfig',
+    'TCP_PRECONFIG',
+    [],
+    'group:host:port,... connections from exactly that address join that group with no join line',
+    (r) =>
+      parseList(r)
+        .map(parseGroupHostPort)
+        .map((g) => ({ ...g, group: validateGroupId(g.group) })),
+    { aliases: sf('socketforwarder.tcp.preconfig_addresses'), defaultDoc: 'none' },
+  ),
+  spec(
+    'udpPreconfig',
+    'UDP_PRECONFIG',
+    [],
+    'host:port,... UDP addresses registered from start-up',
+    (r) => parseList(r).map(parseHostPort),
+    { aliases: sf('socketforwarder.udp.preconfig_addresses'), defaultDoc: 'none' },
+  ),
+  spec(
+    'joinTimeoutMs',
+    'JOIN_TIMEOUT',
+    DEFAULT_JOIN_TIMEOUT_MS,
+    'time a new TCP connection has to send its join line',
+    (r) => parseDuration(r, 1, 3600e3),
+    { defaultDoc: '10s' },
+  ),
+  spec(
+    'legacyJoinWaitMs',
+    'LEGACY_JOIN_WAIT',
+    DEFAULT_LEGACY_JOIN_WAIT_MS,
+    'a join line with no newline (SocketForwarder clients) completes after this much quiet; 0 requires the newline',
+    (r) => parseDuration(r, 0, 10e3),
+    { defaultDoc: '50ms' },
+  ),
+  spec(
+    'maxPendingBytes',
+    'MAX_PENDING_BYTES',
+    DEFAULT_MAX_PENDING_BYTES,
+    'outbound bytes a TCP member may have queued before it is cut as a slow consumer',
+    (r) => parseBytes(r, 1024, 4 * GiB),
+    { defaultDoc: '8 MiB' },
+  ),
+  spec(
+    'tcpKeepaliveMs',
+    'TCP_KEEPALIVE',
+    DEFAULT_TCP_KEEPALIVE_MS,
+    'idle time before TCP keepalive probes; 0 turns keepalive off',
+    (r) => parseDuration(r, 0, 7200e3),
+    { defaultDoc: '30s' },
+  ),
+  spec(
+    'maxConnections',
+    'MAX_CONNECTIONS',
+    DEFAULT_MAX_CONNECTIONS,
+    'open TCP connections plus SSE streams',
+    (r) => parseInteger(r, 1, 10_000_000),
+  ),
+  spec('maxGroups', 'MAX_GROUPS', DEFAULT_MAX_GROUPS, 'groups held at once', (r) =>
+    parseInteger(r, 1, 10_000_000),
+  ),
+  spec(
+    'maxMembersPerGroup',
+    'MAX_MEMBERS_PER_GROUP',
+    DEFAULT_MAX_MEMBERS_PER_GROUP,
+    'members of one group, all transports',
+    (r) => parseInteger(r, 1, 10_000_000),
+  ),
+  spec(
+    'historyMessages',
+    'HISTORY_MESSAGES',
+    DEFAULT_HISTORY_MESSAGES,
+    'messages each group keeps for replay; 0 keeps none',
+    (r) => parseInteger(r, 0, 10_000_000),
+  ),
+  spec(
+    'historyBytes',
+    'HISTORY_BYTES',
+    DEFAULT_HISTORY_BYTES,
+    'bytes each group keeps for replay',
+    (r) => parseBytes(r, 0, 4 * GiB),
+    { defaultDoc: '16 MiB' },
+  ),
+  spec(
+    'groupTtlMs',
+    'GROUP_TTL',
+    DEFAULT_GROUP_TTL_MS,
+    'how long a group with no members keeps its history',
+    (r) => parseDuration(r, 0, 30 * 24 * 3600e3),
+    { defaultDoc: '10m' },
+  ),
+  spec(
+    'heartbeatMs',
+    'HEARTBEAT',
+    DEFAULT_HEARTBEAT_MS,
+    'SSE comment heartbeat interval',
+    (r) => parseDuration(r, 100, 3600e3),
+    { defaultDoc: '15s' },
+  ),
+  spec(
+    'sseQueueBytes',
+    'SSE_QUEUE_BYTES',
+    DEFAULT_SSE_QUEUE_BYTES,
+    'bytes queued for one SSE stream before it is cut as a slow consumer',
+    (r) => parseBytes(r, 1024, 4 * GiB),
+    { defaultDoc: '4 MiB' },
+  ),
+  spec(
+    'corsOrigins',
+    'CORS_ORIGINS',
+    [],
+    'origins allowed to call the API from a browser (comma-separated, * for any)',
+    (r) => parseList(r),
+    { defaultDoc: 'none (same origin only)' },
+  ),
+  spec(
+    'shutdownGraceMs',
+    'SHUTDOWN_GRACE',
+    DEFAULT_SHUTDOWN_GRACE_MS,
+    'time to flush pending writes on SIGINT/SIGTERM before sockets are destroyed',
+    (r) => parseDuration(r, 0, 60e3),
+    { defaultDoc: '2s' },
+  ),
+  spec(
+    'redisUrl',
+    'REDIS_URL',
+    null,
+    'redis:// URL of the backplane shared by several sidecars; unset = in memory',
+    (r) => parseUrl(r, ['redis', 'rediss']),
+    { flag: 'redis', defaultDoc: 'none' },
+  ),
+];
+
+export interface ResolvedSidecar extends Resolved<SidecarOptions> {
+  /** Started with SocketForwarder's keys or arguments: its defaults apply where groupcast's differ. */
+  socketForwarderMode: boolean;
+}
+
+/**
+ * Resolves sidecar options. SocketForwarder's positional `<tcp-port> [udp-port]` arguments are
+ * accepted like their flags. A user who starts groupcast the way they started SocketForwarder
+ * gets SocketForwarder's defaults (raw framing, every interface), so nothing else must change.
+ */
+export function resolveSidecarOptions(
+  env: Record<string, string | undefined>,
+  argv: readonly string[],
+  file?: unknown,
+): ResolvedSidecar {
+  // SocketForwarder's command line: `SocketForwarder <tcp-port> [udp-port]`.
+  const { positionals, positionalAt } = parseArgv(SIDECAR_OPTIONS, argv);
+  if (positionals.length > 2) {
+    throw new InvalidOptionError(
+      'arguments',
+      positionals.slice(2).join(' '),
+      'expected at most <tcp-port> [udp-port]',
+    );
+  }
+  const args = argv.filter((_, i) => !positionalAt.includes(i));
+  if (positionals.length > 0) args.push('--tcp-port', positionals[0]);
+  if (positionals.length > 1) args.push('--udp-port', positionals[1]);
+  const resolved = resolveOptions<SidecarOptions>(SIDECAR_OPTIONS, { env, argv: args, file });
+  const socketForwarderMode = resolved.viaAlias.size > 0 || positionals.length > 0;
+  const options = { ...resolved.options };
+  if (socketForwarderMode) {
+    if (!resolved.explicit.has('tcpFraming')) options.tcpFraming = DEFAULT_SF_TCP_FRAMING;
+    if (!resolved.explicit.has('host')) options.host = DEFAULT_SF_HOST;
+  }
+  if (options.maxMessageBytes > options.maxBodyBytes)
+    options.maxBodyBytes = options.maxMessageBytes;
+  return { ...resolved, options: deepFreeze(options), socketForwarderMode };
+}
+
+function deepFreeze<T>(value: T): Readonly<T> {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

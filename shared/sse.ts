@@ -1,0 +1,77 @@
+import { ByteWriter, isSseSafeText, textEncoder } from './bytes.ts';
+import type { Batch } from './message.ts';
+
+/**
+ * Server-Sent Events encoding. A batch is encoded once and the bytes are shared by every
+ * subscriber. Text payloads go as `event: message` with one `data:` line per line; payloads that
+ * are not UTF-8, or hold a CR (which SSE parsers rewrite), go base64 under `event: binary`.
+ */
+
+const LF = 10;
+
+export const HEARTBEAT = textEncoder.encode(': heartbeat\n\n');
+
+export function encodeRetry(ms: number): Uint8Array {
+  return textEncoder.encode(`retry: ${ms}\n\n`);
+}
+
+export function encodeBatch(batch: Batch): Uint8Array {
+  if (batch.sse) return batch.sse;
+  const w = new ByteWriter(batch.payloadBytes + batch.count * 48 + 16);
+  writeMessages(w, batch, 0);
+  batch.sse = w.take();
+  return batch.sse;
+}
+
+/** Encodes only the messages of `batch` whose seq is above `afterSeq` (for a replay's edge). */
+export function encodeBatchAfter(batch: Batch, afterSeq: number): Uint8Array {
+  const from = Math.max(0, afterSeq - batch.firstSeq + 1);
+  if (from === 0) return encodeBatch(batch);
+  const w = new ByteWriter(256);
+  writeMessages(w, batch, from);
+  return w.take();
+}
+
+function writeMessages(w: ByteWriter, batch: Batch, from: number): void {
+  const { wire, bounds } = batch;
+  for (let i = from; i < batch.count; i++) {
+    const start = bounds[2 * i];
+    const end = bounds[2 * i + 1];
+    w.ascii(`id: ${batch.id(i)}\n`);
+    if (isSseSafeText(wire, start, end)) {
+      w.ascii('event: message\ndata: ');
+      let at = start;
+      let lf = wire.indexOf(LF, at);
+      while (lf >= 0 && lf < end) {
+        w.bytes(wire, at, lf);
+        w.ascii('\ndata: ');
+        at = lf + 1;
+        lf = wire.indexOf(LF, at);
+      }
+      w.bytes(wire, at, end);
+      w.ascii('\n\n');
+    } else {
+      w.ascii('event: binary\ndata: ');
+      w.base64(wire, start, end);
+      w.ascii('\n\n');
+    }
+  }
+}
+
+export interface GapInfo {
+  /** The id the client asked to resume after. */
+  requested: string;
+  /** The first id it will now receive, or null when nothing is held yet. */
+  resumedFrom: string | null;
+  /** evicted: older than the history window; unknown: never issued here; reset: the group's sequence restarted (restart or expiry). */
+  reason: 'evicted' | 'unknown' | 'reset';
+}
+
+export function encodeGap(gap: GapInfo): Uint8Array {
+  return textEncoder.encode(`event: gap\ndata: ${JSON.stringify(gap)}\n\n`);
+}
+
+/** An event telling the subscriber why its stream ends (best effort: it may not be read). */
+export function encodeClose(code: string, message: string): Uint8Array {
+  return textEncoder.encode(`event: close\ndata: ${JSON.stringify({ code, message })}\n\n`);
+}

@@ -1,0 +1,178 @@
+import { concatBytes } from '../shared/bytes.ts';
+import type { GroupCounts, StartPoint, Subscriber } from '../shared/hub.ts';
+import { type Batch, formatId, parseId } from '../shared/message.ts';
+import { encodeBatch, encodeBatchAfter, encodeGap, type GapInfo } from '../shared/sse.ts';
+import { afterTurn } from '../shared/turn.ts';
+import type { History } from './history.ts';
+import type { Member } from './member.ts';
+import type { Stats } from './stats.ts';
+
+/** An SSE subscriber as a member: the group writes shared event-stream bytes to it once a turn. */
+export class SseMember implements Member {
+  readonly transport = 'sse' as const;
+  readonly id: string;
+  readonly remote: string;
+  readonly joinedAt = Date.now();
+  readonly subscriber: Subscriber;
+  slot = -1;
+  /** Newest seq this subscriber has been sent. */
+  lastSeq = 0;
+
+  constructor(id: string, subscriber: Subscriber) {
+    this.id = id;
+    this.subscriber = subscriber;
+    this.remote = subscriber.remote;
+  }
+
+  get pendingBytes(): number {
+    return this.subscriber.pendingBytes;
+  }
+
+  deliver(): void {
+    // SSE members are fed by Group#flushSse, once per turn, not per batch.
+  }
+
+  close(): void {
+    this.subscriber.close();
+  }
+}
+
+/**
+ * A named group: its members, its message sequence and its replay history. Fan-out to TCP and
+ * UDP members happens per batch; SSE subscribers get everything published in a turn as one chunk.
+ */
+export class Group {
+  readonly name: string;
+  /** Start of this group's id sequence (ms); ids are `<epoch>-<seq>`. */
+  readonly epoch: number;
+  readonly createdAt = Date.now();
+  seq = 0;
+  readonly members: Member[] = [];
+  readonly sse: SseMember[] = [];
+  readonly history: History;
+  readonly counts: GroupCounts = { tcp: 0, udp: 0, sse: 0 };
+  messagesIn = 0;
+  bytesIn = 0;
+  deliveries = 0;
+  /** Set by the hub while the group has no members and waits to expire. */
+  expiry: ReturnType<typeof setTimeout> | undefined;
+  readonly #stats: Stats;
+  #sseTurn: Batch[] = [];
+
+  constructor(name: string, epoch: number, history: History, stats: Stats) {
+    this.name = name;
+    this.epoch = epoch;
+    this.history = history;
+    this.#stats = stats;
+  }
+
+  get size(): number {
+    return this.members.length + this.sse.length;
+  }
+
+  get lastId(): string | null {
+    return this.seq === 0 ? null : formatId(this.epoch, this.seq);
+  }
+
+  add(member: Member): void {
+    const list = member instanceof SseMember ? this.sse : this.members;
+    member.slot = list.length;
+    list.push(member as SseMember);
+    this.counts[member.transport]++;
+  }
+
+  /** Removes a member in O(1); returns false if it was not here. */
+  remove(member: Member): boolean {
+    const list: Member[] = member instanceof SseMember ? this.sse : this.members;
+    const at = member.slot;
+    if (at < 0 || list[at] !== member) return false;
+    const last = list.pop() as Member;
+    if (last !== member) {
+      list[at] = last;
+      last.slot = at;
+    }
+    member.slot = -1;
+    this.counts[member.transport]--;
+    return true;
+  }
+
+  /** Numbers the batch, keeps it for replay and hands it to every member but its origin. */
+  publish(batch: Batch, origin: Member | null): number {
+    if (batch.count > 0) {
+      batch.epoch = this.epoch;
+      batch.firstSeq = this.seq + 1;
+      this.seq += batch.count;
+      this.messagesIn += batch.count;
+      this.bytesIn += batch.payloadBytes;
+      this.history.append(batch);
+    }
+    const members = this.members;
+    let recipients = 0;
+    for (let i = 0; i < members.length; i++) {
+      const m = members[i];
+      if (m !== origin) {
+        m.deliver(batch);
+        recipients++;
+      }
+    }
+    if (batch.count > 0 && this.sse.length > 0) {
+      if (this.#sseTurn.push(batch) === 1) afterTurn(this.#flushSse);
+      recipients += this.sse.length;
+    }
+    this.deliveries += recipients * batch.count;
+    return recipients;
+  }
+
+  #flushSse = (): void => {
+    const batches = this.#sseTurn;
+    this.#sseTurn = [];
+    if (this.sse.length === 0 || batches.length === 0) return;
+    const first = batches[0].firstSeq;
+    const last = batches[batches.length - 1].lastSeq;
+    const chunk = concatBytes(batches.map(encodeBatch));
+    const out = this.#stats.byTransport.sse;
+    // A copy: a write may end a subscriber, which removes it from the live list.
+    for (const m of this.sse.slice()) {
+      if (m.lastSeq >= last) continue;
+      const part =
+        m.lastSeq < first
+          ? chunk
+          : concatBytes(
+              batches
+                .filter((b) => b.lastSeq > m.lastSeq)
+                .map((b) => encodeBatchAfter(b, m.lastSeq)),
+            );
+      out.messagesOut += last - Math.max(m.lastSeq, first - 1);
+      out.bytesOut += part.byteLength;
+      m.lastSeq = last;
+      m.subscriber.write(part);
+    }
+  };
+
+  /** Sends a new subscriber what it asked to replay; it then receives live messages. */
+  replay(member: SseMember, start: StartPoint): void {
+    let after = this.seq;
+    let gap: GapInfo['reason'] | null = null;
+    if (start.kind === 'earliest') after = 0;
+    else if (start.kind === 'after') {
+      const id = parseId(start.id);
+      if (!id) gap = 'unknown';
+      else if (id.epoch < this.epoch) gap = 'reset';
+      else if (id.epoch > this.epoch || id.seq > this.seq) gap = 'unknown';
+      else if (id.seq < this.history.evictedSeq) gap = 'evicted';
+      else after = id.seq;
+      if (gap) after = 0;
+    }
+    const firstHeld = this.history.firstSeq;
+    after = Math.max(after, firstHeld > 0 ? firstHeld - 1 : after);
+    if (gap && start.kind === 'after') {
+      const resumedFrom = firstHeld > 0 ? formatId(this.epoch, firstHeld) : null;
+      member.subscriber.write(encodeGap({ requested: start.id, resumedFrom, reason: gap }));
+    }
+    member.lastSeq = this.seq;
+    if (after >= this.seq) return;
+    const parts: Uint8Array[] = [];
+    for (const b of this.history.after(after)) parts.push(encodeBatchAfter(b, after));
+    if (parts.length > 0) member.subscriber.write(concatBytes(parts));
+  }
+}

@@ -1,0 +1,271 @@
+import { nanoid } from 'nanoid';
+import { GroupcastError, LimitError, MessageTooLargeError } from '../shared/errors.ts';
+import { type Framing, framing as framingByName } from '../shared/framing/index.ts';
+import { validateGroupId } from '../shared/group-id.ts';
+import type {
+  GroupDetail,
+  GroupSummary,
+  HealthReport,
+  Hub,
+  ListenerStatus,
+  Origin,
+  PublishResult,
+  StartPoint,
+  Subscriber,
+  Subscription,
+} from '../shared/hub.ts';
+import { type Batch, formatId } from '../shared/message.ts';
+import type { SidecarOptions } from '../shared/options/sidecar.ts';
+import { Group, SseMember } from './group.ts';
+import { History } from './history.ts';
+import type { Logger } from './logger.ts';
+import { type Member, memberInfo } from './member.ts';
+import { renderMetrics } from './metrics.ts';
+import { Stats } from './stats.ts';
+
+export type HubOptions = Pick<
+  SidecarOptions,
+  | 'tcpFraming'
+  | 'maxMessageBytes'
+  | 'historyMessages'
+  | 'historyBytes'
+  | 'groupTtlMs'
+  | 'maxGroups'
+  | 'maxMembersPerGroup'
+  | 'maxConnections'
+>;
+
+/**
+ * The sidecar's in-process hub: the group registry, fan-out and history. TCP, UDP and the HTTP
+ * API all publish and subscribe through it.
+ */
+export class LocalHub implements Hub {
+  readonly options: HubOptions;
+  readonly framing: HubOptions['tcpFraming'];
+  readonly codec: Framing;
+  readonly stats = new Stats();
+  readonly log: Logger;
+  /** Listener states, filled in by the servers. */
+  readonly listeners: Record<string, ListenerStatus> = {};
+  /** Open TCP connections and SSE streams, against maxConnections. */
+  connections = { tcp: 0, sse: 0 };
+  readonly #groups = new Map<string, Group>();
+  /** Groups with no members kept for replay, longest idle first. */
+  readonly #idle = new Set<Group>();
+  #lastEpoch = 0;
+  #closed = false;
+
+  constructor(options: HubOptions, log: Logger) {
+    this.options = options;
+    this.framing = options.tcpFraming;
+    this.codec = framingByName(options.tcpFraming);
+    this.log = log;
+  }
+
+  get groupCount(): number {
+    return this.#groups.size;
+  }
+
+  get totalConnections(): number {
+    return this.connections.tcp + this.connections.sse;
+  }
+
+  /** Throws TOO_MANY_CONNECTIONS when one more connection would pass the limit. */
+  checkConnectionLimit(): void {
+    if (this.totalConnections >= this.options.maxConnections) {
+      throw new LimitError('TOO_MANY_CONNECTIONS', this.options.maxConnections);
+    }
+  }
+
+  /** The group, created if needed (throws TOO_MANY_GROUPS). */
+  groupFor(name: string): Group {
+    let group = this.#groups.get(name);
+    if (group) return group;
+    if (this.#groups.size >= this.options.maxGroups && !this.#evictIdle()) {
+      throw new LimitError('TOO_MANY_GROUPS', this.options.maxGroups);
+    }
+    // Strictly increasing, so a re-created group never reuses an id.
+    this.#lastEpoch = Math.max(Date.now(), this.#lastEpoch + 1);
+    const history = new History(this.options.historyMessages, this.options.historyBytes);
+    group = new Group(name, this.#lastEpoch, history, this.stats);
+    this.#groups.set(name, group);
+    return group;
+  }
+
+  findGroup(name: string): Group | undefined {
+    return this.#groups.get(name);
+  }
+
+  /** Adds a member to a group; throws GROUP_FULL or TOO_MANY_GROUPS. */
+  join(name: string, member: Member): Group {
+    const group = this.groupFor(name);
+    if (group.size >= this.options.maxMembersPerGroup) {
+      this.#settle(group);
+      throw new LimitError('GROUP_FULL', this.options.maxMembersPerGroup);
+    }
+    this.#wake(group);
+    group.add(member);
+    this.log.info(
+      { group: name, member: member.id, transport: member.transport, remote: member.remote },
+      'join',
+    );
+    return group;
+  }
+
+  leave(group: Group, member: Member, reason?: string): void {
+    if (!group.remove(member)) return;
+    this.log.info(
+      { group: group.name, member: member.id, transport: member.transport, reason },
+      'leave',
+    );
+    this.#settle(group);
+  }
+
+  /**
+   * An empty group is dropped at once, or after groupTtl while it still holds history. Idle
+   * groups also give way, oldest first, when maxGroups is reached.
+   */
+  #settle(group: Group): void {
+    if (group.size > 0 || group.expiry || this.#groups.get(group.name) !== group) return;
+    if (group.history.messages === 0 || this.options.groupTtlMs === 0 || this.#closed) {
+      this.#groups.delete(group.name);
+      return;
+    }
+    group.expiry = setTimeout(() => {
+      group.expiry = undefined;
+      this.#idle.delete(group);
+      if (group.size === 0) this.#groups.delete(group.name);
+    }, this.options.groupTtlMs);
+    group.expiry.unref?.();
+    this.#idle.add(group);
+  }
+
+  #wake(group: Group): void {
+    if (!group.expiry) return;
+    clearTimeout(group.expiry);
+    group.expiry = undefined;
+    this.#idle.delete(group);
+  }
+
+  /** Drops the longest-idle group to make room; false when every group has members. */
+  #evictIdle(): boolean {
+    for (const group of this.#idle) {
+      this.#wake(group);
+      this.#groups.delete(group.name);
+      return true;
+    }
+    return false;
+  }
+
+  /** Fan-out entry for TCP and UDP: counts and hands the batch to the group. */
+  publishBatch(
+    group: Group,
+    batch: Batch,
+    origin: Member | null,
+    transport: Origin['transport'],
+  ): number {
+    const s = this.stats.byTransport[transport];
+    s.messagesIn += batch.count;
+    s.bytesIn += batch.payloadBytes;
+    const recipients = group.publish(batch, origin);
+    if (origin === null && group.size === 0) {
+      // A publish into an idle group restarts its time to live.
+      this.#wake(group);
+      this.#settle(group);
+    }
+    return recipients;
+  }
+
+  async publish(name: string, payloads: Uint8Array[], origin: Origin): Promise<PublishResult> {
+    validateGroupId(name);
+    for (const p of payloads) {
+      if (p.byteLength > this.options.maxMessageBytes) {
+        throw new MessageTooLargeError(this.options.maxMessageBytes);
+      }
+    }
+    const batch = this.codec.encode(payloads);
+    const group = this.groupFor(name);
+    const recipients = this.publishBatch(group, batch, null, origin.transport);
+    const ids: string[] = [];
+    for (let i = 0; i < batch.count; i++) ids.push(batch.id(i));
+    return { ids, recipients };
+  }
+
+  async subscribe(name: string, start: StartPoint, subscriber: Subscriber): Promise<Subscription> {
+    validateGroupId(name);
+    this.checkConnectionLimit();
+    const member = new SseMember(nanoid(10), subscriber);
+    const group = this.join(name, member);
+    this.connections.sse++;
+    group.replay(member, start);
+    let done = false;
+    return {
+      unsubscribe: (reason?: GroupcastError) => {
+        if (done) return;
+        done = true;
+        this.connections.sse--;
+        if (reason?.code === 'SLOW_CONSUMER') this.stats.slowConsumers.sse++;
+        this.leave(group, member, reason?.code ?? 'closed');
+      },
+    };
+  }
+
+  async groups(): Promise<GroupSummary[]> {
+    const out: GroupSummary[] = [];
+    for (const g of this.#groups.values()) {
+      out.push({ group: g.name, counts: { ...g.counts }, lastId: g.lastId });
+    }
+    out.sort((a, b) => (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
+    return out;
+  }
+
+  async group(name: string): Promise<GroupDetail | null> {
+    const g = this.#groups.get(name);
+    if (!g) return null;
+    const h = g.history;
+    return {
+      group: g.name,
+      counts: { ...g.counts },
+      lastId: g.lastId,
+      members: [...g.members, ...g.sse].map(memberInfo),
+      history: {
+        messages: h.messages,
+        bytes: h.bytes,
+        firstId: h.messages > 0 ? formatId(g.epoch, h.firstSeq) : null,
+        lastId: h.messages > 0 ? formatId(g.epoch, h.lastSeq) : null,
+        maxMessages: h.maxMessages,
+        maxBytes: h.maxBytes,
+      },
+      counters: { messagesIn: g.messagesIn, bytesIn: g.bytesIn, deliveries: g.deliveries },
+      createdAt: new Date(g.createdAt).toISOString(),
+    };
+  }
+
+  async health(): Promise<HealthReport> {
+    const down = Object.values(this.listeners).some((l) => !l.listening);
+    return {
+      status: this.#closed || down ? 'down' : 'ok',
+      listeners: structuredClone(this.listeners),
+      groups: this.#groups.size,
+      connections: { ...this.connections },
+    };
+  }
+
+  async metrics(): Promise<string> {
+    return renderMetrics(this);
+  }
+
+  /** Every group, for metrics and shutdown. */
+  allGroups(): IterableIterator<Group> {
+    return this.#groups.values();
+  }
+
+  /** Ends every member; the servers close their sockets. */
+  close(): void {
+    this.#closed = true;
+    for (const g of this.#groups.values()) {
+      if (g.expiry) clearTimeout(g.expiry);
+      for (const m of [...g.members, ...g.sse]) m.close(new GroupcastError('SHUTTING_DOWN'));
+    }
+  }
+}

@@ -1,0 +1,124 @@
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { LocalHub } from './hub.ts';
+
+const registries = new WeakMap<LocalHub, Registry>();
+
+/** Prometheus text for a hub; the registry is built on the first scrape and reads the hub's plain counters. */
+export function renderMetrics(hub: LocalHub): Promise<string> {
+  let reg = registries.get(hub);
+  if (!reg) {
+    reg = buildRegistry(hub);
+    registries.set(hub, reg);
+  }
+  return reg.metrics();
+}
+
+function buildRegistry(hub: LocalHub): Registry {
+  const register = new Registry();
+  collectDefaultMetrics({ register, prefix: 'groupcast_process_' });
+  const transports = ['tcp', 'udp', 'sse', 'http'] as const;
+
+  new Gauge({
+    name: 'groupcast_connections',
+    help: 'Open connections by transport (TCP sockets, SSE streams)',
+    labelNames: ['transport'],
+    registers: [register],
+    collect() {
+      this.set({ transport: 'tcp' }, hub.connections.tcp);
+      this.set({ transport: 'sse' }, hub.connections.sse);
+    },
+  });
+  new Gauge({
+    name: 'groupcast_members',
+    help: 'Group members by transport',
+    labelNames: ['transport'],
+    registers: [register],
+    collect() {
+      const sum = { tcp: 0, udp: 0, sse: 0 };
+      for (const g of hub.allGroups()) {
+        sum.tcp += g.counts.tcp;
+        sum.udp += g.counts.udp;
+        sum.sse += g.counts.sse;
+      }
+      for (const [transport, n] of Object.entries(sum)) this.set({ transport }, n);
+    },
+  });
+  new Gauge({
+    name: 'groupcast_groups',
+    help: 'Groups held',
+    registers: [register],
+    collect() {
+      this.set(hub.groupCount);
+    },
+  });
+  const traffic = [
+    ['messages_in', 'messagesIn', 'Messages received'],
+    ['bytes_in', 'bytesIn', 'Payload bytes received'],
+    ['messages_out', 'messagesOut', 'Messages delivered'],
+    ['bytes_out', 'bytesOut', 'Bytes delivered'],
+  ] as const;
+  for (const [name, field, help] of traffic) {
+    new Counter({
+      name: `groupcast_${name}_total`,
+      help: `${help}, by transport`,
+      labelNames: ['transport'],
+      registers: [register],
+      collect() {
+        this.reset();
+        for (const t of transports) this.inc({ transport: t }, hub.stats.byTransport[t][field]);
+      },
+    });
+  }
+  new Counter({
+    name: 'groupcast_rejected_total',
+    help: 'Rejected inputs by reason (error code)',
+    labelNames: ['reason'],
+    registers: [register],
+    collect() {
+      this.reset();
+      for (const [reason, n] of hub.stats.rejected) this.inc({ reason }, n);
+    },
+  });
+  new Counter({
+    name: 'groupcast_dropped_total',
+    help: 'Messages that could not be carried to a transport, by reason',
+    labelNames: ['reason'],
+    registers: [register],
+    collect() {
+      this.reset();
+      for (const [reason, n] of hub.stats.dropped) this.inc({ reason }, n);
+    },
+  });
+  new Counter({
+    name: 'groupcast_slow_consumer_disconnects_total',
+    help: 'Members cut because they fell behind their queue limit',
+    labelNames: ['transport'],
+    registers: [register],
+    collect() {
+      this.reset();
+      this.inc({ transport: 'tcp' }, hub.stats.slowConsumers.tcp);
+      this.inc({ transport: 'sse' }, hub.stats.slowConsumers.sse);
+    },
+  });
+  new Gauge({
+    name: 'groupcast_history_messages',
+    help: 'Messages held for replay, all groups',
+    registers: [register],
+    collect() {
+      let n = 0;
+      for (const g of hub.allGroups()) n += g.history.messages;
+      this.set(n);
+    },
+  });
+  new Gauge({
+    name: 'groupcast_history_bytes',
+    help: 'Bytes held for replay, all groups',
+    registers: [register],
+    collect() {
+      let n = 0;
+      for (const g of hub.allGroups()) n += g.history.bytes;
+      this.set(n);
+    },
+  });
+  return register;
+}

@@ -1,0 +1,73 @@
+import { GroupcastError } from '../shared/errors.ts';
+import { SIDECAR_OPTIONS } from '../shared/options/sidecar.ts';
+import { loadSidecarOptions } from './config.ts';
+import { createLogger } from './logger.ts';
+import { startSidecar } from './server.ts';
+
+function usage(): string {
+  const rows = SIDECAR_OPTIONS.map((s) => {
+    const def = s.defaultDoc ?? JSON.stringify(s.default);
+    return `  --${s.flag.padEnd(22)} ${s.env.padEnd(32)} ${s.doc} [default: ${def}]`;
+  });
+  return [
+    'Usage: groupcast serve [options] [<tcp-port> [<udp-port>]]',
+    '',
+    'Options (flag, environment name, meaning); precedence: defaults < --config file < environment < flags',
+    ...rows,
+  ].join('\n');
+}
+
+/** Starts the sidecar from the command line; returns once it is listening. */
+export async function serve(argv: readonly string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${usage()}\n`);
+    return;
+  }
+  let resolved: ReturnType<typeof loadSidecarOptions>;
+  try {
+    resolved = loadSidecarOptions(argv, process.env);
+  } catch (err) {
+    process.stderr.write(
+      `groupcast: ${err instanceof GroupcastError ? err.message : String(err)}\n`,
+    );
+    process.exit(2);
+  }
+  const { options } = resolved;
+  const log = createLogger(options.logLevel);
+  if (resolved.socketForwarderMode) {
+    log.info(
+      { framing: options.tcpFraming, host: options.host },
+      'SocketForwarder keys found: SocketForwarder defaults apply where not set',
+    );
+  }
+  let sidecar: Awaited<ReturnType<typeof startSidecar>>;
+  try {
+    sidecar = await startSidecar(options, log);
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, 'cannot start');
+    log.flush();
+    process.stderr.write(`groupcast: cannot start: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  for (const [transport, address] of Object.entries(sidecar.addresses)) {
+    log.info({ transport, address }, `${transport} listening on ${address}`);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    sidecar.close().then(
+      () => {
+        log.info('stopped');
+        log.flush(() => process.exit(0));
+      },
+      (err) => {
+        log.error({ err: (err as Error).message }, 'shutdown failed');
+        log.flush(() => process.exit(1));
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}

@@ -1,0 +1,50 @@
+import type { SidecarOptions } from '../shared/options/sidecar.ts';
+import { LocalHub } from './hub.ts';
+import type { Logger } from './logger.ts';
+import { TcpServer } from './tcp-server.ts';
+import { UdpServer } from './udp-server.ts';
+
+export interface Sidecar {
+  readonly hub: LocalHub;
+  /** The addresses really bound, by listener (a port of 0 picks a free one). */
+  readonly addresses: { tcp?: string; udp?: string; http?: string };
+  /** Closes every listener and socket (idempotent). */
+  close(): Promise<void>;
+}
+
+/** Starts every listener the options ask for, around one hub. */
+export async function startSidecar(
+  options: Readonly<SidecarOptions>,
+  log: Logger,
+): Promise<Sidecar> {
+  const hub = new LocalHub(options, log);
+  const addresses: Sidecar['addresses'] = {};
+  const closers: (() => Promise<void>)[] = [];
+  try {
+    if (options.tcpPort !== null) {
+      const tcp = new TcpServer(hub, options);
+      addresses.tcp = await tcp.listen(options.host, options.tcpPort);
+      closers.push(() => tcp.close(options.shutdownGraceMs));
+    }
+    if (options.udpPort !== null) {
+      const udp = new UdpServer(hub, options);
+      addresses.udp = await udp.listen(options.host, options.udpPort);
+      closers.push(() => udp.close());
+    }
+  } catch (err) {
+    await Promise.allSettled(closers.map((c) => c()));
+    throw err;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    hub,
+    addresses,
+    close() {
+      closing ??= (async () => {
+        hub.close();
+        await Promise.allSettled(closers.map((c) => c()));
+      })();
+      return closing;
+    },
+  };
+}

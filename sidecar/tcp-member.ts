@@ -1,0 +1,197 @@
+import type { Socket } from 'node:net';
+import { nanoid } from 'nanoid';
+import { textEncoder } from '../shared/bytes.ts';
+import {
+  GroupcastError,
+  JoinTimeoutError,
+  SlowConsumerError,
+  toGroupcastError,
+} from '../shared/errors.ts';
+import type { FrameDecoder } from '../shared/framing/index.ts';
+import { type Joined, JoinParser } from '../shared/join.ts';
+import type { Batch } from '../shared/message.ts';
+import type { Group } from './group.ts';
+import type { LocalHub } from './hub.ts';
+import type { Member } from './member.ts';
+
+export interface TcpMemberOptions {
+  prefix: string;
+  maxMessageBytes: number;
+  maxPendingBytes: number;
+  joinTimeoutMs: number;
+  legacyJoinWaitMs: number;
+}
+
+/** After an ERROR line, how long the peer has to read it before the socket is destroyed. */
+export const ERROR_LINGER_MS = 2_000;
+
+/**
+ * One TCP connection: reads its join line, then decodes its stream into batches for its group
+ * and writes the group's batches to it. A member whose unsent bytes pass maxPendingBytes is cut.
+ */
+export class TcpMember implements Member {
+  readonly transport = 'tcp' as const;
+  readonly id = nanoid(10);
+  readonly remote: string;
+  readonly joinedAt = Date.now();
+  slot = -1;
+  readonly #socket: Socket;
+  readonly #hub: LocalHub;
+  readonly #opts: TcpMemberOptions;
+  #join: JoinParser | null;
+  #decoder: FrameDecoder | null = null;
+  #group: Group | null = null;
+  #closed = false;
+  #joinTimer: ReturnType<typeof setTimeout> | undefined;
+  #legacyTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    socket: Socket,
+    remote: string,
+    hub: LocalHub,
+    opts: TcpMemberOptions,
+    preconfigured?: string,
+  ) {
+    this.#socket = socket;
+    this.remote = remote;
+    this.#hub = hub;
+    this.#opts = opts;
+    this.#join = preconfigured === undefined ? new JoinParser(opts.prefix) : null;
+    socket.on('data', this.#socketOnData);
+    socket.on('close', this.#socketOnClose);
+    socket.on('error', this.#socketOnError);
+    if (preconfigured !== undefined)
+      this.#joined({ group: preconfigured, rest: new Uint8Array(0) });
+    else {
+      this.#joinTimer = setTimeout(
+        () => this.#fail(new JoinTimeoutError(opts.joinTimeoutMs)),
+        opts.joinTimeoutMs,
+      );
+    }
+  }
+
+  get group(): Group | null {
+    return this.#group;
+  }
+
+  get pendingBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  deliver(batch: Batch): void {
+    if (this.#closed) return;
+    const socket = this.#socket;
+    socket.write(batch.wire);
+    const out = this.#hub.stats.byTransport.tcp;
+    out.messagesOut += batch.count;
+    out.bytesOut += batch.wire.byteLength;
+    if (socket.writableLength > this.#opts.maxPendingBytes) {
+      this.#cut(new SlowConsumerError(socket.writableLength, this.#opts.maxPendingBytes));
+    }
+  }
+
+  close(reason?: GroupcastError): void {
+    if (this.#closed) return;
+    if (reason?.code === 'SHUTTING_DOWN') {
+      this.#closed = true;
+      this.#socket.end();
+      return;
+    }
+    this.#cut(reason ?? new GroupcastError('SHUTTING_DOWN'));
+  }
+
+  #socketOnData = (chunk: Buffer): void => {
+    if (this.#closed) return;
+    try {
+      if (this.#join) {
+        this.#onJoinData(chunk);
+        return;
+      }
+      const batch = (this.#decoder as FrameDecoder).push(chunk);
+      if (batch) this.#hub.publishBatch(this.#group as Group, batch, this, 'tcp');
+    } catch (err) {
+      this.#fail(toGroupcastError(err));
+    }
+  };
+
+  #onJoinData(chunk: Uint8Array): void {
+    const parser = this.#join as JoinParser;
+    const joined = parser.push(chunk);
+    if (joined) {
+      this.#joined(joined);
+      return;
+    }
+    if (parser.hasCandidate && this.#opts.legacyJoinWaitMs > 0) {
+      clearTimeout(this.#legacyTimer);
+      this.#legacyTimer = setTimeout(() => {
+        if (this.#closed || !this.#join) return;
+        try {
+          this.#joined(this.#join.completeWithoutNewline());
+        } catch (err) {
+          this.#fail(toGroupcastError(err));
+        }
+      }, this.#opts.legacyJoinWaitMs);
+    }
+  }
+
+  #joined(joined: Joined): void {
+    clearTimeout(this.#joinTimer);
+    clearTimeout(this.#legacyTimer);
+    this.#join = null;
+    try {
+      this.#group = this.#hub.join(joined.group, this);
+    } catch (err) {
+      this.#fail(toGroupcastError(err));
+      return;
+    }
+    this.#decoder = this.#hub.codec.decoder(this.#opts.maxMessageBytes);
+    if (joined.rest.byteLength > 0) this.#socketOnData(joined.rest as Buffer);
+  }
+
+  /** A protocol error: one ERROR line, then close once the peer has had time to read it. */
+  #fail(err: GroupcastError): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#joinTimer);
+    clearTimeout(this.#legacyTimer);
+    this.#hub.stats.reject(err.code);
+    this.#hub.log.warn(
+      { remote: this.remote, group: this.#group?.name, code: err.code, err: err.message },
+      'rejected',
+    );
+    this.#leave(err.code);
+    const socket = this.#socket;
+    socket.end(textEncoder.encode(`ERROR ${err.code} ${err.message}\n`));
+    // Keep reading (and discarding) so our close is a FIN, not a reset that could eat the line.
+    socket.resume();
+    setTimeout(() => socket.destroy(), ERROR_LINGER_MS).unref();
+  }
+
+  #cut(err: GroupcastError): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (err.code === 'SLOW_CONSUMER') this.#hub.stats.slowConsumers.tcp++;
+    this.#hub.log.warn(
+      { remote: this.remote, group: this.#group?.name, code: err.code, err: err.message },
+      'disconnected',
+    );
+    this.#socket.destroy();
+  }
+
+  #leave(reason: string): void {
+    if (this.#group) this.#hub.leave(this.#group, this, reason);
+  }
+
+  #socketOnClose = (): void => {
+    this.#closed = true;
+    clearTimeout(this.#joinTimer);
+    clearTimeout(this.#legacyTimer);
+    this.#hub.connections.tcp--;
+    this.#leave('closed');
+    this.#group = null;
+  };
+
+  #socketOnError = (err: Error): void => {
+    this.#hub.log.debug({ remote: this.remote, err: err.message }, 'tcp socket error');
+  };
+}

@@ -1,0 +1,81 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { textEncoder } from '../shared/bytes.ts';
+import type { GroupcastError } from '../shared/errors.ts';
+import type { GroupHostPort } from '../shared/options/parse.ts';
+import { formatAddress, normalizeIp, resolveHost } from './address.ts';
+import type { LocalHub } from './hub.ts';
+import { TcpMember, type TcpMemberOptions } from './tcp-member.ts';
+
+export interface TcpServerOptions extends TcpMemberOptions {
+  tcpKeepaliveMs: number;
+  tcpPreconfig: readonly GroupHostPort[];
+}
+
+/** The raw TCP listener: accepts sockets and makes each a TcpMember. */
+export class TcpServer {
+  readonly #hub: LocalHub;
+  readonly #opts: TcpServerOptions;
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  /** `ip:port` of a preconfigured peer -> its group. */
+  #preconfig = new Map<string, string>();
+
+  constructor(hub: LocalHub, opts: TcpServerOptions) {
+    this.#hub = hub;
+    this.#opts = opts;
+    this.#server = createServer({ noDelay: true }, this.#serverOnConnection);
+    this.#server.on('error', (err) => hub.log.error({ err: err.message }, 'tcp server error'));
+  }
+
+  async listen(host: string, port: number): Promise<string> {
+    for (const p of this.#opts.tcpPreconfig) {
+      for (const ip of await resolveHost(p.host)) this.#preconfig.set(`${ip}:${p.port}`, p.group);
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen({ host, port }, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = this.#server.address();
+    const address = a && typeof a === 'object' ? formatAddress(a.address, a.port) : String(a);
+    this.#hub.listeners.tcp = { listening: true, address };
+    return address;
+  }
+
+  #serverOnConnection = (socket: Socket): void => {
+    const ip = normalizeIp(socket.remoteAddress);
+    const remote = formatAddress(ip, socket.remotePort ?? 0);
+    try {
+      this.#hub.checkConnectionLimit();
+    } catch (err) {
+      const e = err as GroupcastError;
+      this.#hub.stats.reject(e.code);
+      socket.on('error', () => {});
+      socket.end(textEncoder.encode(`ERROR ${e.code} ${e.message}\n`));
+      setTimeout(() => socket.destroy(), 1000).unref();
+      return;
+    }
+    this.#hub.connections.tcp++;
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    if (this.#opts.tcpKeepaliveMs > 0) socket.setKeepAlive(true, this.#opts.tcpKeepaliveMs);
+    const preconfigured = this.#preconfig.get(`${ip}:${socket.remotePort}`);
+    new TcpMember(socket, remote, this.#hub, this.#opts, preconfigured);
+  };
+
+  /** Stops accepting, lets members flush for up to graceMs, then destroys what is left. */
+  async close(graceMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    if (this.#hub.listeners.tcp) this.#hub.listeners.tcp.listening = false;
+    for (const s of this.#sockets) s.end();
+    if (this.#sockets.size > 0) {
+      const deadline = setTimeout(() => {
+        for (const s of this.#sockets) s.destroy();
+      }, graceMs);
+      await closed;
+      clearTimeout(deadline);
+    } else await closed;
+  }
+}

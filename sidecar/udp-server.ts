@@ -1,0 +1,195 @@
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { isIP } from 'node:net';
+import { nanoid } from 'nanoid';
+import { textEncoder } from '../shared/bytes.ts';
+import { MessageTooLargeError, toGroupcastError } from '../shared/errors.ts';
+import type { Batch } from '../shared/message.ts';
+import type { HostPort } from '../shared/options/parse.ts';
+import { formatAddress, normalizeIp, resolveHost } from './address.ts';
+import type { Group } from './group.ts';
+import type { LocalHub } from './hub.ts';
+import type { Member } from './member.ts';
+
+/** Largest UDP payload over IPv4; bigger TCP/HTTP messages are dropped for UDP members and counted. */
+export const MAX_DATAGRAM_BYTES = 65_507;
+/** Socket buffers asked of the kernel (it may grant less): bursts queue here, not in the process. */
+export const DEFAULT_UDP_BUFFER_BYTES = 4 * 1024 * 1024;
+
+export interface UdpServerOptions {
+  prefix: string;
+  udpGroup: string;
+  maxMessageBytes: number;
+  udpPreconfig: readonly HostPort[];
+}
+
+/** A registered UDP address: every message of the UDP group is sent to it as one datagram. */
+class UdpMember implements Member {
+  readonly transport = 'udp' as const;
+  readonly id = nanoid(10);
+  readonly joinedAt = Date.now();
+  readonly remote: string;
+  readonly pendingBytes = 0;
+  slot = -1;
+  readonly #server: UdpServer;
+  readonly #ip: string;
+  readonly #port: number;
+
+  constructor(server: UdpServer, ip: string, port: number) {
+    this.#server = server;
+    this.#ip = ip;
+    this.#port = port;
+    this.remote = formatAddress(normalizeIp(ip), port);
+  }
+
+  deliver(batch: Batch): void {
+    for (let i = 0; i < batch.count; i++) this.#server.send(batch.payload(i), this.#port, this.#ip);
+  }
+
+  close(): void {
+    this.#server.unregister(this);
+  }
+}
+
+/**
+ * The UDP listener. `<prefix><port>` registers the sender's IP with that port; every other
+ * datagram is one message of the UDP group, sent to every member but the address it came from.
+ */
+export class UdpServer {
+  readonly #hub: LocalHub;
+  readonly #opts: UdpServerOptions;
+  readonly #prefix: Uint8Array;
+  #socket: Socket | null = null;
+  #v6 = false;
+  /** `ip:port` (as the socket reports it) -> member. */
+  readonly #members = new Map<string, UdpMember>();
+  #group: Group | null = null;
+
+  constructor(hub: LocalHub, opts: UdpServerOptions) {
+    this.#hub = hub;
+    this.#opts = opts;
+    this.#prefix = textEncoder.encode(opts.prefix);
+  }
+
+  async listen(host: string, port: number): Promise<string> {
+    const ip = isIP(host) ? host : ((await resolveHost(host))[0] ?? host);
+    this.#v6 = isIP(ip) === 6;
+    const socket = createSocket({
+      type: this.#v6 ? 'udp6' : 'udp4',
+      recvBufferSize: DEFAULT_UDP_BUFFER_BYTES,
+      sendBufferSize: DEFAULT_UDP_BUFFER_BYTES,
+    });
+    this.#socket = socket;
+    socket.on('message', this.#socketOnMessage);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind({ address: ip, port }, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    socket.on('error', (err) => this.#hub.log.warn({ err: err.message }, 'udp socket error'));
+    for (const p of this.#opts.udpPreconfig) {
+      for (const addr of await resolveHost(p.host)) this.#register(this.#sendIp(addr), p.port);
+    }
+    const a = socket.address();
+    const address = formatAddress(a.address, a.port);
+    this.#hub.listeners.udp = { listening: true, address };
+    return address;
+  }
+
+  /** IPv4 addresses must be written as mapped addresses on a udp6 socket. */
+  #sendIp(ip: string): string {
+    return this.#v6 && isIP(ip) === 4 ? `::ffff:${ip}` : ip;
+  }
+
+  send(payload: Uint8Array, port: number, ip: string): void {
+    const socket = this.#socket;
+    if (!socket) return;
+    if (payload.byteLength > MAX_DATAGRAM_BYTES) {
+      this.#hub.stats.drop('too_large_for_udp');
+      return;
+    }
+    const out = this.#hub.stats.byTransport.udp;
+    out.messagesOut++;
+    out.bytesOut += payload.byteLength;
+    socket.send(payload, port, ip, this.#sent);
+  }
+
+  #sent = (err: Error | null): void => {
+    if (err) this.#hub.stats.drop('udp_send_error');
+  };
+
+  #socketOnMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
+    const key = `${rinfo.address}:${rinfo.port}`;
+    if (this.#isRegistration(msg)) {
+      const text = msg.subarray(this.#prefix.byteLength).toString('latin1').trim();
+      const port = /^\d{1,5}$/.test(text) ? Number(text) : 0;
+      if (port < 1 || port > 65535) {
+        this.#hub.stats.reject('BAD_REGISTRATION');
+        this.#hub.log.warn({ remote: key, port: text.slice(0, 16) }, 'rejected udp registration');
+        return;
+      }
+      this.#register(rinfo.address, port);
+      return;
+    }
+    try {
+      if (msg.byteLength > this.#opts.maxMessageBytes) {
+        throw new MessageTooLargeError(this.#opts.maxMessageBytes);
+      }
+      const batch = this.#hub.codec.encode([msg]);
+      this.#hub.publishBatch(this.#groupNow(), batch, this.#members.get(key) ?? null, 'udp');
+    } catch (err) {
+      const e = toGroupcastError(err);
+      this.#hub.stats.reject(e.code);
+      this.#hub.log.debug({ remote: key, code: e.code }, 'dropped udp datagram');
+    }
+  };
+
+  #isRegistration(msg: Uint8Array): boolean {
+    const p = this.#prefix;
+    if (msg.byteLength < p.byteLength) return false;
+    for (let i = 0; i < p.byteLength; i++) if (msg[i] !== p[i]) return false;
+    return true;
+  }
+
+  #groupNow(): Group {
+    if (!this.#group || this.#hub.findGroup(this.#opts.udpGroup) !== this.#group) {
+      this.#group = this.#hub.groupFor(this.#opts.udpGroup);
+    }
+    return this.#group;
+  }
+
+  #register(ip: string, port: number): void {
+    const key = `${ip}:${port}`;
+    if (this.#members.has(key)) return;
+    const member = new UdpMember(this, ip, port);
+    try {
+      this.#group = this.#hub.join(this.#opts.udpGroup, member);
+    } catch (err) {
+      const e = toGroupcastError(err);
+      this.#hub.stats.reject(e.code);
+      this.#hub.log.warn({ remote: member.remote, code: e.code }, 'rejected udp registration');
+      return;
+    }
+    this.#members.set(key, member);
+  }
+
+  unregister(member: UdpMember): void {
+    for (const [key, m] of this.#members) {
+      if (m === member) this.#members.delete(key);
+    }
+    if (this.#group) this.#hub.leave(this.#group, member, 'closed');
+  }
+
+  get memberCount(): number {
+    return this.#members.size;
+  }
+
+  async close(): Promise<void> {
+    for (const m of [...this.#members.values()]) this.unregister(m);
+    const socket = this.#socket;
+    this.#socket = null;
+    if (this.#hub.listeners.udp) this.#hub.listeners.udp.listening = false;
+    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+}

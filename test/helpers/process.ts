@@ -1,0 +1,126 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+
+export interface Started {
+  child: ChildProcess;
+  /** Listener -> address, from the "listening" log lines. */
+  addresses: Record<string, string>;
+  stdout(): string;
+  stderr(): string;
+  /** Sends a signal to the process group and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+const running = new Set<ChildProcess>();
+// Nothing a test starts may outlive the test process.
+process.on('exit', () => {
+  for (const c of running) {
+    try {
+      if (c.pid) process.kill(-c.pid, 'SIGKILL');
+    } catch {}
+  }
+});
+
+/**
+ * Starts a command in its own process group and resolves once it has logged `listeners`
+ * listening lines (or rejects if it exits first or takes longer than `ms`).
+ */
+export function startProcess(
+  cmd: string,
+  args: string[],
+  env: Record<string, string>,
+  listeners: string[],
+  ms = 15_000,
+): Promise<Started> {
+  const child = spawn(cmd, args, {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  let out = '';
+  let err = '';
+  const addresses: Record<string, string> = {};
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode === null && child.signalCode === null && child.pid) {
+      try {
+        process.kill(-child.pid, signal);
+      } catch {}
+    }
+    const timer = setTimeout(() => child.pid && process.kill(-child.pid, 'SIGKILL'), 10_000);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stop('SIGKILL');
+      reject(new Error(`not listening after ${ms} ms:\n${out}\n${err}`));
+    }, ms);
+    child.stderr?.on('data', (d) => {
+      err += d;
+    });
+    child.stdout?.on('data', (d) => {
+      out += d;
+      for (const line of String(d).split('\n')) {
+        try {
+          const rec = JSON.parse(line);
+          if (rec.msg?.includes(' listening on ')) addresses[rec.transport] = rec.address;
+        } catch {}
+      }
+      if (listeners.every((l) => addresses[l])) {
+        clearTimeout(timer);
+        resolve({ child, addresses, stdout: () => out, stderr: () => err, stop, exited });
+      }
+    });
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(
+        Object.assign(new Error(`exited with ${code} before listening:\n${out}\n${err}`), {
+          code,
+          out,
+          err,
+        }),
+      );
+    });
+  });
+}
+
+/** Runs a command to completion. */
+export function runProcess(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+  ms = 20_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

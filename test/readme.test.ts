@@ -1,0 +1,28 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ERROR_CODES } from '../shared/errors.ts';
+import { SIDECAR_OPTIONS } from '../shared/options/sidecar.ts';
+import { ROOT } from './helpers/process.ts';
+
+const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+
+test('README documents every sidecar option: key, environment name, flag', () => {
+  for (const s of SIDECAR_OPTIONS) {
+    assert.ok(readme.includes(`\`${s.key}\``), `key ${s.key}`);
+    assert.ok(readme.includes(`\`${s.env}\``), `env ${s.env}`);
+    assert.ok(readme.includes(`\`--${s.flag}\``), `flag --${s.flag}`);
+  }
+});
+
+test('README lists every error code', () => {
+  for (const code of Object.keys(ERROR_CODES)) assert.ok(readme.includes(`\`${code}\``), code);
+});
+
+test('README shows the two quick-start commands', () => {
+  assert.ok(readme.includes('npm install && npm start'));
+  assert.ok(readme.includes('npm test'));
+});
+
+test.run();

@@ -1,0 +1,141 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { framing } from '../../shared/framing/index.ts';
+import type { Batch } from '../../shared/message.ts';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** A small deterministic PRNG so a failing split can be reproduced. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+function splitRandomly(bytes: Uint8Array, rand: () => number): Uint8Array[] {
+  const parts: Uint8Array[] = [];
+  let at = 0;
+  while (at < bytes.byteLength) {
+    const n = 1 + Math.floor(rand() * Math.min(64, bytes.byteLength - at));
+    // Copies, as separate reads are separate buffers.
+    parts.push(bytes.slice(at, at + n));
+    at += n;
+  }
+  return parts;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
+}
+
+function decodeAll(name: 'line' | 'raw' | 'length', parts: Uint8Array[], max = 1 << 20) {
+  const d = framing(name).decoder(max);
+  const batches: Batch[] = [];
+  for (const p of parts) {
+    const b = d.push(p);
+    if (b) batches.push(b);
+  }
+  const payloads = batches.flatMap((b) =>
+    Array.from({ length: b.count }, (_, i) => dec.decode(b.payload(i))),
+  );
+  return { wire: concat(batches.map((b) => b.wire)), payloads, held: d.buffered };
+}
+
+test('line framing: any chunking gives the same messages and the same bytes', () => {
+  const lines = Array.from({ length: 300 }, (_, i) => `message ${i} ${'x'.repeat(i % 37)}`);
+  const text = `${lines.map((l, i) => (i % 5 === 0 ? `${l}\r\n` : `${l}\n`)).join('')}`;
+  const bytes = enc.encode(text);
+  for (let seed = 1; seed <= 50; seed++) {
+    const out = decodeAll('line', splitRandomly(bytes, rng(seed)));
+    assert.equal(out.payloads, lines, `seed ${seed}`);
+    assert.equal(dec.decode(out.wire), text, `seed ${seed}: wire bytes`);
+    assert.is(out.held, 0);
+  }
+});
+
+test('line framing: blank lines are forwarded but are not messages', () => {
+  const out = decodeAll('line', [enc.encode('a\n\n\r\nb\n')]);
+  assert.equal(out.payloads, ['a', 'b']);
+  assert.is(dec.decode(out.wire), 'a\n\n\r\nb\n');
+});
+
+test('line framing: an unfinished line is held, not forwarded', () => {
+  const out = decodeAll('line', [enc.encode('one\ntw')]);
+  assert.equal(out.payloads, ['one']);
+  assert.is(dec.decode(out.wire), 'one\n');
+  assert.is(out.held, 2);
+});
+
+test('line framing: a line over the limit throws MESSAGE_TOO_LARGE, split or whole', () => {
+  const d = framing('line').decoder(10);
+  assert.throws(
+    () => d.push(enc.encode('0123456789A\n')),
+    (e: { code: string }) => e.code === 'MESSAGE_TOO_LARGE',
+  );
+  const d2 = framing('line').decoder(10);
+  d2.push(enc.encode('01234567'));
+  assert.throws(
+    () => d2.push(enc.encode('89AB')),
+    (e: { code: string }) => e.code === 'MESSAGE_TOO_LARGE',
+  );
+  const d3 = framing('line').decoder(10);
+  assert.is(
+    d3.push(enc.encode('0123456789\r\n'))?.count,
+    1,
+    'exactly the limit is fine, CR excluded',
+  );
+});
+
+test('length framing: any chunking gives the same messages and the same bytes', () => {
+  const payloads = Array.from({ length: 200 }, (_, i) => `p${i}:${'\n\r\0'.repeat(i % 7)}`);
+  const wire = framing('length').encode(payloads.map((p) => enc.encode(p))).wire;
+  for (let seed = 1; seed <= 50; seed++) {
+    const out = decodeAll('length', splitRandomly(wire, rng(seed)));
+    assert.equal(out.payloads, payloads, `seed ${seed}`);
+    assert.equal(out.wire, wire, `seed ${seed}: wire bytes`);
+  }
+});
+
+test('length framing: a header announcing more than the limit throws before the payload arrives', () => {
+  const d = framing('length').decoder(100);
+  d.push(Uint8Array.of(0, 0));
+  assert.throws(
+    () => d.push(Uint8Array.of(0, 101)),
+    (e: { code: string }) => e.code === 'MESSAGE_TOO_LARGE',
+  );
+});
+
+test('raw framing: each read is one message; a read over the limit is split at the limit', () => {
+  const out = decodeAll('raw', [enc.encode('abc'), enc.encode('defgh')], 4);
+  assert.equal(out.payloads, ['abc', 'defg', 'h']);
+  assert.is(dec.decode(out.wire), 'abcdefgh');
+});
+
+test('line encode: adds the newline, keeps one that is there, refuses one inside', () => {
+  const f = framing('line');
+  const b = f.encode([enc.encode('a'), enc.encode('b\n'), enc.encode('c\r\n')]);
+  assert.is(dec.decode(b.wire), 'a\nb\nc\r\n');
+  assert.equal(
+    [0, 1, 2].map((i) => dec.decode(b.payload(i))),
+    ['a', 'b', 'c'],
+  );
+  assert.throws(
+    () => f.encode([enc.encode('a\nb')]),
+    (e: { code: string }) => e.code === 'UNFRAMEABLE',
+  );
+  assert.throws(
+    () => f.encode([enc.encode('\n')]),
+    (e: { code: string }) => e.code === 'EMPTY_MESSAGE',
+  );
+});
+
+test.run();
