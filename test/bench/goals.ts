@@ -1,0 +1,168 @@
+/** The targets of issue 6, each checked against this run's medians. */
+import { median, type Results } from './results.ts';
+import { SLOW_LIMIT } from './scenarios/slow.ts';
+
+export interface Goal {
+  goal: string;
+  measured: string;
+  status: 'pass' | 'miss' | 'skip' | 'info';
+}
+
+const x = (v: number) => `${v.toFixed(2)}x`;
+
+function extraMedian(
+  res: Results,
+  scenario: string,
+  kase: string,
+  target: string,
+  key: string,
+): number {
+  const r = res.find(scenario, kase, target);
+  if (!r || r.skipped) return Number.NaN;
+  return median(r.samples.filter((s) => s.ok).map((s) => Number(s.extra?.[key])));
+}
+
+function ratioGoal(
+  res: Results,
+  label: string,
+  scenario: string,
+  kase: string,
+  target: string,
+  base: string,
+  min: number,
+): Goal {
+  const v = res.ratio(scenario, kase, target, base);
+  const skipped =
+    res.find(scenario, kase, target)?.skipped ?? res.find(scenario, kase, base)?.skipped;
+  if (!Number.isFinite(v))
+    return {
+      goal: `${label} >= ${min}x ${base}`,
+      measured: skipped ?? 'not measured',
+      status: 'skip',
+    };
+  return {
+    goal: `${label} >= ${min}x ${base}`,
+    measured: x(v),
+    status: v >= min ? 'pass' : 'miss',
+  };
+}
+
+function maxGoal(
+  label: string,
+  v: number,
+  max: number,
+  show: (v: number) => string,
+  why?: string,
+): Goal {
+  if (!Number.isFinite(v)) return { goal: label, measured: why ?? 'not measured', status: 'skip' };
+  return { goal: label, measured: show(v), status: v <= max ? 'pass' : 'miss' };
+}
+
+export function goals(res: Results): Goal[] {
+  const out: Goal[] = [];
+  const F = 'TCP fan-out';
+  out.push(ratioGoal(res, 'TCP fan-out 1:1', F, '1:1', 'groupcast', 'redis', 1));
+  for (const n of ['1:10', '1:100']) {
+    out.push(ratioGoal(res, `TCP fan-out ${n}`, F, n, 'groupcast', 'redis', 2));
+    out.push(ratioGoal(res, `TCP fan-out ${n}`, F, n, 'groupcast', 'forwarder', 0.7));
+  }
+  out.push(
+    ratioGoal(
+      res,
+      'Many-to-many 10x10',
+      'Many-to-many',
+      '10 pub x 10 members',
+      'groupcast',
+      'redis',
+      1.5,
+    ),
+  );
+  const sse = ratioGoal(
+    res,
+    'POST -> SSE 1:100 (zero loss)',
+    'POST -> SSE',
+    '1:100',
+    'groupcast',
+    'nchan',
+    1,
+  );
+  const sseRow = res.find('POST -> SSE', '1:100', 'groupcast');
+  if (
+    sse.status === 'pass' &&
+    sseRow?.samples.some((s) => (s.lost ?? 0) !== 0 || (s.orderErrors ?? 0) !== 0)
+  )
+    sse.status = 'miss';
+  out.push(sse);
+  const posts =
+    extraMedian(res, 'POST -> SSE', '1:1', 'groupcast', 'posts') /
+    extraMedian(res, 'POST -> SSE', '1:1', 'node-http', 'posts');
+  out.push(
+    Number.isFinite(posts)
+      ? { goal: 'POST/s at 1:1 vs bare node:http (report)', measured: x(posts), status: 'info' }
+      : {
+          goal: 'POST/s at 1:1 vs bare node:http (report)',
+          measured: res.find('POST -> SSE', '1:1', 'groupcast')?.skipped ?? 'not measured',
+          status: 'skip',
+        },
+  );
+  out.push(
+    maxGoal(
+      'p99 latency at 10k msg/s, 1:10 <= 1.5 ms',
+      res.value('Latency p99', '10k msg/s, 1:10', 'groupcast'),
+      1500,
+      (v) => `${(v / 1000).toFixed(2)} ms`,
+    ),
+  );
+  const mem = (scenario: string, label: string, max: number) => {
+    const r = res.rows.find((row) => row.scenario === scenario && row.target === 'groupcast');
+    const v = r ? res.value(scenario, r.case, 'groupcast') : Number.NaN;
+    return maxGoal(
+      `${label} <= ${max / 1024} KiB`,
+      v,
+      max,
+      (b) => `${(b / 1024).toFixed(1)} KiB`,
+      r?.skipped,
+    );
+  };
+  out.push(mem('Memory per idle TCP member', 'Memory per idle TCP member', 8 * 1024));
+  out.push(mem('Memory per idle SSE subscriber', 'Memory per idle SSE subscriber', 32 * 1024));
+  out.push(
+    ratioGoal(res, 'Cluster 1:10', 'Cluster over Redis', '1:10', 'groupcast x2', 'groupcast', 0.5),
+  );
+  const S = 'Slow consumer';
+  const keep =
+    res.value(S, '1:10, one stopped', 'groupcast') / res.value(S, '1:10, all reading', 'groupcast');
+  out.push(
+    Number.isFinite(keep)
+      ? {
+          goal: 'Slow consumer: the others keep >= 0.9x',
+          measured: x(keep),
+          status: keep >= 0.9 ? 'pass' : 'miss',
+        }
+      : {
+          goal: 'Slow consumer: the others keep >= 0.9x',
+          measured: 'not measured',
+          status: 'skip',
+        },
+  );
+  const slowRow = res.find(S, '1:10, one stopped', 'groupcast');
+  const ok = slowRow?.samples.filter((s) => s.ok) ?? [];
+  if (ok.length > 0) {
+    const cut = ok.every((s) => s.extra?.slowCut === true && s.extra?.cutLogged === true);
+    const pending = Math.max(...ok.map((s) => Number(s.extra?.pendingAtCut)));
+    out.push({
+      goal: `Slow consumer: cut at the limit (${SLOW_LIMIT / 1048576} MiB)`,
+      measured: cut
+        ? `cut every round, ${(pending / 1048576).toFixed(2)} MiB pending at cut`
+        : 'not cut in every round',
+      status: cut && pending >= SLOW_LIMIT && pending < SLOW_LIMIT + 2 * 1048576 ? 'pass' : 'miss',
+    });
+    const growth = Math.max(...ok.map((s) => Number(s.extra?.rssGrowth)));
+    out.push({
+      goal: 'Slow consumer: sidecar RSS growth < 64 MiB',
+      measured: `${(growth / 1048576).toFixed(1)} MiB`,
+      status: growth < 64 * 1048576 ? 'pass' : 'miss',
+    });
+  }
+  return out;
+}

@@ -1,0 +1,132 @@
+/** Text tables: goals first, then ratios against the baselines, then absolute figures. */
+import { fmt } from './context.ts';
+import type { Goal } from './goals.ts';
+import { median, type Results, type Row } from './results.ts';
+
+const BASELINES = ['redis', 'nats', 'nchan', 'node-http', 'forwarder', 'groupcast'];
+
+function table(head: string[], rows: string[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (c ?? '').padEnd(w[i])).join(' | ')} |`;
+  return [line(head), `| ${w.map((n) => '-'.repeat(n)).join(' | ')} |`, ...rows.map(line)].join(
+    '\n',
+  );
+}
+
+export function goalTable(goals: Goal[]): string {
+  const mark = { pass: 'PASS', miss: 'MISS', skip: 'skip', info: 'info' };
+  return table(
+    ['target (issue 6)', 'measured', 'result'],
+    goals.map((g) => [g.goal, g.measured, mark[g.status]]),
+  );
+}
+
+/** groupcast against each baseline, per case; > 1 means groupcast is better. */
+export function ratioTable(res: Results): string {
+  const cases = uniqueCases(res.rows).filter((c) =>
+    c.rows.some((r) => r.target === 'groupcast' || r.target === 'groupcast x2'),
+  );
+  const subject = (c: CaseRows) =>
+    c.rows.some((r) => r.target === 'groupcast x2') ? 'groupcast x2' : 'groupcast';
+  const present = BASELINES.filter((b) =>
+    cases.some((c) => c.rows.some((r) => r.target === b && !r.skipped && subject(c) !== b)),
+  );
+  const rows = cases.map((c) => {
+    const s = subject(c);
+    const sr = c.rows.find((r) => r.target === s) as Row;
+    const v = res.value(c.scenario, c.kase, s);
+    const cells = present.map((b) => {
+      if (b === s) return '';
+      const bv = res.value(c.scenario, c.kase, b);
+      const r = sr.better === 'higher' ? v / bv : bv / v;
+      return Number.isFinite(r) ? `${r.toFixed(2)}x` : '';
+    });
+    return [
+      `${c.scenario} ${c.kase}`,
+      sr.skipped ? sr.skipped : `${fmt(v, sr.unit)} ${sr.unit === 'msg/s' ? 'msg/s' : ''}`.trim(),
+      ...cells,
+    ];
+  });
+  return table(['case', 'groupcast', ...present.map((b) => `vs ${b}`)], rows);
+}
+
+interface CaseRows {
+  scenario: string;
+  kase: string;
+  rows: Row[];
+}
+
+function uniqueCases(rows: Row[]): CaseRows[] {
+  const out: CaseRows[] = [];
+  for (const r of rows) {
+    let c = out.find((x) => x.scenario === r.scenario && x.kase === r.case);
+    if (!c) {
+      c = { scenario: r.scenario, kase: r.case, rows: [] };
+      out.push(c);
+    }
+    c.rows.push(r);
+  }
+  return out;
+}
+
+const pct = (v: number | undefined) =>
+  v === undefined || !Number.isFinite(v) ? '' : `${(v * 100).toFixed(0)}%`;
+
+function extras(r: Row): string {
+  const ok = r.samples.filter((s) => s.ok);
+  const m = (k: string) => median(ok.map((s) => Number(s.extra?.[k])).filter(Number.isFinite));
+  const parts: string[] = [];
+  if (r.scenario.startsWith('Latency'))
+    parts.push(`p50 ${fmt(m('p50'), 'µs')}, max ${fmt(m('max'), 'µs')}`);
+  if (r.scenario.includes('POST')) parts.push(`${fmt(m('posts'), '')} POST/s`);
+  if (r.scenario.startsWith('UDP')) parts.push(`loss ${m('lossPct').toFixed(2)}%`);
+  if (r.scenario.startsWith('Memory'))
+    parts.push(`RSS idle ${fmt(m('rssIdle'), 'bytes')} -> held ${fmt(m('rssHeld'), 'bytes')}`);
+  if (r.case.includes('stopped'))
+    parts.push(`RSS +${fmt(m('rssGrowth'), 'bytes')}, cut at ${fmt(m('pendingAtCut'), 'bytes')}`);
+  return parts.join('; ');
+}
+
+export function absoluteTable(res: Results): string {
+  const rows = res.rows.map((r) => {
+    const ok = r.samples.filter((s) => s.ok);
+    if (r.skipped) return [r.scenario, r.case, r.target, r.skipped, '', '', '', '', ''];
+    const v = res.value(r.scenario, r.case, r.target);
+    const lost = ok.reduce((s, x) => s + Math.max(0, x.lost ?? 0), 0);
+    const order = ok.reduce((s, x) => s + (x.orderErrors ?? 0), 0);
+    const failed = r.samples.length - ok.length;
+    const check = r.checkLoss
+      ? lost === 0 && order === 0 && failed === 0
+        ? 'ok'
+        : `LOST ${lost}, order ${order}, failed ${failed}`
+      : failed
+        ? `failed ${failed}`
+        : '-';
+    return [
+      r.scenario,
+      r.case,
+      r.target,
+      `${fmt(v, r.unit)}${r.unit === 'msg/s' ? '/s' : ''}`,
+      `${ok.length}/${r.samples.length}`,
+      pct(median(ok.map((s) => s.serverCpu ?? Number.NaN).filter(Number.isFinite))),
+      pct(median(ok.map((s) => s.workerCpu ?? Number.NaN).filter(Number.isFinite))),
+      check,
+      extras(r),
+    ];
+  });
+  return table(
+    [
+      'scenario',
+      'case',
+      'target',
+      'median',
+      'rounds',
+      'server CPU',
+      'load CPU',
+      'loss check',
+      'notes',
+    ],
+    rows,
+  );
+}

@@ -1,0 +1,87 @@
+/** Measured samples, grouped by scenario, case and target; medians and ratios. */
+export interface Sample {
+  ok: boolean;
+  error?: string;
+  /** The figure this row is about (deliveries/s, µs, bytes per member...). */
+  value: number;
+  /** Server CPU in cores (1 = one core busy) over the measured window. */
+  serverCpu?: number;
+  /** Load worker CPU in cores over the same window. */
+  workerCpu?: number;
+  lost?: number;
+  orderErrors?: number;
+  extra?: Record<string, number | string | boolean>;
+}
+
+export interface Row {
+  scenario: string;
+  case: string;
+  target: string;
+  unit: string;
+  better: 'higher' | 'lower';
+  /** Loss is checked: any lost or out-of-order message fails the run. */
+  checkLoss: boolean;
+  samples: Sample[];
+  skipped?: string;
+  note?: string;
+}
+
+export function median(xs: number[]): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export class Results {
+  readonly rows: Row[] = [];
+
+  row(
+    scenario: string,
+    kase: string,
+    target: string,
+    init: Omit<Row, 'scenario' | 'case' | 'target' | 'samples'>,
+  ): Row {
+    let r = this.find(scenario, kase, target);
+    if (!r) {
+      r = { scenario, case: kase, target, samples: [], ...init };
+      this.rows.push(r);
+    }
+    return r;
+  }
+
+  skip(scenario: string, kase: string, target: string, unit: string, reason: string): void {
+    this.row(scenario, kase, target, { unit, better: 'higher', checkLoss: false, skipped: reason });
+  }
+
+  find(scenario: string, kase: string, target: string): Row | undefined {
+    return this.rows.find((r) => r.scenario === scenario && r.case === kase && r.target === target);
+  }
+
+  /** Median of the successful samples of a row, or NaN. */
+  value(scenario: string, kase: string, target: string): number {
+    const r = this.find(scenario, kase, target);
+    if (!r || r.skipped) return Number.NaN;
+    return median(r.samples.filter((s) => s.ok).map((s) => s.value));
+  }
+
+  ratio(scenario: string, kase: string, target: string, baseline: string): number {
+    return this.value(scenario, kase, target) / this.value(scenario, kase, baseline);
+  }
+
+  /** Rows whose loss check failed or whose every sample errored. */
+  failures(): string[] {
+    const out: string[] = [];
+    for (const r of this.rows) {
+      if (r.skipped) continue;
+      const name = `${r.scenario} ${r.case} ${r.target}`;
+      for (const s of r.samples) {
+        if (!s.ok) out.push(`${name}: ${s.error}`);
+        else if (r.checkLoss && ((s.lost ?? 0) !== 0 || (s.orderErrors ?? 0) !== 0)) {
+          out.push(`${name}: lost ${s.lost}, out of order ${s.orderErrors}`);
+        }
+      }
+    }
+    return out;
+  }
+}

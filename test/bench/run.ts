@@ -1,0 +1,158 @@
+/**
+ * `npm run bench [-- --quick | --full] [--only fanout,latency,...] [--profile]`
+ *
+ * Starts every target itself on 127.0.0.1, runs each scenario with targets alternating round by
+ * round, stops everything it started, prints goals, ratios and absolute figures, and writes
+ * bench-results.json. Exits 1 only when a loss-checked case lost or reordered a message or a
+ * measurement failed, never because of a speed figure.
+ */
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { Context } from './context.ts';
+import { goals } from './goals.ts';
+import { killAll, ROOT, workDir } from './procs.ts';
+import { formatTop, topFunctions } from './profile.ts';
+import { absoluteTable, goalTable, ratioTable } from './report.ts';
+import { Results } from './results.ts';
+import { cluster } from './scenarios/cluster.ts';
+import { fanout } from './scenarios/fanout.ts';
+import { http } from './scenarios/http.ts';
+import { latency } from './scenarios/latency.ts';
+import { many } from './scenarios/many.ts';
+import { memory } from './scenarios/memory.ts';
+import { slow } from './scenarios/slow.ts';
+import { udp } from './scenarios/udp.ts';
+import { type Mode, SETTINGS } from './settings.ts';
+import type { Running, StartOptions, TargetSpec } from './targets/types.ts';
+import { LoadWorker } from './worker-client.ts';
+
+const SCENARIOS: [string, (ctx: Context) => Promise<void>][] = [
+  ['fanout', fanout],
+  ['many', many],
+  ['http', http],
+  ['udp', udp],
+  ['latency', latency],
+  ['slow', slow],
+  ['memory', memory],
+  ['cluster', cluster],
+];
+
+const args = process.argv.slice(2);
+const mode: Mode = args.includes('--full')
+  ? 'full'
+  : args.includes('--quick')
+    ? 'quick'
+    : 'default';
+const onlyAt = args.indexOf('--only');
+const only = onlyAt >= 0 ? (args[onlyAt + 1] ?? '').split(',') : null;
+const profile = args.includes('--profile');
+const wall0 = performance.now();
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+const profileDir = profile ? join(workDir(), 'prof') : undefined;
+if (profileDir) mkdirSync(profileDir, { recursive: true });
+const settings = SETTINGS[mode];
+const results = new Results();
+const worker = new LoadWorker();
+const shared = new Map<string, Promise<Running | string>>();
+
+async function start(spec: TargetSpec, opts: StartOptions = {}): Promise<Running | string> {
+  const why = spec.unavailable();
+  if (why) return `skipped: ${why}`;
+  try {
+    return await spec.start({ profileDir, ...opts });
+  } catch (err) {
+    log(`  ${spec.name} did not start: ${(err as Error).message.split('\n')[0]}`);
+    return `error: did not start`;
+  }
+}
+
+const ctx: Context = {
+  settings,
+  worker,
+  results,
+  profileDir,
+  log,
+  target(spec) {
+    let t = shared.get(spec.name);
+    if (!t) {
+      t = start(spec);
+      shared.set(spec.name, t);
+      t.then((r) => typeof r === 'string' && log(`  ${spec.name}: ${r}`));
+    }
+    return t;
+  },
+  fresh: start,
+};
+
+log(
+  `groupcast bench, ${mode} mode: ${settings.rounds} rounds of ${settings.measureMs} ms per case`,
+);
+for (const [name, run] of SCENARIOS) {
+  if (only && !only.includes(name)) continue;
+  const t0 = performance.now();
+  log(`== ${name}`);
+  await run(ctx);
+  log(`   (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+}
+
+for (const t of shared.values()) {
+  const r = await t;
+  if (typeof r !== 'string') await r.stop();
+}
+await worker.stop();
+
+const goalList = goals(results);
+log('\n## Targets (issue 6), medians of this run\n');
+log(goalTable(goalList));
+log('\n## groupcast vs baselines (same run; > 1x = groupcast better)\n');
+log(ratioTable(results));
+log('\n## Absolute figures (medians; CPU in % of one core over the measured window)\n');
+log(absoluteTable(results));
+
+if (profileDir) {
+  const files = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'));
+  const keep = join(ROOT, 'test-artifacts', 'bench-profiles');
+  mkdirSync(keep, { recursive: true });
+  for (const f of files) copyFileSync(join(profileDir, f), join(keep, f));
+  log(
+    `\n## groupcast CPU profile: self time, top functions (${files.length} file(s) kept in test-artifacts/bench-profiles)\n`,
+  );
+  if (files.length)
+    log(
+      formatTop(
+        topFunctions(
+          files.map((f) => join(keep, f)),
+          25,
+        ),
+      ),
+    );
+}
+
+const wall = (performance.now() - wall0) / 1000;
+const model =
+  /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model;
+writeFileSync(
+  join(ROOT, 'bench-results.json'),
+  `${JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      mode,
+      settings,
+      machine: { cpu: model, cores: cpus().length, memoryBytes: totalmem(), node: process.version },
+      wallSeconds: wall,
+      goals: goalList,
+      rows: results.rows,
+    },
+    null,
+    2,
+  )}\n`,
+);
+const failures = results.failures();
+log(`\nwall time ${wall.toFixed(0)} s; results in bench-results.json`);
+if (failures.length) {
+  log(`\n${failures.length} failed check(s):\n${failures.map((f) => `  ${f}`).join('\n')}`);
+}
+killAll();
+process.exit(failures.length ? 1 : 0);

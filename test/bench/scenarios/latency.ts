@@ -1,0 +1,41 @@
+/**
+ * 5. Latency at fixed loads. Each message carries its intended send time and latency is taken
+ * from that, so a stalled sender or server is charged in full (no coordinated omission).
+ */
+import { type Context, compare } from '../context.ts';
+import { tcpJob } from '../jobs.ts';
+import { forwarder, nats, redis } from '../targets/baselines.ts';
+import { groupcast } from '../targets/groupcast.ts';
+
+export const LATENCY_CASES = [
+  { rate: 10_000, n: 10, kase: '10k msg/s, 1:10' },
+  { rate: 1_000, n: 100, kase: '1k msg/s, 1:100' },
+];
+
+export async function latency(ctx: Context): Promise<void> {
+  const specs = [groupcast, redis, nats, forwarder];
+  const targets = await Promise.all(specs.map((s) => ctx.target(s)));
+  const measureMs = Math.max(1000, ctx.settings.measureMs);
+  for (const { rate, n, kase } of LATENCY_CASES) {
+    await compare(
+      ctx,
+      'Latency p99',
+      kase,
+      specs.map((s, i) => ({
+        name: s.name,
+        target: targets[i],
+        job: (t) =>
+          tcpJob(ctx, t, {
+            groups: 1,
+            publishers: 1,
+            receivers: n,
+            pace: { kind: 'rate', perPublisher: rate },
+            fullCheck: true,
+            measureMs,
+          }),
+      })),
+      { unit: 'µs', better: 'lower', checkLoss: true, note: 'p50 and max in the absolute table' },
+      { value: (r) => r.latency?.p99 ?? Number.NaN },
+    );
+  }
+}

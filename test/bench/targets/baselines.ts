@@ -1,0 +1,140 @@
+/** The baselines groupcast is measured against, each started fresh on a free port. */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, hasCommand, spawnGroup, waitForLine, waitForPort, workDir } from '../procs.ts';
+import { nchanModule, nginxConf } from './nchan-conf.ts';
+import { LOCALHOST, type Running, type TargetSpec } from './types.ts';
+
+const TARGETS_DIR = import.meta.dirname;
+
+/** The ~50-line Node forwarder (TCP) and its UDP twin, in one target. */
+export const forwarder: TargetSpec = {
+  name: 'forwarder',
+  unavailable: () => null,
+  async start() {
+    const [tcp, udp] = [await freePort(), await freePort()];
+    const node = (file: string, port: number) =>
+      spawnGroup(
+        `forwarder ${file}`,
+        process.execPath,
+        ['--import', 'tsx', join(TARGETS_DIR, file)],
+        {
+          env: { PORT: String(port) },
+        },
+      );
+    const t = node('forwarder.ts', tcp);
+    const u = node('udp-forwarder.ts', udp);
+    await waitForPort(tcp, t);
+    await waitForLine(u, /udp listening/);
+    return {
+      name: 'forwarder',
+      procs: [t, u],
+      tcp: { addr: { host: LOCALHOST, port: tcp }, protocol: 'line' },
+      udp: { host: LOCALHOST, port: udp },
+      stop: async () => {
+        await Promise.all([t.stop(), u.stop()]);
+      },
+    } satisfies Running;
+  },
+};
+
+/** Debian's redis-server, no persistence, driven over raw RESP. */
+export const redis: TargetSpec = {
+  name: 'redis',
+  unavailable: () => (hasCommand('redis-server') ? null : 'redis-server not installed'),
+  start: () => startRedis('redis'),
+};
+
+export async function startRedis(name: string): Promise<Running & { url: string }> {
+  const port = await freePort();
+  const proc = spawnGroup(name, 'redis-server', [
+    '--port',
+    String(port),
+    '--bind',
+    LOCALHOST,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--maxclients',
+    '50000',
+    '--protected-mode',
+    'no',
+    '--loglevel',
+    'warning',
+  ]);
+  await waitForPort(port, proc);
+  return {
+    name,
+    url: `redis://${LOCALHOST}:${port}`,
+    procs: [proc],
+    tcp: { addr: { host: LOCALHOST, port }, protocol: 'redis' },
+    stop: () => proc.stop(),
+  };
+}
+
+/** Debian's nats-server (Go, uses every core), raw protocol. */
+export const nats: TargetSpec = {
+  name: 'nats',
+  unavailable: () => (hasCommand('nats-server') ? null : 'nats-server not installed'),
+  async start() {
+    const port = await freePort();
+    const proc = spawnGroup('nats', 'nats-server', ['-a', LOCALHOST, '-p', String(port)]);
+    await waitForPort(port, proc);
+    return {
+      name: 'nats',
+      procs: [proc],
+      tcp: { addr: { host: LOCALHOST, port }, protocol: 'nats' },
+      stop: () => proc.stop(),
+    };
+  },
+};
+
+/** nginx-light with the nchan module, one worker process, POST publisher and EventSource subscriber. */
+export const nchan: TargetSpec = {
+  name: 'nchan',
+  unavailable: () => {
+    if (!hasCommand('nginx')) return 'nginx not installed';
+    return nchanModule() ? null : 'nchan module not installed (libnginx-mod-nchan)';
+  },
+  async start() {
+    const port = await freePort();
+    const dir = join(workDir(), `nginx-${port}`);
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(dir, { recursive: true });
+    const conf = join(dir, 'nginx.conf');
+    writeFileSync(conf, nginxConf(nchanModule() as string, dir, port));
+    const proc = spawnGroup('nchan', 'nginx', ['-p', dir, '-c', conf, '-g', 'daemon off;']);
+    await waitForPort(port, proc);
+    return {
+      name: 'nchan',
+      procs: [proc],
+      http: { addr: { host: LOCALHOST, port }, flavor: 'nchan' },
+      stop: () => proc.stop(),
+    };
+  },
+};
+
+/** A bare node:http SSE hub: one res.write per subscriber per POST. */
+export const nodeSse: TargetSpec = {
+  name: 'node-http',
+  unavailable: () => null,
+  async start() {
+    const port = await freePort();
+    const proc = spawnGroup(
+      'node-http',
+      process.execPath,
+      ['--import', 'tsx', join(TARGETS_DIR, 'node-sse.ts')],
+      {
+        env: { PORT: String(port) },
+      },
+    );
+    await waitForPort(port, proc);
+    return {
+      name: 'node-http',
+      procs: [proc],
+      http: { addr: { host: LOCALHOST, port }, flavor: 'node' },
+      stop: () => proc.stop(),
+    };
+  },
+};

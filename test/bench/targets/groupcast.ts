@@ -1,0 +1,65 @@
+import { request } from 'node:http';
+import { freePort, sleep, spawnGroup, waitForPort } from '../procs.ts';
+import {
+  type Endpoint,
+  LOCALHOST,
+  type Running,
+  type StartOptions,
+  type TargetSpec,
+} from './types.ts';
+
+/** Does anything answer HTTP on this port (the API may not exist yet)? */
+export function httpAnswers(addr: Endpoint, path: string, ms = 1500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request(
+      { host: addr.host, port: addr.port, path, method: 'GET', timeout: ms },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode !== undefined && res.statusCode < 500);
+        res.destroy();
+      },
+    );
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}
+
+/** The groupcast sidecar in its own process, every listener on a free port, logging warnings only. */
+export async function startGroupcast(name: string, opts: StartOptions = {}): Promise<Running> {
+  const [tcp, udp, http] = [await freePort(), await freePort(), await freePort()];
+  const prof = opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : [];
+  const proc = spawnGroup(name, process.execPath, [...prof, '--import', 'tsx', 'sidecar/main.ts'], {
+    env: {
+      GROUPCAST_HOST: LOCALHOST,
+      GROUPCAST_TCP_PORT: String(tcp),
+      GROUPCAST_UDP_PORT: String(udp),
+      GROUPCAST_HTTP_PORT: String(http),
+      GROUPCAST_LOG_LEVEL: 'warn',
+      GROUPCAST_MAX_CONNECTIONS: '100000',
+      ...opts.env,
+    },
+  });
+  await waitForPort(tcp, proc);
+  const httpAddr = { host: LOCALHOST, port: http };
+  // The HTTP listener may start a moment after TCP; no answer within a second means no API yet.
+  let api = false;
+  for (let i = 0; i < 5 && !api; i++) {
+    api = await httpAnswers(httpAddr, '/groups/bench-probe/events');
+    if (!api) await sleep(200);
+  }
+  return {
+    name,
+    procs: [proc],
+    tcp: { addr: { host: LOCALHOST, port: tcp }, protocol: 'line' },
+    udp: { host: LOCALHOST, port: udp },
+    http: api ? { addr: httpAddr, flavor: 'groupcast' } : undefined,
+    stop: () => proc.stop(),
+  };
+}
+
+export const groupcast: TargetSpec = {
+  name: 'groupcast',
+  unavailable: () => null,
+  start: (opts) => startGroupcast('groupcast', opts),
+};
