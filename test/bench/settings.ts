@@ -14,6 +14,8 @@ export interface Settings {
   udpRates: number[];
   memoryMembers: number;
   memoryRounds: number;
+  /** Measured window of the fixed-rate latency cases. */
+  latencyMs: number;
   /** Unread bytes allowed per receiver, and bytes per publisher write. */
   windowBytes: number;
   burstBytes: number;
@@ -30,9 +32,10 @@ export const SETTINGS: Record<Mode, Settings> = {
     measureMs: 400,
     fanouts: [1, 10, 100],
     bigPayloads: [],
-    udpRates: [10_000, 30_000],
+    udpRates: [5_000, 10_000],
     memoryMembers: 2_000,
     memoryRounds: 1,
+    latencyMs: 500,
   },
   default: {
     ...BASE,
@@ -42,9 +45,10 @@ export const SETTINGS: Record<Mode, Settings> = {
     measureMs: 1000,
     fanouts: [1, 10, 100],
     bigPayloads: [],
-    udpRates: [10_000, 30_000, 60_000],
+    udpRates: [5_000, 10_000, 20_000],
     memoryMembers: 10_000,
     memoryRounds: 1,
+    latencyMs: 1000,
   },
   full: {
     ...BASE,
@@ -54,8 +58,9 @@ export const SETTINGS: Record<Mode, Settings> = {
     measureMs: 1500,
     fanouts: [1, 10, 100, 1000],
     bigPayloads: [1024, 65536],
-    udpRates: [10_000, 30_000, 60_000, 100_000],
+    udpRates: [5_000, 10_000, 20_000, 40_000],
     memoryMembers: 10_000,
     memoryRounds: 3,
+    latencyMs: 2000,
   },
 };

@@ -3,7 +3,7 @@
  * publisher), then publish for warmup + measure, drain, and check that every receiver got every
  * message it was owed. Every wait is bounded in time.
  */
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { FlowJob, FlowResult } from './job.ts';
 import { Latencies } from './latency.ts';
 import { HttpPublisher, type Publisher, StreamPublisher, UdpPublisher } from './publishers.ts';
@@ -28,6 +28,9 @@ const READY_MS = 60_000;
 const PROBE_EVERY_MS = 250;
 const PROBE_TRIES = 40;
 let jobCounter = 0;
+/** Fixed-rate senders publish in bursts this far apart. */
+const DEFAULT_TICK_MS = 1;
+const SPIN_US = 1000;
 
 async function until(cond: () => boolean, ms: number, stepMs = 10): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -145,7 +148,7 @@ export async function runFlow(job: FlowJob, io: FlowIo): Promise<FlowResult> {
         for (const id of rx.feeders) pubs[id].receivers.push(rx);
       }
     }
-    await sleep(50);
+    await sleep(20);
     // Probe until every receiver has heard every publisher it should: the joins are in effect.
     let tries = 0;
     for (; tries < PROBE_TRIES; tries++) {
@@ -161,7 +164,7 @@ export async function runFlow(job: FlowJob, io: FlowIo): Promise<FlowResult> {
       const missing = recvs.filter((x) => !x.hasAllProbes()).length;
       throw new Error(`${missing} of ${recvs.length} receivers never got the readiness probe`);
     }
-    await sleep(50);
+    await sleep(30);
     if (!job.fullCheck) for (const x of recvs) if (x instanceof StreamReceiver) x.countOnly();
     const connections = recvs.length + pubs.filter((p) => !p.self).length;
 
@@ -172,7 +175,8 @@ export async function runFlow(job: FlowJob, io: FlowIo): Promise<FlowResult> {
 
     // Publish.
     const slow = job.slowReceiver ? plan[0].member[0] : null;
-    const counted = recvs.filter((x) => x !== slow);
+    // A publisher alone in a fan-out hears nobody: it is not a receiver of this job.
+    const counted = recvs.filter((x) => x !== slow && x.feeders.length > 0);
     const recordBytes = job.payload + 32;
     const pace = job.pace;
     const limit =
@@ -184,35 +188,42 @@ export async function runFlow(job: FlowJob, io: FlowIo): Promise<FlowResult> {
       if (!sending) return;
       for (const p of pubs) {
         for (let round = 0; round < 4 && p.canSend(); round++) {
-          let room = burst;
+          let room = Math.min(burst, p.maxSend);
           for (const x of p.receivers) {
             if (x === slow || x.closed) continue;
             const r2 = limit - (x.expected - x.count());
             if (r2 < room) room = r2;
           }
           room -= room % p.batch;
-          if (room < Math.min(burst, Math.max(p.batch, limit >> 3))) break;
+          if (room < Math.min(burst, p.maxSend, Math.max(p.batch, limit >> 3))) break;
           p.send(room);
         }
       }
     };
     let tick: () => void = () => {};
     if (pace.kind === 'rate') {
+      // Messages are due in bursts on a grid of tickMs; each carries its grid time. Between
+      // bursts the worker sleeps, and spins only for the last SPIN_US, so it is scheduled
+      // promptly instead of being preempted as a CPU hog.
       const start = hooks.clockUs();
-      const gap = 1e6 / pace.perPublisher;
+      const tickUs = (pace.tickMs ?? DEFAULT_TICK_MS) * 1000;
+      const perTick = (pace.perPublisher * tickUs) / 1e6;
       const maxBurst = Math.max(1, Math.ceil(pace.perPublisher / 10));
       tick = () => {
         if (!sending) return;
         const now = hooks.clockUs();
-        const due = Math.floor((now - start) / gap);
+        const ticks = Math.floor((now - start) / tickUs) + 1;
+        const due = Math.floor(ticks * perTick);
         for (const p of pubs) {
           const n = Math.min(due - p.sent, maxBurst);
           if (n > 0 && p.canSend()) {
             const first = p.sent;
-            p.send(n, (k) => start + (first + k) * gap);
+            p.send(n, (k) => start + Math.floor((first + k) / perTick) * tickUs);
           }
         }
-        setImmediate(tick);
+        const wait = start + ticks * tickUs - hooks.clockUs() - SPIN_US;
+        if (wait >= 1000) setTimeout(tick, Math.floor(wait / 1000));
+        else setImmediate(tick);
       };
     }
     const safety = setInterval(() => hooks.kick(), 5);
@@ -228,6 +239,8 @@ export async function runFlow(job: FlowJob, io: FlowIo): Promise<FlowResult> {
       to: Number.POSITIVE_INFINITY,
       samples: new Latencies(),
     };
+    const lag = monitorEventLoopDelay({ resolution: 1 });
+    lag.enable();
     io.mark('start');
     const w0 = performance.now();
     await sleep(job.measureMs);
@@ -236,6 +249,7 @@ export async function runFlow(job: FlowJob, io: FlowIo): Promise<FlowResult> {
     const cpu1 = process.cpuUsage(cpu0);
     hooks.latency.to = hooks.clockUs();
     io.mark('end');
+    lag.disable();
     sending = false;
     clearInterval(safety);
     // Drain: stop when every receiver has what it is owed, or nothing moves for a while.
@@ -248,7 +262,7 @@ export async function runFlow(job: FlowJob, io: FlowIo): Promise<FlowResult> {
       if (total !== lastTotal) {
         lastTotal = total;
         still = Date.now();
-      } else if (Date.now() - still > 1500) break;
+      } else if (Date.now() - still > 700) break;
       await sleep(10);
     }
     let slowCut: boolean | undefined;
@@ -260,6 +274,7 @@ export async function runFlow(job: FlowJob, io: FlowIo): Promise<FlowResult> {
     res.workerCpu = (cpu1.user + cpu1.system) / 1e6;
     res.latency = job.fullCheck ? hooks.latency.samples.summary() : undefined;
     res.slowCut = slowCut;
+    res.loopDelayMaxMs = lag.max / 1e6;
     return res;
   } catch (err) {
     return { ...emptyResult(), ok: false, error: (err as Error).message };

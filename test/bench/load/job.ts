@@ -17,7 +17,7 @@ export type Pace =
   /** As fast as receivers take it, with at most windowBytes unread per receiver. */
   | { kind: 'window'; windowBytes: number; burstBytes: number }
   /** Fixed messages per second per publisher, each stamped with its intended send time. */
-  | { kind: 'rate'; perPublisher: number };
+  | { kind: 'rate'; perPublisher: number; tickMs?: number };
 
 export interface FlowJob {
   groups: number;
@@ -66,6 +66,8 @@ export interface FlowResult {
   maxReceiverRate: number;
   /** Microseconds from intended send time to receipt. */
   latency?: { p50: number; p99: number; max: number; count: number };
+  /** Longest the load worker's event loop was blocked within the window, ms (its own stalls). */
+  loopDelayMaxMs?: number;
   /** Load worker CPU seconds within the window. */
   workerCpu: number;
   /** Slow-consumer scenario: the stopped receiver was disconnected by the server. */

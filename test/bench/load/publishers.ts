@@ -12,8 +12,10 @@ const SOCKET_HIGH_WATER = 1 << 20;
 export abstract class Publisher {
   /** Index written into its payloads. */
   readonly id: number;
-  /** Messages per send (an NDJSON POST carries several). */
+  /** Messages per send are a multiple of this (an NDJSON POST carries several). */
   batch = 1;
+  /** Most messages one send may carry (one request for HTTP). */
+  maxSend = Number.POSITIVE_INFINITY;
   /** Data messages sent (seq of the last one). */
   sent = 0;
   /** Messages the server accepted (HTTP: answered 2xx; others: written). */
@@ -147,6 +149,7 @@ export class HttpPublisher extends Publisher {
   ) {
     super(id, size, hooks);
     this.batch = batch;
+    this.maxSend = batch;
     const path = postPath(flavor, group);
     this.#head = `POST ${path} HTTP/1.1\r\nHost: ${addr.host}\r\nContent-Type: text/plain\r\n`;
     this.#ndjsonHead = `POST ${path} HTTP/1.1\r\nHost: ${addr.host}\r\nContent-Type: application/x-ndjson\r\n`;

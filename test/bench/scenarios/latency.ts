@@ -15,7 +15,7 @@ export const LATENCY_CASES = [
 export async function latency(ctx: Context): Promise<void> {
   const specs = [groupcast, redis, nats, forwarder];
   const targets = await Promise.all(specs.map((s) => ctx.target(s)));
-  const measureMs = Math.max(1000, ctx.settings.measureMs);
+  const measureMs = ctx.settings.latencyMs;
   for (const { rate, n, kase } of LATENCY_CASES) {
     await compare(
       ctx,
