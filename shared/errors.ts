@@ -11,7 +11,6 @@ export const ERROR_CODES = {
   EMPTY_MESSAGE: 'message body is empty',
   UNFRAMEABLE: 'message cannot be framed for TCP members (a newline inside, in line framing)',
   INVALID_NDJSON: 'NDJSON batch is malformed; nothing from it was published',
-  INVALID_LAST_EVENT_ID: 'Last-Event-ID is not a message id',
   GROUP_NOT_FOUND: 'no such group',
   NOT_FOUND: 'no such route',
   METHOD_NOT_ALLOWED: 'method not allowed on this route',

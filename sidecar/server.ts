@@ -1,3 +1,4 @@
+import { listenApi } from '../api/node.ts';
 import type { SidecarOptions } from '../shared/options/sidecar.ts';
 import { LocalHub } from './hub.ts';
 import type { Logger } from './logger.ts';
@@ -30,6 +31,17 @@ export async function startSidecar(
       const udp = new UdpServer(hub, options);
       addresses.udp = await udp.listen(options.host, options.udpPort);
       closers.push(() => udp.close());
+    }
+    if (options.httpPort !== null) {
+      const api = await listenApi(hub, options, options.host, options.httpPort, (err) =>
+        log.error({ err: err instanceof Error ? err.stack : String(err) }, 'http handler error'),
+      );
+      addresses.http = api.address;
+      hub.listeners.http = { listening: true, address: api.address };
+      closers.push(async () => {
+        hub.listeners.http.listening = false;
+        await api.close();
+      });
     }
   } catch (err) {
     await Promise.allSettled(closers.map((c) => c()));

@@ -1,0 +1,139 @@
+import { type Context, Hono } from 'hono';
+import { cors } from 'hono/cors';
+import { GroupcastError, GroupNotFoundError } from '../shared/errors.ts';
+import { validateGroupId } from '../shared/group-id.ts';
+import type { Hub, StartPoint } from '../shared/hub.ts';
+import { encodeRetry } from '../shared/sse.ts';
+import { readBody, splitNdjson } from './body.ts';
+import { errorResponse } from './errors.ts';
+import { Heartbeat } from './heartbeat.ts';
+import { type ApiOptions, DEFAULT_SSE_RETRY_MS } from './options.ts';
+import { SseStream } from './sse-stream.ts';
+
+export type { ApiOptions } from './options.ts';
+
+/** What only a runtime entry can provide; the core stays portable. */
+export interface ApiRuntime {
+  /** The client's address, for listings and logs. */
+  remoteAddress?: (c: Context) => string;
+  /** Told about unexpected errors (answered as 500 INTERNAL). */
+  logError?: (err: unknown, c: Context) => void;
+  /** Extra headers on SSE responses (Node's adapter starts streaming sooner with an explicit chunked encoding). */
+  sseHeaders?: Record<string, string>;
+  /** Drops a response's connection at once, e.g. to cut a slow subscriber without noise. */
+  dropConnection?: (c: Context) => void;
+}
+
+const SSE_HEADERS = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache',
+  'X-Accel-Buffering': 'no',
+};
+
+function startPoint(c: Context): StartPoint {
+  const id = c.req.header('last-event-id') ?? c.req.query('lastEventId');
+  if (id !== undefined && id !== '') return { kind: 'after', id };
+  if (c.req.query('from') === 'earliest') return { kind: 'earliest' };
+  return { kind: 'live' };
+}
+
+function groupParam(c: Context): string {
+  return validateGroupId(c.req.param('group') ?? '');
+}
+
+/**
+ * The HTTP/SSE API over any Hub. Web-standard only (Request, Response, ReadableStream), so the
+ * sidecar (Node) and the edge worker (Deno) serve the same app.
+ */
+export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {}): Hono {
+  const app = new Hono();
+  const remoteAddress = runtime.remoteAddress ?? (() => '');
+  const sseHeaders = { ...SSE_HEADERS, ...runtime.sseHeaders };
+  const heartbeat = new Heartbeat(options.heartbeatMs);
+  const retry = encodeRetry(DEFAULT_SSE_RETRY_MS);
+  const origins = new Set(options.corsOrigins);
+
+  app.use(
+    '*',
+    cors({
+      origin: (origin) => (origins.has('*') || origins.has(origin) ? origin : null),
+      allowMethods: ['GET', 'POST', 'OPTIONS'],
+      allowHeaders: ['Content-Type', 'Last-Event-ID', 'Authorization'],
+      maxAge: 600,
+    }),
+  );
+
+  app.post('/groups/:group/messages', async (c) => {
+    const group = groupParam(c);
+    const ndjson = (c.req.header('content-type') ?? '')
+      .toLowerCase()
+      .startsWith('application/x-ndjson');
+    let payloads: Uint8Array[];
+    if (ndjson) {
+      payloads = splitNdjson(
+        await readBody(c.req.raw, options.maxBodyBytes, 'body'),
+        options.maxMessageBytes,
+      );
+    } else {
+      const body = await readBody(c.req.raw, options.maxMessageBytes, 'message');
+      if (body.byteLength === 0) throw new GroupcastError('EMPTY_MESSAGE', 'message body is empty');
+      payloads = [body];
+    }
+    const result = await hub.publish(group, payloads, {
+      transport: 'http',
+      remote: remoteAddress(c),
+    });
+    return c.json(result, 202);
+  });
+
+  app.get('/groups/:group/events', async (c) => {
+    const group = groupParam(c);
+    const drop = runtime.dropConnection;
+    const stream = new SseStream(remoteAddress(c), options.sseQueueBytes, drop && (() => drop(c)));
+    stream.write(retry);
+    const subscription = await hub.subscribe(group, startPoint(c), stream);
+    heartbeat.add(stream);
+    stream.onEnd((reason) => {
+      heartbeat.delete(stream);
+      subscription.unsubscribe(reason);
+    });
+    return new Response(stream.readable, { status: 200, headers: sseHeaders });
+  });
+
+  app.get('/groups', async (c) => c.json({ groups: await hub.groups() }));
+
+  app.get('/groups/:group', async (c) => {
+    const name = groupParam(c);
+    const detail = await hub.group(name);
+    if (!detail) throw new GroupNotFoundError(name);
+    return c.json(detail);
+  });
+
+  app.get('/healthz', async (c) => {
+    const health = await hub.health();
+    return c.json(health, health.status === 'down' ? 503 : 200);
+  });
+
+  app.get('/metrics', async (c) => {
+    c.header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
+    return c.body(await hub.metrics());
+  });
+
+  const methodNotAllowed = (allow: string) => (c: Context) => {
+    c.header('Allow', allow);
+    return errorResponse(c, new GroupcastError('METHOD_NOT_ALLOWED', `use ${allow}`));
+  };
+  app.all('/groups/:group/messages', methodNotAllowed('POST'));
+  app.all('/groups/:group/events', methodNotAllowed('GET'));
+  app.all('/groups/:group', methodNotAllowed('GET'));
+  app.all('/groups', methodNotAllowed('GET'));
+
+  app.notFound((c) =>
+    errorResponse(c, new GroupcastError('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`)),
+  );
+  app.onError((err, c) => {
+    if (!(err instanceof GroupcastError)) runtime.logError?.(err, c);
+    return errorResponse(c, err);
+  });
+  return app;
+}

@@ -1,0 +1,10 @@
+import type { SidecarOptions } from '../shared/options/sidecar.ts';
+
+/** What the HTTP/SSE API needs to know; the sidecar and the edge worker both provide it. */
+export type ApiOptions = Pick<
+  SidecarOptions,
+  'maxMessageBytes' | 'maxBodyBytes' | 'heartbeatMs' | 'sseQueueBytes' | 'corsOrigins'
+>;
+
+/** How long an EventSource waits before reconnecting (sent as `retry:`). */
+export const DEFAULT_SSE_RETRY_MS = 2000;
