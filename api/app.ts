@@ -1,5 +1,6 @@
 import { type Context, Hono } from 'hono';
 import { cors } from 'hono/cors';
+import { isUtf8, textDecoder, toBase64 } from '../shared/bytes.ts';
 import { GroupcastError, GroupNotFoundError } from '../shared/errors.ts';
 import { validateGroupId } from '../shared/group-id.ts';
 import type { Hub, StartPoint } from '../shared/hub.ts';
@@ -35,6 +36,22 @@ function startPoint(c: Context): StartPoint {
   if (id !== undefined && id !== '') return { kind: 'after', id };
   if (c.req.query('from') === 'earliest') return { kind: 'earliest' };
   return { kind: 'live' };
+}
+
+/** @default 100, at most 1000 */
+export const DEFAULT_HISTORY_PAGE = 100;
+export const MAX_HISTORY_PAGE = 1000;
+
+function historyLimit(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_HISTORY_PAGE;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_HISTORY_PAGE) {
+    throw new GroupcastError(
+      'BAD_REQUEST',
+      `limit must be an integer from 1 to ${MAX_HISTORY_PAGE}`,
+    );
+  }
+  return n;
 }
 
 function groupParam(c: Context): string {
@@ -100,6 +117,25 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
     return new Response(stream.readable, { status: 200, headers: sseHeaders });
   });
 
+  app.get('/groups/:group/messages', async (c) => {
+    const name = groupParam(c);
+    const after = c.req.query('after');
+    const start: StartPoint = after ? { kind: 'after', id: after } : { kind: 'earliest' };
+    const page = await hub.history(name, start, historyLimit(c.req.query('limit')));
+    if (!page) throw new GroupNotFoundError(name);
+    return c.json({
+      group: page.group,
+      messages: page.messages.map((m) =>
+        isUtf8(m.data)
+          ? { id: m.id, encoding: 'utf8', data: textDecoder.decode(m.data) }
+          : { id: m.id, encoding: 'base64', data: toBase64(m.data) },
+      ),
+      gap: page.gap,
+      lastId: page.lastId,
+      more: page.more,
+    });
+  });
+
   app.get('/groups', async (c) => c.json({ groups: await hub.groups() }));
 
   app.get('/groups/:group', async (c) => {
@@ -123,7 +159,7 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
     c.header('Allow', allow);
     return errorResponse(c, new GroupcastError('METHOD_NOT_ALLOWED', `use ${allow}`));
   };
-  app.all('/groups/:group/messages', methodNotAllowed('POST'));
+  app.all('/groups/:group/messages', methodNotAllowed('GET, POST'));
   app.all('/groups/:group/events', methodNotAllowed('GET'));
   app.all('/groups/:group', methodNotAllowed('GET'));
   app.all('/groups', methodNotAllowed('GET'));

@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   EMPTY_MESSAGE: 'message body is empty',
   UNFRAMEABLE: 'message cannot be framed for TCP members (a newline inside, in line framing)',
   INVALID_NDJSON: 'NDJSON batch is malformed; nothing from it was published',
+  BAD_REQUEST: 'a query parameter has a bad value',
   GROUP_NOT_FOUND: 'no such group',
   NOT_FOUND: 'no such route',
   METHOD_NOT_ALLOWED: 'method not allowed on this route',

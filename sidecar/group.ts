@@ -1,6 +1,6 @@
 import { concatBytes } from '../shared/bytes.ts';
-import type { GroupCounts, StartPoint, Subscriber } from '../shared/hub.ts';
-import { type Batch, formatId, parseId } from '../shared/message.ts';
+import type { GroupCounts, HistoryPage, StartPoint, Subscriber } from '../shared/hub.ts';
+import { type Batch, formatId, type Message, parseId } from '../shared/message.ts';
 import { encodeBatch, encodeBatchAfter, encodeGap, type GapInfo } from '../shared/sse.ts';
 import { afterTurn } from '../shared/turn.ts';
 import type { History } from './history.ts';
@@ -149,30 +149,61 @@ export class Group {
     }
   };
 
-  /** Sends a new subscriber what it asked to replay; it then receives live messages. */
-  replay(member: SseMember, start: StartPoint): void {
+  /**
+   * Where a start point leaves off: replay everything with seq > afterSeq, after telling the
+   * client about a gap when its id was evicted, never issued here, or from an earlier run.
+   */
+  resolveStart(start: StartPoint): { afterSeq: number; gap: GapInfo | null } {
     let after = this.seq;
-    let gap: GapInfo['reason'] | null = null;
+    let reason: GapInfo['reason'] | null = null;
     if (start.kind === 'earliest') after = 0;
     else if (start.kind === 'after') {
       const id = parseId(start.id);
-      if (!id) gap = 'unknown';
-      else if (id.epoch < this.epoch) gap = 'reset';
-      else if (id.epoch > this.epoch || id.seq > this.seq) gap = 'unknown';
-      else if (id.seq < this.history.evictedSeq) gap = 'evicted';
+      if (!id) reason = 'unknown';
+      else if (id.epoch < this.epoch) reason = 'reset';
+      else if (id.epoch > this.epoch || id.seq > this.seq) reason = 'unknown';
+      else if (id.seq < this.history.evictedSeq) reason = 'evicted';
       else after = id.seq;
-      if (gap) after = 0;
+      if (reason) after = 0;
     }
     const firstHeld = this.history.firstSeq;
-    after = Math.max(after, firstHeld > 0 ? firstHeld - 1 : after);
-    if (gap && start.kind === 'after') {
-      const resumedFrom = firstHeld > 0 ? formatId(this.epoch, firstHeld) : null;
-      member.subscriber.write(encodeGap({ requested: start.id, resumedFrom, reason: gap }));
-    }
+    if (firstHeld > 0) after = Math.max(after, firstHeld - 1);
+    const gap =
+      reason && start.kind === 'after'
+        ? {
+            requested: start.id,
+            resumedFrom: firstHeld > 0 ? formatId(this.epoch, firstHeld) : null,
+            reason,
+          }
+        : null;
+    return { afterSeq: after, gap };
+  }
+
+  /** Sends a new subscriber what it asked to replay; it then receives live messages. */
+  replay(member: SseMember, start: StartPoint): void {
+    const { afterSeq, gap } = this.resolveStart(start);
+    if (gap) member.subscriber.write(encodeGap(gap));
     member.lastSeq = this.seq;
-    if (after >= this.seq) return;
+    if (afterSeq >= this.seq) return;
     const parts: Uint8Array[] = [];
-    for (const b of this.history.after(after)) parts.push(encodeBatchAfter(b, after));
+    for (const b of this.history.after(afterSeq)) parts.push(encodeBatchAfter(b, afterSeq));
     if (parts.length > 0) member.subscriber.write(concatBytes(parts));
+  }
+
+  /** Up to `limit` held messages from a start point, oldest first. */
+  page(start: StartPoint, limit: number): HistoryPage {
+    const { afterSeq, gap } = this.resolveStart(start);
+    const messages: Message[] = [];
+    let more = false;
+    outer: for (const b of this.history.after(afterSeq)) {
+      for (let i = Math.max(0, afterSeq - b.firstSeq + 1); i < b.count; i++) {
+        if (messages.length === limit) {
+          more = true;
+          break outer;
+        }
+        messages.push({ group: this.name, id: b.id(i), data: b.payload(i), origin: '' });
+      }
+    }
+    return { group: this.name, messages, gap, lastId: this.lastId, more };
   }
 }

@@ -6,6 +6,7 @@ import type {
   GroupDetail,
   GroupSummary,
   HealthReport,
+  HistoryPage,
   Hub,
   ListenerStatus,
   Origin,
@@ -208,6 +209,11 @@ export class LocalHub implements Hub {
         this.leave(group, member, reason?.code ?? 'closed');
       },
     };
+  }
+
+  async history(name: string, start: StartPoint, limit: number): Promise<HistoryPage | null> {
+    validateGroupId(name);
+    return this.#groups.get(name)?.page(start, limit) ?? null;
   }
 
   async groups(): Promise<GroupSummary[]> {

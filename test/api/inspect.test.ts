@@ -104,4 +104,35 @@ test('an SSE subscriber leaves the listing when its stream ends', async () => {
   assert.is((await getJson(sc, '/groups/watch')).status, 404);
 });
 
+test('GET /groups/:group/messages pages through history, with gaps and binary as base64', async () => {
+  await post(sc, 'hist', 'first');
+  await post(sc, 'hist', new Uint8Array([0xff, 0x00]));
+  await post(sc, 'hist', 'third');
+  // historyMessages is 2 in this suite: 'first' is evicted.
+  const all = await getJson(sc, '/groups/hist/messages');
+  assert.is(all.status, 200);
+  assert.equal(
+    all.json.messages.map((m: { encoding: string; data: string }) => [m.encoding, m.data]),
+    [
+      ['base64', '/wA='],
+      ['utf8', 'third'],
+    ],
+  );
+  assert.is(all.json.gap, null);
+  assert.is(all.json.more, false);
+  const lastId = all.json.lastId;
+  const one = await getJson(sc, '/groups/hist/messages?limit=1');
+  assert.is(one.json.messages.length, 1);
+  assert.is(one.json.more, true);
+  const next = await getJson(sc, `/groups/hist/messages?after=${one.json.messages[0].id}`);
+  assert.equal(
+    next.json.messages.map((m: { id: string }) => m.id),
+    [lastId],
+  );
+  const first = lastId.replace(/-\d+$/, '-1');
+  const gap = await getJson(sc, `/groups/hist/messages?after=${first.replace(/-1$/, '-0')}`);
+  assert.is(gap.json.gap.reason, 'evicted');
+  assert.is((await getJson(sc, '/groups/none-such/messages')).status, 404);
+});
+
 test.run();
