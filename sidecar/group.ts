@@ -1,14 +1,14 @@
 import { concatBytes } from '../shared/bytes.ts';
 import type { GroupCounts, HistoryPage, StartPoint, Subscriber } from '../shared/hub.ts';
 import { type Batch, formatId, type Message, parseId } from '../shared/message.ts';
-import { encodeBatch, encodeBatchAfter, encodeGap, type GapInfo } from '../shared/sse.ts';
-import { afterTurn } from '../shared/turn.ts';
+import { encodeBatchAfter, encodeGap, type GapInfo } from '../shared/sse.ts';
+import { SseFanout, type SseTarget } from '../shared/sse-fanout.ts';
 import type { History } from './history.ts';
 import type { Member } from './member.ts';
 import type { Stats } from './stats.ts';
 
 /** An SSE subscriber as a member: the group writes shared event-stream bytes to it once a turn. */
-export class SseMember implements Member {
+export class SseMember implements Member, SseTarget {
   readonly transport = 'sse' as const;
   readonly id: string;
   readonly remote: string;
@@ -48,7 +48,7 @@ export class Group {
   readonly createdAt = Date.now();
   seq = 0;
   readonly members: Member[] = [];
-  readonly sse: SseMember[] = [];
+  readonly sseFanout: SseFanout<SseMember>;
   readonly history: History;
   readonly counts: GroupCounts = { tcp: 0, udp: 0, sse: 0 };
   messagesIn = 0;
@@ -56,18 +56,24 @@ export class Group {
   deliveries = 0;
   /** Set by the hub while the group has no members and waits to expire. */
   expiry: ReturnType<typeof setTimeout> | undefined;
-  readonly #stats: Stats;
-  #sseTurn: Batch[] = [];
 
   constructor(name: string, epoch: number, history: History, stats: Stats) {
     this.name = name;
     this.epoch = epoch;
     this.history = history;
-    this.#stats = stats;
+    const out = stats.byTransport.sse;
+    this.sseFanout = new SseFanout((messages, bytes) => {
+      out.messagesOut += messages;
+      out.bytesOut += bytes;
+    });
+  }
+
+  get sse(): readonly SseMember[] {
+    return this.sseFanout.targets;
   }
 
   get size(): number {
-    return this.members.length + this.sse.length;
+    return this.members.length + this.sseFanout.size;
   }
 
   get lastId(): string | null {
@@ -75,23 +81,29 @@ export class Group {
   }
 
   add(member: Member): void {
-    const list = member instanceof SseMember ? this.sse : this.members;
-    member.slot = list.length;
-    list.push(member as SseMember);
+    if (member instanceof SseMember) this.sseFanout.add(member);
+    else {
+      member.slot = this.members.length;
+      this.members.push(member);
+    }
     this.counts[member.transport]++;
   }
 
   /** Removes a member in O(1); returns false if it was not here. */
   remove(member: Member): boolean {
-    const list: Member[] = member instanceof SseMember ? this.sse : this.members;
-    const at = member.slot;
-    if (at < 0 || list[at] !== member) return false;
-    const last = list.pop() as Member;
-    if (last !== member) {
-      list[at] = last;
-      last.slot = at;
+    if (member instanceof SseMember) {
+      if (!this.sseFanout.remove(member)) return false;
+    } else {
+      const list = this.members;
+      const at = member.slot;
+      if (at < 0 || list[at] !== member) return false;
+      const last = list.pop() as Member;
+      if (last !== member) {
+        list[at] = last;
+        last.slot = at;
+      }
+      member.slot = -1;
     }
-    member.slot = -1;
     this.counts[member.transport]--;
     return true;
   }
@@ -115,39 +127,13 @@ export class Group {
         recipients++;
       }
     }
-    if (batch.count > 0 && this.sse.length > 0) {
-      if (this.#sseTurn.push(batch) === 1) afterTurn(this.#flushSse);
-      recipients += this.sse.length;
+    if (batch.count > 0 && this.sseFanout.size > 0) {
+      this.sseFanout.push(batch);
+      recipients += this.sseFanout.size;
     }
     this.deliveries += recipients * batch.count;
     return recipients;
   }
-
-  #flushSse = (): void => {
-    const batches = this.#sseTurn;
-    this.#sseTurn = [];
-    if (this.sse.length === 0 || batches.length === 0) return;
-    const first = batches[0].firstSeq;
-    const last = batches[batches.length - 1].lastSeq;
-    const chunk = concatBytes(batches.map(encodeBatch));
-    const out = this.#stats.byTransport.sse;
-    // A copy: a write may end a subscriber, which removes it from the live list.
-    for (const m of this.sse.slice()) {
-      if (m.lastSeq >= last) continue;
-      const part =
-        m.lastSeq < first
-          ? chunk
-          : concatBytes(
-              batches
-                .filter((b) => b.lastSeq > m.lastSeq)
-                .map((b) => encodeBatchAfter(b, m.lastSeq)),
-            );
-      out.messagesOut += last - Math.max(m.lastSeq, first - 1);
-      out.bytesOut += part.byteLength;
-      m.lastSeq = last;
-      m.subscriber.write(part);
-    }
-  };
 
   /**
    * Where a start point leaves off: replay everything with seq > afterSeq, after telling the
