@@ -86,7 +86,7 @@ for (const [name, line, errCode] of [
   ['an empty group id', 'SOCKETFORWARDER-NEW:\n', 'INVALID_GROUP_ID'],
   ['a group id over 200 bytes', `SOCKETFORWARDER-NEW:${'g'.repeat(201)}\n`, 'INVALID_GROUP_ID'],
   ['a group id with a control character', 'SOCKETFORWARDER-NEW:a\u0007b\n', 'INVALID_GROUP_ID'],
-  ['a join line that never ends', `SOCKETFORWARDER-NEW:${'g'.repeat(400)}`, 'BAD_JOIN'],
+  ['a join line that never ends', `SOCKETFORWARDER-NEW:${'g'.repeat(1000)}`, 'BAD_JOIN'],
 ] as const) {
   test(`rejects ${name} with one ERROR ${errCode} line, then closes; others are unaffected`, async () => {
     const [a, b] = await members('calm', 2);
