@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { concatBytes } from '../../shared/bytes.ts';
 import { GroupcastError } from '../../shared/errors.ts';
 import { framing } from '../../shared/framing/index.ts';
 import { JoinParser } from '../../shared/join.ts';
@@ -19,16 +20,6 @@ function cut(bytes: Uint8Array, offsets: number[]): Uint8Array[] {
     prev = Math.max(prev, o);
   }
   return parts;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let i = 0;
-  for (const p of parts) {
-    out.set(p, i);
-    i += p.length;
-  }
-  return out;
 }
 
 /** Feeds reads to a decoder, collecting wire bytes and payloads until it throws. */
@@ -50,7 +41,7 @@ function drive(name: 'line' | 'raw' | 'length', max: number, parts: Uint8Array[]
   } catch (err) {
     error = err;
   }
-  return { wire: concat(wire), payloads, error };
+  return { wire: concatBytes(wire), payloads, error };
 }
 
 const bytes = (max: number) => fc.uint8Array({ maxLength: max });
@@ -63,8 +54,10 @@ test('line decoder: random lines, random reads: payloads and bytes are exact', (
       fc.array(fc.tuple(line, fc.boolean()), { maxLength: 30 }),
       splits,
       (lines, offsets) => {
-        const input = concat(
-          lines.map(([l, crlf]) => concat([l, crlf ? Uint8Array.of(CR, LF) : Uint8Array.of(LF)])),
+        const input = concatBytes(
+          lines.map(([l, crlf]) =>
+            concatBytes([l, crlf ? Uint8Array.of(CR, LF) : Uint8Array.of(LF)]),
+          ),
         );
         const out = drive('line', 1 << 20, cut(input, offsets));
         assert.is(out.error, undefined);
@@ -122,7 +115,7 @@ test('join parser: garbage only ever yields a join or a BAD_JOIN / INVALID_GROUP
     fc.property(bytes(600), splits, fc.boolean(), (input, offsets, withPrefix) => {
       const p = new JoinParser('SOCKETFORWARDER-NEW:');
       const data = withPrefix
-        ? concat([new TextEncoder().encode('SOCKETFORWARDER-NEW:'), input])
+        ? concatBytes([new TextEncoder().encode('SOCKETFORWARDER-NEW:'), input])
         : input;
       try {
         for (const part of cut(data, offsets)) if (p.push(part)) break;
@@ -148,7 +141,7 @@ test('join parser: a valid join line gives the same group and first data for any
         const enc = new TextEncoder();
         const line = enc.encode(`SOCKETFORWARDER-NEW:${group}${crlf ? '\r\n' : '\n'}`);
         const parser = new JoinParser('SOCKETFORWARDER-NEW:');
-        const parts = cut(concat([line, rest]), offsets);
+        const parts = cut(concatBytes([line, rest]), offsets);
         let joined: ReturnType<JoinParser['push']> = null;
         const after: Uint8Array[] = [];
         for (const part of parts) {
@@ -156,7 +149,7 @@ test('join parser: a valid join line gives the same group and first data for any
           else joined = parser.push(part);
         }
         assert.is(joined?.group, group);
-        assert.equal(concat([joined?.rest ?? new Uint8Array(0), ...after]), rest);
+        assert.equal(concatBytes([joined?.rest ?? new Uint8Array(0), ...after]), rest);
       },
     ),
     { numRuns: RUNS },

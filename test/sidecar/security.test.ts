@@ -1,87 +1,61 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { resolveSidecarOptions, type SidecarOptions } from '../../shared/options/sidecar.ts';
+import { resolveSidecarOptions } from '../../shared/options/sidecar.ts';
 import { exposureWarnings } from '../../sidecar/serve.ts';
-import type { Sidecar } from '../../sidecar/server.ts';
-import { sleep, startTestSidecar, waitFor } from '../helpers/sidecar.ts';
-import { TcpPeer } from '../helpers/tcp.ts';
+import { SidecarRig } from '../helpers/rig.ts';
+import { sleep, waitFor } from '../helpers/sidecar.ts';
 import { UdpPeer } from '../helpers/udp.ts';
 
-let sc: Sidecar;
-const open: { close(): void }[] = [];
-
-async function restart(overrides: Partial<SidecarOptions> = {}) {
-  for (const p of open.splice(0)) p.close();
-  await sc?.close();
-  sc = await startTestSidecar(overrides);
-}
-
-async function tcp(line?: string): Promise<TcpPeer> {
-  const p = await TcpPeer.open(sc.addresses.tcp as string);
-  open.push(p);
-  if (line !== undefined) p.write(line);
-  return p;
-}
-
-async function udp(): Promise<UdpPeer> {
-  const p = await UdpPeer.open();
-  open.push(p);
-  return p;
-}
-
-test.after(async () => {
-  for (const p of open.splice(0)) p.close();
-  await sc.close();
-});
+const rig = new SidecarRig(test);
 
 test('join secrets: a matching group needs `<group> <secret>`; others join plainly', async () => {
-  await restart({ joinSecrets: [{ pattern: 'vip*', secret: 'opensesame' }] });
-  const missing = await tcp('SOCKETFORWARDER-NEW:vip-lounge\n');
-  const wrong = await tcp('SOCKETFORWARDER-NEW:vip-lounge opensesamf\n');
+  await rig.restart({ joinSecrets: [{ pattern: 'vip*', secret: 'opensesame' }] });
+  const missing = await rig.raw('SOCKETFORWARDER-NEW:vip-lounge\n');
+  const wrong = await rig.raw('SOCKETFORWARDER-NEW:vip-lounge opensesamf\n');
   for (const p of [missing, wrong]) {
     await p.waitClosed();
     assert.match(p.text, /^ERROR UNAUTHORIZED wrong or missing join secret/);
   }
-  const right = await tcp('SOCKETFORWARDER-NEW:vip-lounge opensesame\r\n');
-  const legacy = await tcp('SOCKETFORWARDER-NEW:vip-lounge opensesame');
-  const plain = await tcp('SOCKETFORWARDER-NEW:lobby\n');
+  const right = await rig.raw('SOCKETFORWARDER-NEW:vip-lounge opensesame\r\n');
+  const legacy = await rig.raw('SOCKETFORWARDER-NEW:vip-lounge opensesame');
+  const plain = await rig.raw('SOCKETFORWARDER-NEW:lobby\n');
   await waitFor(
     () =>
-      sc.hub.findGroup('vip-lounge')?.counts.tcp === 2 &&
-      sc.hub.findGroup('lobby')?.counts.tcp === 1,
+      rig.sc.hub.findGroup('vip-lounge')?.counts.tcp === 2 &&
+      rig.sc.hub.findGroup('lobby')?.counts.tcp === 1,
   );
   right.write('inside\n');
   await legacy.waitForText('inside\n');
   assert.is(plain.closed, false);
-  assert.is(sc.hub.stats.rejected.get('UNAUTHORIZED'), 2);
+  assert.is(rig.sc.hub.stats.rejected.get('UNAUTHORIZED'), 2);
 });
 
 test('the TCP allowlist refuses other addresses with ERROR ADDRESS_NOT_ALLOWED', async () => {
-  await restart({ tcpAllow: ['10.0.0.0/8'] });
-  const p = await tcp();
+  await rig.restart({ tcpAllow: ['10.0.0.0/8'] });
+  const p = await rig.raw();
   await p.waitClosed();
   assert.match(p.text, /^ERROR ADDRESS_NOT_ALLOWED /);
-  await restart({ tcpAllow: ['127.0.0.1/32', '::1'] });
-  const ok = await tcp('SOCKETFORWARDER-NEW:g\n');
-  await waitFor(() => sc.hub.findGroup('g')?.counts.tcp === 1);
+  await rig.restart({ tcpAllow: ['127.0.0.1/32', '::1'] });
+  const ok = await rig.raw('SOCKETFORWARDER-NEW:g\n');
+  await waitFor(() => rig.sc.hub.findGroup('g')?.counts.tcp === 1);
   assert.is(ok.closed, false);
 });
 
 test('connections per IP are limited with ERROR TOO_MANY_FROM_ADDRESS', async () => {
-  await restart({ maxConnectionsPerIp: 2 });
-  await tcp();
-  await tcp();
-  await waitFor(() => sc.hub.connections.tcp === 2);
-  const third = await tcp();
+  await rig.restart({ maxConnectionsPerIp: 2 });
+  await rig.raw();
+  await rig.raw();
+  await waitFor(() => rig.sc.hub.connections.tcp === 2);
+  const third = await rig.raw();
   await third.waitClosed();
   assert.match(third.text, /^ERROR TOO_MANY_FROM_ADDRESS /);
 });
 
 test('past the rate limit, messages are dropped and counted (drop)', async () => {
-  await restart({ rateLimit: 50, rateBurst: 50 });
-  const sender = await tcp('SOCKETFORWARDER-NEW:r\n');
-  const receiver = await tcp('SOCKETFORWARDER-NEW:r\n');
-  await waitFor(() => sc.hub.findGroup('r')?.counts.tcp === 2);
+  await rig.restart({ rateLimit: 50, rateBurst: 50 });
+  const sender = await rig.raw('SOCKETFORWARDER-NEW:r\n');
+  const receiver = await rig.raw('SOCKETFORWARDER-NEW:r\n');
+  await waitFor(() => rig.sc.hub.findGroup('r')?.counts.tcp === 2);
   for (let i = 0; i < 300; i++) {
     sender.write(`m${i}\n`);
     await new Promise((r) => setImmediate(r));
@@ -90,14 +64,14 @@ test('past the rate limit, messages are dropped and counted (drop)', async () =>
   const got = receiver.text.split('\n').filter(Boolean);
   assert.ok(got.length >= 50 && got.length < 150, `received ${got.length}`);
   assert.is(got[0], 'm0', 'the first messages pass');
-  assert.ok((sc.hub.stats.dropped.get('rate_limited') ?? 0) >= 150);
+  assert.ok((rig.sc.hub.stats.dropped.get('rate_limited') ?? 0) >= 150);
   assert.is(sender.closed, false);
 });
 
 test('past the rate limit, the member is disconnected (disconnect)', async () => {
-  await restart({ rateLimit: 10, rateBurst: 10, rateLimitAction: 'disconnect' });
-  const sender = await tcp('SOCKETFORWARDER-NEW:r\n');
-  await waitFor(() => sc.hub.findGroup('r')?.counts.tcp === 1);
+  await rig.restart({ rateLimit: 10, rateBurst: 10, rateLimitAction: 'disconnect' });
+  const sender = await rig.raw('SOCKETFORWARDER-NEW:r\n');
+  await waitFor(() => rig.sc.hub.findGroup('r')?.counts.tcp === 1);
   for (let i = 0; i < 100 && !sender.closed; i++) {
     sender.write(`m${i}\n`);
     await sleep(1);
@@ -107,47 +81,47 @@ test('past the rate limit, the member is disconnected (disconnect)', async () =>
 });
 
 test('the UDP allowlist ignores datagrams (and registrations) from other addresses', async () => {
-  await restart({ udpAllow: ['10.0.0.0/8'] });
-  const p = await udp();
-  await p.register(sc.addresses.udp as string);
-  await p.send(sc.addresses.udp as string, 'hello');
-  await waitFor(() => sc.hub.stats.rejected.get('ADDRESS_NOT_ALLOWED') === 2);
-  assert.is(sc.hub.findGroup('udp'), undefined);
+  await rig.restart({ udpAllow: ['10.0.0.0/8'] });
+  const p = await rig.udp(false);
+  await p.register(rig.sc.addresses.udp as string);
+  await p.send(rig.sc.addresses.udp as string, 'hello');
+  await waitFor(() => rig.sc.hub.stats.rejected.get('ADDRESS_NOT_ALLOWED') === 2);
+  assert.is(rig.sc.hub.findGroup('udp'), undefined);
 });
 
 test('registered-only UDP drops datagrams from IPs without a registration', async () => {
   const other = await UdpPeer.open();
-  await restart({ udpRegisteredOnly: true, udpPreconfig: [] });
-  open.push(other);
-  const member = await udp();
-  await member.register(sc.addresses.udp as string);
-  await waitFor(() => sc.hub.findGroup('udp')?.counts.udp === 1);
+  await rig.restart({ udpRegisteredOnly: true, udpPreconfig: [] });
+  rig.track(other);
+  const member = await rig.udp(false);
+  await member.register(rig.sc.addresses.udp as string);
+  await waitFor(() => rig.sc.hub.findGroup('udp')?.counts.udp === 1);
   // Both peers are on 127.0.0.1, so a registration by one admits the other: the rule is per IP.
-  await other.send(sc.addresses.udp as string, 'same-ip');
+  await other.send(rig.sc.addresses.udp as string, 'same-ip');
   assert.equal(await member.waitForCount(1), ['same-ip']);
-  await restart({ udpRegisteredOnly: true });
-  const stranger = await udp();
-  await stranger.send(sc.addresses.udp as string, 'flood');
-  await waitFor(() => sc.hub.stats.rejected.get('UNREGISTERED') === 1);
-  assert.is(sc.hub.findGroup('udp')?.seq ?? 0, 0);
+  await rig.restart({ udpRegisteredOnly: true });
+  const stranger = await rig.udp(false);
+  await stranger.send(rig.sc.addresses.udp as string, 'flood');
+  await waitFor(() => rig.sc.hub.stats.rejected.get('UNREGISTERED') === 1);
+  assert.is(rig.sc.hub.findGroup('udp')?.seq ?? 0, 0);
 });
 
 test('UDP registrations expire after their TTL unless refreshed', async () => {
-  await restart({ udpRegistrationTtlMs: 300 });
-  const stale = await udp();
-  const fresh = await udp();
-  await stale.register(sc.addresses.udp as string);
-  await fresh.register(sc.addresses.udp as string);
-  await waitFor(() => sc.hub.findGroup('udp')?.counts.udp === 2);
-  const refresher = setInterval(() => fresh.register(sc.addresses.udp as string), 100);
+  await rig.restart({ udpRegistrationTtlMs: 300 });
+  const stale = await rig.udp(false);
+  const fresh = await rig.udp(false);
+  await stale.register(rig.sc.addresses.udp as string);
+  await fresh.register(rig.sc.addresses.udp as string);
+  await waitFor(() => rig.sc.hub.findGroup('udp')?.counts.udp === 2);
+  const refresher = setInterval(() => fresh.register(rig.sc.addresses.udp as string), 100);
   try {
     await waitFor(
-      () => sc.hub.findGroup('udp')?.counts.udp === 1,
+      () => rig.sc.hub.findGroup('udp')?.counts.udp === 1,
       3000,
       'the stale registration to expire',
     );
     await sleep(400);
-    assert.is(sc.hub.findGroup('udp')?.counts.udp, 1, 'the refreshed one stays');
+    assert.is(rig.sc.hub.findGroup('udp')?.counts.udp, 1, 'the refreshed one stays');
   } finally {
     clearInterval(refresher);
   }
