@@ -112,11 +112,16 @@ export function fromBase64(s: string): Uint8Array {
  * SSE parser turns CR and CRLF into LF and replaces invalid sequences.
  */
 export function isSseSafeText(src: Uint8Array, start: number, end: number): boolean {
+  return isUtf8(src, start, end, true);
+}
+
+/** True when src[start, end) is well-formed UTF-8 (and, with `noCr`, holds no CR). */
+export function isUtf8(src: Uint8Array, start = 0, end = src.byteLength, noCr = false): boolean {
   let i = start;
   while (i < end) {
     const b = src[i];
     if (b < 0x80) {
-      if (b === 13) return false;
+      if (noCr && b === 13) return false;
       i++;
       continue;
     }

@@ -1,6 +1,7 @@
 import type { GroupcastError } from './errors.ts';
 import type { FramingName } from './framing/index.ts';
-import type { Transport } from './message.ts';
+import type { Message, Transport } from './message.ts';
+import type { GapInfo } from './sse.ts';
 
 /**
  * The seam between the HTTP/SSE API and whatever holds the groups: the sidecar implements it in
@@ -16,6 +17,8 @@ export interface Hub {
    * event-stream bytes to the subscriber; the same bytes are shared by every subscriber.
    */
   subscribe(group: string, start: StartPoint, subscriber: Subscriber): Promise<Subscription>;
+  /** Up to `limit` held messages of a group from a start point; null for an unknown group. */
+  history(group: string, start: StartPoint, limit: number): Promise<HistoryPage | null>;
   groups(): Promise<GroupSummary[]>;
   group(name: string): Promise<GroupDetail | null>;
   health(): Promise<HealthReport>;
@@ -55,6 +58,18 @@ export interface Subscriber {
 export interface Subscription {
   /** Removes the subscriber from its group (idempotent). `reason` is counted when given. */
   unsubscribe(reason?: GroupcastError): void;
+}
+
+export interface HistoryPage {
+  group: string;
+  /** Oldest first. */
+  messages: Message[];
+  /** Set when the start point's id was evicted, unknown, or from an earlier run. */
+  gap: GapInfo | null;
+  /** The group's newest id. */
+  lastId: string | null;
+  /** True when more messages follow the last one returned. */
+  more: boolean;
 }
 
 export interface GroupCounts {

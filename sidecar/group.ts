@@ -1,14 +1,14 @@
 import { concatBytes } from '../shared/bytes.ts';
-import type { GroupCounts, StartPoint, Subscriber } from '../shared/hub.ts';
-import { type Batch, formatId, parseId } from '../shared/message.ts';
-import { encodeBatch, encodeBatchAfter, encodeGap, type GapInfo } from '../shared/sse.ts';
-import { afterTurn } from '../shared/turn.ts';
+import type { GroupCounts, HistoryPage, StartPoint, Subscriber } from '../shared/hub.ts';
+import { type Batch, formatId, type Message, parseId } from '../shared/message.ts';
+import { encodeBatchAfter, encodeGap, type GapInfo } from '../shared/sse.ts';
+import { SseFanout, type SseTarget } from '../shared/sse-fanout.ts';
 import type { History } from './history.ts';
 import type { Member } from './member.ts';
 import type { Stats } from './stats.ts';
 
 /** An SSE subscriber as a member: the group writes shared event-stream bytes to it once a turn. */
-export class SseMember implements Member {
+export class SseMember implements Member, SseTarget {
   readonly transport = 'sse' as const;
   readonly id: string;
   readonly remote: string;
@@ -48,7 +48,7 @@ export class Group {
   readonly createdAt = Date.now();
   seq = 0;
   readonly members: Member[] = [];
-  readonly sse: SseMember[] = [];
+  readonly sseFanout: SseFanout<SseMember>;
   readonly history: History;
   readonly counts: GroupCounts = { tcp: 0, udp: 0, sse: 0 };
   messagesIn = 0;
@@ -56,18 +56,24 @@ export class Group {
   deliveries = 0;
   /** Set by the hub while the group has no members and waits to expire. */
   expiry: ReturnType<typeof setTimeout> | undefined;
-  readonly #stats: Stats;
-  #sseTurn: Batch[] = [];
 
   constructor(name: string, epoch: number, history: History, stats: Stats) {
     this.name = name;
     this.epoch = epoch;
     this.history = history;
-    this.#stats = stats;
+    const out = stats.byTransport.sse;
+    this.sseFanout = new SseFanout((messages, bytes) => {
+      out.messagesOut += messages;
+      out.bytesOut += bytes;
+    });
+  }
+
+  get sse(): readonly SseMember[] {
+    return this.sseFanout.targets;
   }
 
   get size(): number {
-    return this.members.length + this.sse.length;
+    return this.members.length + this.sseFanout.size;
   }
 
   get lastId(): string | null {
@@ -75,23 +81,29 @@ export class Group {
   }
 
   add(member: Member): void {
-    const list = member instanceof SseMember ? this.sse : this.members;
-    member.slot = list.length;
-    list.push(member as SseMember);
+    if (member instanceof SseMember) this.sseFanout.add(member);
+    else {
+      member.slot = this.members.length;
+      this.members.push(member);
+    }
     this.counts[member.transport]++;
   }
 
   /** Removes a member in O(1); returns false if it was not here. */
   remove(member: Member): boolean {
-    const list: Member[] = member instanceof SseMember ? this.sse : this.members;
-    const at = member.slot;
-    if (at < 0 || list[at] !== member) return false;
-    const last = list.pop() as Member;
-    if (last !== member) {
-      list[at] = last;
-      last.slot = at;
+    if (member instanceof SseMember) {
+      if (!this.sseFanout.remove(member)) return false;
+    } else {
+      const list = this.members;
+      const at = member.slot;
+      if (at < 0 || list[at] !== member) return false;
+      const last = list.pop() as Member;
+      if (last !== member) {
+        list[at] = last;
+        last.slot = at;
+      }
+      member.slot = -1;
     }
-    member.slot = -1;
     this.counts[member.transport]--;
     return true;
   }
@@ -115,64 +127,69 @@ export class Group {
         recipients++;
       }
     }
-    if (batch.count > 0 && this.sse.length > 0) {
-      if (this.#sseTurn.push(batch) === 1) afterTurn(this.#flushSse);
-      recipients += this.sse.length;
+    if (batch.count > 0 && this.sseFanout.size > 0) {
+      this.sseFanout.push(batch);
+      recipients += this.sseFanout.size;
     }
     this.deliveries += recipients * batch.count;
     return recipients;
   }
 
-  #flushSse = (): void => {
-    const batches = this.#sseTurn;
-    this.#sseTurn = [];
-    if (this.sse.length === 0 || batches.length === 0) return;
-    const first = batches[0].firstSeq;
-    const last = batches[batches.length - 1].lastSeq;
-    const chunk = concatBytes(batches.map(encodeBatch));
-    const out = this.#stats.byTransport.sse;
-    // A copy: a write may end a subscriber, which removes it from the live list.
-    for (const m of this.sse.slice()) {
-      if (m.lastSeq >= last) continue;
-      const part =
-        m.lastSeq < first
-          ? chunk
-          : concatBytes(
-              batches
-                .filter((b) => b.lastSeq > m.lastSeq)
-                .map((b) => encodeBatchAfter(b, m.lastSeq)),
-            );
-      out.messagesOut += last - Math.max(m.lastSeq, first - 1);
-      out.bytesOut += part.byteLength;
-      m.lastSeq = last;
-      m.subscriber.write(part);
-    }
-  };
-
-  /** Sends a new subscriber what it asked to replay; it then receives live messages. */
-  replay(member: SseMember, start: StartPoint): void {
+  /**
+   * Where a start point leaves off: replay everything with seq > afterSeq, after telling the
+   * client about a gap when its id was evicted, never issued here, or from an earlier run.
+   */
+  resolveStart(start: StartPoint): { afterSeq: number; gap: GapInfo | null } {
     let after = this.seq;
-    let gap: GapInfo['reason'] | null = null;
+    let reason: GapInfo['reason'] | null = null;
     if (start.kind === 'earliest') after = 0;
     else if (start.kind === 'after') {
       const id = parseId(start.id);
-      if (!id) gap = 'unknown';
-      else if (id.epoch < this.epoch) gap = 'reset';
-      else if (id.epoch > this.epoch || id.seq > this.seq) gap = 'unknown';
-      else if (id.seq < this.history.evictedSeq) gap = 'evicted';
+      if (!id) reason = 'unknown';
+      else if (id.epoch < this.epoch) reason = 'reset';
+      else if (id.epoch > this.epoch || id.seq > this.seq) reason = 'unknown';
+      else if (id.seq < this.history.evictedSeq) reason = 'evicted';
       else after = id.seq;
-      if (gap) after = 0;
+      if (reason) after = 0;
     }
     const firstHeld = this.history.firstSeq;
-    after = Math.max(after, firstHeld > 0 ? firstHeld - 1 : after);
-    if (gap && start.kind === 'after') {
-      const resumedFrom = firstHeld > 0 ? formatId(this.epoch, firstHeld) : null;
-      member.subscriber.write(encodeGap({ requested: start.id, resumedFrom, reason: gap }));
-    }
+    if (firstHeld > 0) after = Math.max(after, firstHeld - 1);
+    const gap =
+      reason && start.kind === 'after'
+        ? {
+            requested: start.id,
+            resumedFrom: firstHeld > 0 ? formatId(this.epoch, firstHeld) : null,
+            reason,
+          }
+        : null;
+    return { afterSeq: after, gap };
+  }
+
+  /** Sends a new subscriber what it asked to replay; it then receives live messages. */
+  replay(member: SseMember, start: StartPoint): void {
+    const { afterSeq, gap } = this.resolveStart(start);
+    if (gap) member.subscriber.write(encodeGap(gap));
     member.lastSeq = this.seq;
-    if (after >= this.seq) return;
+    if (afterSeq >= this.seq) return;
     const parts: Uint8Array[] = [];
-    for (const b of this.history.after(after)) parts.push(encodeBatchAfter(b, after));
+    for (const b of this.history.after(afterSeq)) parts.push(encodeBatchAfter(b, afterSeq));
     if (parts.length > 0) member.subscriber.write(concatBytes(parts));
+  }
+
+  /** Up to `limit` held messages from a start point, oldest first. */
+  page(start: StartPoint, limit: number): HistoryPage {
+    const { afterSeq, gap } = this.resolveStart(start);
+    const messages: Message[] = [];
+    let more = false;
+    outer: for (const b of this.history.after(afterSeq)) {
+      for (let i = Math.max(0, afterSeq - b.firstSeq + 1); i < b.count; i++) {
+        if (messages.length === limit) {
+          more = true;
+          break outer;
+        }
+        messages.push({ group: this.name, id: b.id(i), data: b.payload(i), origin: '' });
+      }
+    }
+    return { group: this.name, messages, gap, lastId: this.lastId, more };
   }
 }

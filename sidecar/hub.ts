@@ -6,6 +6,7 @@ import type {
   GroupDetail,
   GroupSummary,
   HealthReport,
+  HistoryPage,
   Hub,
   ListenerStatus,
   Origin,
@@ -58,7 +59,8 @@ export class LocalHub implements Hub {
   constructor(options: HubOptions, log: Logger) {
     this.options = options;
     this.framing = options.tcpFraming;
-    this.codec = framingByName(options.tcpFraming);
+    // Node Buffers: sockets write them without wrapping each one again.
+    this.codec = framingByName(options.tcpFraming, (n) => Buffer.allocUnsafe(n));
     this.log = log;
   }
 
@@ -208,6 +210,11 @@ export class LocalHub implements Hub {
         this.leave(group, member, reason?.code ?? 'closed');
       },
     };
+  }
+
+  async history(name: string, start: StartPoint, limit: number): Promise<HistoryPage | null> {
+    validateGroupId(name);
+    return this.#groups.get(name)?.page(start, limit) ?? null;
   }
 
   async groups(): Promise<GroupSummary[]> {

@@ -15,7 +15,7 @@ export function renderMetrics(hub: LocalHub): Promise<string> {
 
 function buildRegistry(hub: LocalHub): Registry {
   const register = new Registry();
-  collectDefaultMetrics({ register, prefix: 'groupcast_process_' });
+  collectDefaultMetrics({ register, prefix: 'groupcast_' });
   const transports = ['tcp', 'udp', 'sse', 'http'] as const;
 
   new Gauge({

@@ -1,0 +1,215 @@
+import { type Context, Hono } from 'hono';
+import { cors } from 'hono/cors';
+import { isUtf8, textDecoder, toBase64 } from '../shared/bytes.ts';
+import { compileAllowlist } from '../shared/cidr.ts';
+import { type ErrorCode, GroupcastError, GroupNotFoundError } from '../shared/errors.ts';
+import { validateGroupId } from '../shared/group-id.ts';
+import type { Hub, StartPoint } from '../shared/hub.ts';
+import { encodeRetry } from '../shared/sse.ts';
+import { ipOf, RateLimiter, StreamCounter } from './address-limits.ts';
+import { Authenticator, authConfigured, type Grants, requireGrant, tokenOf } from './auth.ts';
+import { readBody, splitNdjson } from './body.ts';
+import { errorResponse } from './errors.ts';
+import { Heartbeat } from './heartbeat.ts';
+import { type ApiOptions, DEFAULT_SSE_RETRY_MS } from './options.ts';
+import { SseStream } from './sse-stream.ts';
+
+export type { ApiOptions } from './options.ts';
+
+/** What only a runtime entry can provide; the core stays portable. */
+export interface ApiRuntime {
+  /** The client's address (`ip:port`), for allowlists, limits, listings and logs. */
+  remoteAddress?: (c: Context) => string;
+  /** Told about unexpected errors (answered as 500 INTERNAL). */
+  logError?: (err: unknown, c: Context) => void;
+  /** Told about every refused request, by error code (for metrics). */
+  onRejected?: (code: ErrorCode) => void;
+  /** Extra headers on SSE responses (Node's adapter starts streaming sooner with an explicit chunked encoding). */
+  sseHeaders?: Record<string, string>;
+  /** Drops a response's connection at once, e.g. to cut a slow subscriber without noise. */
+  dropConnection?: (c: Context) => void;
+}
+
+/** @default 100, at most 1000 */
+export const DEFAULT_HISTORY_PAGE = 100;
+export const MAX_HISTORY_PAGE = 1000;
+
+const SSE_HEADERS = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache',
+  'X-Accel-Buffering': 'no',
+};
+
+function startPoint(c: Context): StartPoint {
+  const id = c.req.header('last-event-id') ?? c.req.query('lastEventId');
+  if (id !== undefined && id !== '') return { kind: 'after', id };
+  if (c.req.query('from') === 'earliest') return { kind: 'earliest' };
+  return { kind: 'live' };
+}
+
+function historyLimit(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_HISTORY_PAGE;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_HISTORY_PAGE) {
+    throw new GroupcastError(
+      'BAD_REQUEST',
+      `limit must be an integer from 1 to ${MAX_HISTORY_PAGE}`,
+    );
+  }
+  return n;
+}
+
+function groupParam(c: Context): string {
+  return validateGroupId(c.req.param('group') ?? '');
+}
+
+/**
+ * The HTTP/SSE API over any Hub. Web-standard only (Request, Response, ReadableStream), so the
+ * sidecar (Node) and the edge worker (Deno) serve the same app.
+ */
+export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {}): Hono {
+  const app = new Hono();
+  const remoteAddress = runtime.remoteAddress ?? (() => '');
+  const sseHeaders = { ...SSE_HEADERS, ...runtime.sseHeaders };
+  const heartbeat = new Heartbeat(options.heartbeatMs);
+  const retry = encodeRetry(DEFAULT_SSE_RETRY_MS);
+  const origins = new Set(options.corsOrigins);
+  const allowed = compileAllowlist(options.httpAllow);
+  const auth = authConfigured(options) ? new Authenticator(options) : null;
+  const streams = new StreamCounter(options.maxSsePerIp);
+  const rate = options.rateLimit > 0 ? new RateLimiter(options.rateLimit, options.rateBurst) : null;
+  /** The caller's grants, or undefined when auth is off (everything allowed). */
+  const grants = (c: Context): Promise<Grants> | undefined => auth?.verify(tokenOf(c));
+
+  app.use('*', async (c, next) => {
+    if (options.httpAllow.length > 0 && !allowed(ipOf(remoteAddress(c)))) {
+      throw new GroupcastError('ADDRESS_NOT_ALLOWED', 'this address may not use the API');
+    }
+    await next();
+  });
+
+  app.use(
+    '*',
+    cors({
+      origin: (origin) => (origins.has('*') || origins.has(origin) ? origin : null),
+      allowMethods: ['GET', 'POST', 'OPTIONS'],
+      allowHeaders: ['Content-Type', 'Last-Event-ID', 'Authorization'],
+      maxAge: 600,
+    }),
+  );
+
+  app.post('/groups/:group/messages', async (c) => {
+    const group = groupParam(c);
+    requireGrant(await grants(c), 'publish', group);
+    const ndjson = (c.req.header('content-type') ?? '')
+      .toLowerCase()
+      .startsWith('application/x-ndjson');
+    let payloads: Uint8Array[];
+    if (ndjson) {
+      payloads = splitNdjson(
+        await readBody(c.req.raw, options.maxBodyBytes, 'body'),
+        options.maxMessageBytes,
+      );
+    } else {
+      const body = await readBody(c.req.raw, options.maxMessageBytes, 'message');
+      if (body.byteLength === 0) throw new GroupcastError('EMPTY_MESSAGE', 'message body is empty');
+      payloads = [body];
+    }
+    const remote = remoteAddress(c);
+    if (rate && !rate.take(ipOf(remote), payloads.length)) {
+      throw new GroupcastError(
+        'RATE_LIMITED',
+        `more than ${options.rateLimit} messages a second from this address`,
+      );
+    }
+    const result = await hub.publish(group, payloads, { transport: 'http', remote });
+    return c.json(result, 202);
+  });
+
+  app.get('/groups/:group/events', async (c) => {
+    const group = groupParam(c);
+    requireGrant(await grants(c), 'subscribe', group);
+    const remote = remoteAddress(c);
+    const release = streams.acquire(ipOf(remote));
+    const drop = runtime.dropConnection;
+    const stream = new SseStream(remote, options.sseQueueBytes, drop && (() => drop(c)));
+    stream.write(retry);
+    let subscription: Awaited<ReturnType<Hub['subscribe']>>;
+    try {
+      subscription = await hub.subscribe(group, startPoint(c), stream);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    heartbeat.add(stream);
+    stream.onEnd((reason) => {
+      release();
+      heartbeat.delete(stream);
+      subscription.unsubscribe(reason);
+    });
+    return new Response(stream.readable, { status: 200, headers: sseHeaders });
+  });
+
+  app.get('/groups/:group/messages', async (c) => {
+    const name = groupParam(c);
+    requireGrant(await grants(c), 'subscribe', name);
+    const after = c.req.query('after');
+    const start: StartPoint = after ? { kind: 'after', id: after } : { kind: 'earliest' };
+    const page = await hub.history(name, start, historyLimit(c.req.query('limit')));
+    if (!page) throw new GroupNotFoundError(name);
+    return c.json({
+      group: page.group,
+      messages: page.messages.map((m) =>
+        isUtf8(m.data)
+          ? { id: m.id, encoding: 'utf8', data: textDecoder.decode(m.data) }
+          : { id: m.id, encoding: 'base64', data: toBase64(m.data) },
+      ),
+      gap: page.gap,
+      lastId: page.lastId,
+      more: page.more,
+    });
+  });
+
+  app.get('/groups', async (c) => {
+    const g = await grants(c);
+    const all = await hub.groups();
+    return c.json({ groups: g ? all.filter((s) => g.subscribe(s.group)) : all });
+  });
+
+  app.get('/groups/:group', async (c) => {
+    const name = groupParam(c);
+    requireGrant(await grants(c), 'subscribe', name);
+    const detail = await hub.group(name);
+    if (!detail) throw new GroupNotFoundError(name);
+    return c.json(detail);
+  });
+
+  app.get('/healthz', async (c) => {
+    const health = await hub.health();
+    return c.json(health, health.status === 'down' ? 503 : 200);
+  });
+
+  app.get('/metrics', async (c) => {
+    c.header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
+    return c.body(await hub.metrics());
+  });
+
+  const methodNotAllowed = (allow: string) => (c: Context) => {
+    c.header('Allow', allow);
+    return errorResponse(c, new GroupcastError('METHOD_NOT_ALLOWED', `use ${allow}`));
+  };
+  app.all('/groups/:group/messages', methodNotAllowed('GET, POST'));
+  app.all('/groups/:group/events', methodNotAllowed('GET'));
+  app.all('/groups/:group', methodNotAllowed('GET'));
+  app.all('/groups', methodNotAllowed('GET'));
+
+  app.notFound((c) =>
+    errorResponse(c, new GroupcastError('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`)),
+  );
+  app.onError((err, c) => {
+    if (err instanceof GroupcastError) runtime.onRejected?.(err.code);
+    else runtime.logError?.(err, c);
+    return errorResponse(c, err);
+  });
+  return app;
+}

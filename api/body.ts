@@ -1,0 +1,68 @@
+import { concatBytes } from '../shared/bytes.ts';
+import { EmptyMessageError, InvalidNdjsonError, MessageTooLargeError } from '../shared/errors.ts';
+
+const LF = 10;
+const CR = 13;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Reads a request body, refusing it as soon as it passes `limit` bytes (checked against
+ * Content-Length first, then while streaming), never after buffering all of it.
+ */
+export async function readBody(
+  req: Request,
+  limit: number,
+  what: 'message' | 'body',
+): Promise<Uint8Array> {
+  const declared = req.headers.get('content-length');
+  if (declared !== null && Number(declared) > limit) throw new MessageTooLargeError(limit, what);
+  if (!req.body) return new Uint8Array(0);
+  if (declared !== null) {
+    // Bounded by the header (the server enforces it): one read is the fast path.
+    return new Uint8Array(await req.arrayBuffer());
+  }
+  const reader = req.body.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      reader.cancel().catch(() => {});
+      throw new MessageTooLargeError(limit, what);
+    }
+    parts.push(value);
+  }
+  return parts.length === 0 ? new Uint8Array(0) : concatBytes(parts);
+}
+
+/**
+ * An NDJSON batch: every non-empty line is one message and must be one JSON value. Any bad line
+ * refuses the whole batch, so nothing from it is published.
+ */
+export function splitNdjson(body: Uint8Array, maxMessageBytes: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let start = 0;
+  let line = 1;
+  while (start < body.byteLength) {
+    let lf = body.indexOf(LF, start);
+    if (lf < 0) lf = body.byteLength;
+    let end = lf;
+    if (end > start && body[end - 1] === CR) end--;
+    if (end > start) {
+      const bytes = body.subarray(start, end);
+      if (bytes.byteLength > maxMessageBytes) throw new MessageTooLargeError(maxMessageBytes);
+      try {
+        JSON.parse(strictUtf8.decode(bytes));
+      } catch (err) {
+        throw new InvalidNdjsonError(`line ${line} is not JSON: ${(err as Error).message}`);
+      }
+      out.push(bytes);
+    }
+    start = lf + 1;
+    line++;
+  }
+  if (out.length === 0) throw new EmptyMessageError();
+  return out;
+}

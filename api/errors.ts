@@ -1,0 +1,44 @@
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { type ErrorCode, GroupcastError, toGroupcastError } from '../shared/errors.ts';
+
+/** The one place error codes become HTTP statuses. */
+export const HTTP_STATUS: Record<ErrorCode, ContentfulStatusCode> = {
+  INVALID_GROUP_ID: 400,
+  BAD_JOIN: 400,
+  JOIN_TIMEOUT: 408,
+  MESSAGE_TOO_LARGE: 413,
+  BODY_TOO_LARGE: 413,
+  EMPTY_MESSAGE: 400,
+  UNFRAMEABLE: 400,
+  INVALID_NDJSON: 400,
+  BAD_REQUEST: 400,
+  GROUP_NOT_FOUND: 404,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  ADDRESS_NOT_ALLOWED: 403,
+  RATE_LIMITED: 429,
+  TOO_MANY_FROM_ADDRESS: 429,
+  SLOW_CONSUMER: 503,
+  TOO_MANY_CONNECTIONS: 503,
+  TOO_MANY_GROUPS: 503,
+  GROUP_FULL: 503,
+  INVALID_OPTION: 500,
+  UPSTREAM_UNAVAILABLE: 502,
+  SHUTTING_DOWN: 503,
+  INTERNAL: 500,
+};
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string };
+}
+
+export function errorResponse(c: Context, err: unknown): Response {
+  const e = toGroupcastError(err);
+  const body: ErrorBody = { error: { code: e.code, message: e.message } };
+  return c.json(body, HTTP_STATUS[e.code]);
+}
+
+export { GroupcastError };

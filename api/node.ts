@@ -1,0 +1,60 @@
+import type { ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer } from '@hono/node-server';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { ErrorCode } from '../shared/errors.ts';
+import type { Hub } from '../shared/hub.ts';
+import { type ApiOptions, createApi } from './app.ts';
+
+export interface ApiServer {
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+/** Serves the API on Node with @hono/node-server (the sidecar's HTTP listener). */
+export interface NodeApiHooks {
+  logError: (err: unknown) => void;
+  onRejected: (code: ErrorCode) => void;
+}
+
+export async function listenApi(
+  hub: Hub,
+  options: ApiOptions,
+  host: string,
+  port: number,
+  hooks: NodeApiHooks,
+): Promise<ApiServer> {
+  const app = createApi(hub, options, {
+    remoteAddress: (c) => {
+      const a = getConnInfo(c).remote;
+      const ip = (a.address ?? '').replace(/^::ffff:/, '');
+      return ip.includes(':') ? `[${ip}]:${a.port}` : `${ip}:${a.port}`;
+    },
+    logError: hooks.logError,
+    onRejected: hooks.onRejected,
+    sseHeaders: { 'Transfer-Encoding': 'chunked' },
+    dropConnection: (c) => (c.env as { outgoing: ServerResponse }).outgoing.destroy(),
+  });
+  const server = createAdaptorServer({ fetch: app.fetch, hostname: host });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const a = server.address() as AddressInfo;
+  const address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+  let closing: Promise<void> | undefined;
+  return {
+    address,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // SSE streams never end on their own; close() alone would wait for them forever.
+        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,88 @@
+import { type GroupcastError, SlowConsumerError } from '../shared/errors.ts';
+import type { Subscriber } from '../shared/hub.ts';
+import { encodeClose } from '../shared/sse.ts';
+
+/**
+ * One SSE response: a Web ReadableStream with a bounded byte queue. The hub writes shared,
+ * already-encoded event-stream bytes; the runtime's server pulls them as the client reads. A
+ * subscriber whose queue would pass its limit is cut at once (its memory freed), so a slow reader
+ * never holds up anyone else.
+ */
+export class SseStream implements Subscriber {
+  readonly remote: string;
+  readonly readable: ReadableStream<Uint8Array>;
+  readonly #limit: number;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #closed = false;
+  #onEnd: ((reason?: GroupcastError) => void) | undefined;
+  readonly #drop: (() => void) | undefined;
+
+  /**
+   * `drop` ends the connection at once (a runtime entry can do it quietly); without it the
+   * stream is errored, which every runtime turns into an aborted response.
+   */
+  constructor(remote: string, limitBytes: number, drop?: () => void) {
+    this.remote = remote;
+    this.#limit = limitBytes;
+    this.#drop = drop;
+    this.readable = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          this.#controller = controller;
+        },
+        cancel: () => {
+          // The client went away.
+          this.#end();
+        },
+      },
+      { highWaterMark: limitBytes, size: (chunk) => chunk.byteLength },
+    );
+  }
+
+  /** Called once when the stream ends, for whatever reason. */
+  onEnd(fn: (reason?: GroupcastError) => void): void {
+    this.#onEnd = fn;
+    if (this.#closed) fn();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get pendingBytes(): number {
+    if (this.#closed) return 0;
+    return this.#limit - (this.#controller.desiredSize ?? this.#limit);
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.#closed) return;
+    const pending = this.pendingBytes;
+    // One turn's output may exceed the limit on its own; only a backlog is a slow consumer.
+    if (pending > 0 && pending + chunk.byteLength > this.#limit) {
+      const err = new SlowConsumerError(pending + chunk.byteLength, this.#limit);
+      this.#closed = true;
+      if (this.#drop) this.#drop();
+      // Drops what is queued; without a `drop`, it also makes the server abort the response.
+      else this.#controller.error(err);
+      this.#end(err);
+      return;
+    }
+    this.#controller.enqueue(chunk);
+  }
+
+  /** Ends the stream after what is queued, with a last `event: close` when a reason is given. */
+  close(reason?: GroupcastError): void {
+    if (this.#closed) return;
+    if (reason) this.#controller.enqueue(encodeClose(reason.code, reason.message));
+    this.#closed = true;
+    this.#controller.close();
+    this.#end(reason);
+  }
+
+  #end(reason?: GroupcastError): void {
+    this.#closed = true;
+    const fn = this.#onEnd;
+    this.#onEnd = undefined;
+    fn?.(reason);
+  }
+}
