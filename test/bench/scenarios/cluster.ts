@@ -56,7 +56,9 @@ export async function cluster(ctx: Context): Promise<void> {
     started.push(b);
     if (!a.tcp || !b.tcp || !(await crosses(a.tcp.addr, b.tcp.addr))) {
       ctx.results.skip(SCENARIO, CASE, 'groupcast x2', 'msg/s', 'skipped: no Redis backplane yet');
-      ctx.log(`  ${SCENARIO}: skipped: with GROUPCAST_REDIS_URL set, a message sent on one sidecar did not reach the other`);
+      ctx.log(
+        `  ${SCENARIO}: skipped: with GROUPCAST_REDIS_URL set, a message sent on one sidecar did not reach the other`,
+      );
       return;
     }
     const pair: Running = {
