@@ -69,11 +69,11 @@ export class Results {
     return this.value(scenario, kase, target) / this.value(scenario, kase, baseline);
   }
 
-  /** Rows whose loss check failed or whose every sample errored. */
+  /** groupcast rows whose loss check failed or whose samples errored (baselines only report). */
   failures(): string[] {
     const out: string[] = [];
     for (const r of this.rows) {
-      if (r.skipped) continue;
+      if (r.skipped || !r.target.startsWith('groupcast')) continue;
       const name = `${r.scenario} ${r.case} ${r.target}`;
       for (const s of r.samples) {
         if (!s.ok) out.push(`${name}: ${s.error}`);

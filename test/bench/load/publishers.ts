@@ -172,13 +172,23 @@ export class HttpPublisher extends Publisher {
   }
 
   write(n: number, timeOf?: (k: number) => number): void {
-    const line = this.size + (n > 1 ? 1 : 0);
+    if (n === 1) {
+      const body = Buffer.from(this.#tpl);
+      if (timeOf) stamp(body, 0, this.id, ++this.sent, timeOf(0));
+      else stampSeq(body, 0, ++this.sent);
+      this.#post(body, 1);
+      return;
+    }
+    // NDJSON: each line must be JSON, so each payload goes as a JSON string.
+    const line = this.size + 3;
     const body = Buffer.allocUnsafe(n * line);
-    for (let i = 0; i < n; i++) {
-      this.#tpl.copy(body, i * line);
-      if (timeOf) stamp(body, i * line, this.id, ++this.sent, timeOf(i));
-      else stampSeq(body, i * line, ++this.sent);
-      if (n > 1) body[i * line + this.size] = 10;
+    for (let i = 0, at = 0; i < n; i++, at += line) {
+      body[at] = 0x22;
+      this.#tpl.copy(body, at + 1);
+      if (timeOf) stamp(body, at + 1, this.id, ++this.sent, timeOf(i));
+      else stampSeq(body, at + 1, ++this.sent);
+      body[at + 1 + this.size] = 0x22;
+      body[at + 2 + this.size] = 10;
     }
     this.#post(body, n);
   }

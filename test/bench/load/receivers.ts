@@ -236,7 +236,8 @@ export class SseReceiver extends Receiver {
       else hooks.fail(new Error(`SSE subscribe answered ${status}`));
     };
     let now = 0;
-    reader.onData = (buf, at) => this.record(buf, at, now);
+    // NDJSON batches carry payloads as JSON strings: skip the opening quote.
+    reader.onData = (buf, at) => this.record(buf, buf[at] === 0x22 ? at + 1 : at, now);
     this.socket = connect({ host: addr.host, port: addr.port, noDelay: true });
     this.socket.on('connect', () =>
       this.socket.write(

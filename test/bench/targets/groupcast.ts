@@ -36,7 +36,10 @@ export async function startGroupcast(name: string, opts: StartOptions = {}): Pro
       GROUPCAST_UDP_PORT: String(udp),
       GROUPCAST_HTTP_PORT: String(http),
       GROUPCAST_LOG_LEVEL: 'warn',
+      // Every load generator connects from 127.0.0.1: lift the per-address limits.
       GROUPCAST_MAX_CONNECTIONS: '100000',
+      GROUPCAST_MAX_CONNECTIONS_PER_IP: '100000',
+      GROUPCAST_MAX_SSE_PER_IP: '100000',
       ...opts.env,
     },
   });

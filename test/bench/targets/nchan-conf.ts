@@ -41,7 +41,7 @@ http {
     location = /pub {
       nchan_publisher;
       nchan_channel_id $arg_id;
-      nchan_message_buffer_length 16;
+      nchan_message_buffer_length 4096;
       nchan_message_timeout 30s;
     }
     location = /sub {
