@@ -1,5 +1,6 @@
 /**
  * `npm run bench [-- --quick | --full] [--only fanout,latency,...] [--profile]`
+ * `npm run bench -- --report [bench-results.json]` prints the tables of an earlier run.
  *
  * Starts every target itself on 127.0.0.1, runs each scenario with targets alternating round by
  * round, stops everything it started, prints goals, ratios and absolute figures, and writes
@@ -10,7 +11,7 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } fro
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Context } from './context.ts';
-import { goals } from './goals.ts';
+import { type Goal, goals } from './goals.ts';
 import { killAll, ROOT, workDir } from './procs.ts';
 import { formatTop, topFunctions } from './profile.ts';
 import { absoluteTable, goalTable, ratioTable } from './report.ts';
@@ -39,6 +40,34 @@ const SCENARIOS: [string, (ctx: Context) => Promise<void>][] = [
 ];
 
 const args = process.argv.slice(2);
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+function printTables(results: Results): Goal[] {
+  const goalList = goals(results);
+  log('\n## Targets (issue 6), medians of this run\n');
+  log(goalTable(goalList));
+  log('\n## groupcast vs baselines (same run; > 1x = groupcast better)\n');
+  log(ratioTable(results));
+  log('\n## Absolute figures (medians; CPU in % of one core over the measured window)\n');
+  log(absoluteTable(results));
+  return goalList;
+}
+
+// `--report <file>` prints the tables of an earlier run's JSON and exits.
+const reportAt = args.indexOf('--report');
+if (reportAt >= 0) {
+  const saved = JSON.parse(
+    readFileSync(args[reportAt + 1] ?? join(ROOT, 'bench-results.json'), 'utf8'),
+  );
+  const old = new Results();
+  old.rows.push(...saved.rows);
+  log(
+    `${saved.mode} run of ${saved.date}, ${saved.wallSeconds.toFixed(0)} s, ${saved.machine.cpu} x${saved.machine.cores}`,
+  );
+  printTables(old);
+  process.exit(0);
+}
+
 const mode: Mode = args.includes('--full')
   ? 'full'
   : args.includes('--quick')
@@ -48,7 +77,6 @@ const onlyAt = args.indexOf('--only');
 const only = onlyAt >= 0 ? (args[onlyAt + 1] ?? '').split(',') : null;
 const profile = args.includes('--profile');
 const wall0 = performance.now();
-const log = (line: string) => process.stdout.write(`${line}\n`);
 
 const profileDir = profile ? join(workDir(), 'prof') : undefined;
 if (profileDir) mkdirSync(profileDir, { recursive: true });
@@ -103,13 +131,7 @@ for (const t of shared.values()) {
 }
 await worker.stop();
 
-const goalList = goals(results);
-log('\n## Targets (issue 6), medians of this run\n');
-log(goalTable(goalList));
-log('\n## groupcast vs baselines (same run; > 1x = groupcast better)\n');
-log(ratioTable(results));
-log('\n## Absolute figures (medians; CPU in % of one core over the measured window)\n');
-log(absoluteTable(results));
+const goalList = printTables(results);
 
 if (profileDir) {
   const files = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'));
