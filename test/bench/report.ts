@@ -130,3 +130,21 @@ export function absoluteTable(res: Results): string {
     rows,
   );
 }
+
+/** Medians only, one row per case and one column per target: the compact absolute table. */
+export function pivotTable(res: Results): string {
+  const cases = uniqueCases(res.rows);
+  const names = ['groupcast', 'groupcast x2', ...BASELINES.filter((b) => b !== 'groupcast')].filter(
+    (n) => res.rows.some((r) => r.target === n && !r.skipped),
+  );
+  const rows = cases.map((c) => [
+    `${c.scenario} ${c.kase}`,
+    ...names.map((n) => {
+      const r = c.rows.find((x) => x.target === n);
+      if (!r || r.skipped) return '';
+      const v = res.value(c.scenario, c.kase, n);
+      return `${fmt(v, r.unit)}${r.unit === 'msg/s' ? '/s' : ''}`;
+    }),
+  ]);
+  return table(['case', ...names], rows);
+}

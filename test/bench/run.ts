@@ -14,7 +14,7 @@ import type { Context } from './context.ts';
 import { type Goal, goals } from './goals.ts';
 import { killAll, ROOT, workDir } from './procs.ts';
 import { formatTop, topFunctions } from './profile.ts';
-import { absoluteTable, goalTable, ratioTable } from './report.ts';
+import { absoluteTable, goalTable, pivotTable, ratioTable } from './report.ts';
 import { Results } from './results.ts';
 import { cluster } from './scenarios/cluster.ts';
 import { fanout } from './scenarios/fanout.ts';
@@ -48,6 +48,8 @@ function printTables(results: Results): Goal[] {
   log(goalTable(goalList));
   log('\n## groupcast vs baselines (same run; > 1x = groupcast better)\n');
   log(ratioTable(results));
+  log('\n## Medians by target\n');
+  log(pivotTable(results));
   log('\n## Absolute figures (medians; CPU in % of one core over the measured window)\n');
   log(absoluteTable(results));
   return goalList;
