@@ -169,8 +169,23 @@ export class StreamReceiver extends Receiver {
     this.#carry = null;
     const size = this.#size;
     const now = this.hooks.clockUs();
+    const control = this.#wire.control;
     let at = 0;
-    for (; at + size <= buf.length; at += size) this.record(buf, at + this.#prefix, now);
+    while (at < buf.length) {
+      if (control) {
+        // A server PING between messages: answer it and step over it.
+        const c = control(buf, at);
+        if (c.length < 0) break;
+        if (c.length > 0) {
+          if (c.reply) this.socket.write(c.reply);
+          at += c.length;
+          continue;
+        }
+      }
+      if (at + size > buf.length) break;
+      this.record(buf, at + this.#prefix, now);
+      at += size;
+    }
     if (at < buf.length) this.#carry = Buffer.from(buf.subarray(at));
   }
 

@@ -16,6 +16,11 @@ export interface Wire {
   readonly pubSuffix: Buffer;
   /** Whether one connection can publish and receive (others' messages only). */
   readonly combined: boolean;
+  /**
+   * Length of a protocol line at `at` that is not a message (a server PING), 0 if there is none,
+   * -1 if it is incomplete; `reply` is what to answer.
+   */
+  control?(buf: Buffer, at: number): { length: number; reply?: Buffer };
 }
 
 const b = (s: string) => Buffer.from(s, 'latin1');
@@ -63,5 +68,12 @@ export const WIRES: Record<StreamProtocol, Wire> = {
     pubPrefix: (g, size) => b(`PUB ${g} ${size}\r\n`),
     pubSuffix: b('\r\n'),
     combined: true,
+    control(buf, at) {
+      if (buf[at] === 0x4d) return { length: 0 }; // MSG
+      const end = buf.indexOf('\r\n', at);
+      if (end < 0) return { length: -1 };
+      const ping = buf[at] === 0x50 && buf[at + 1] === 0x49; // PING
+      return { length: end + 2 - at, reply: ping ? b('PONG\r\n') : undefined };
+    },
   },
 };
