@@ -1,5 +1,5 @@
 /**
- * Summarises V8 .cpuprofile files: self time per function, top first.
+ * Summarises V8 .cpuprofile files: busy (non-idle) self time by area and per function, top first.
  * Run alone: node --import tsx test/bench/profile.ts <file.cpuprofile>...
  */
 import { readFileSync } from 'node:fs';
@@ -22,6 +22,43 @@ export interface Hot {
   pct: number;
 }
 
+/** Where a function lives, for a coarse breakdown of busy time. */
+function area(url: string, fn: string): string {
+  if (fn === '(garbage collector)') return 'garbage collector';
+  if (!url) return 'native (syscalls, builtins)';
+  if (url.includes('undici')) return 'undici (WHATWG Request/Response)';
+  if (url.includes('webstreams')) return 'web streams';
+  if (url.includes('@hono/node-server')) return '@hono/node-server';
+  if (url.includes('node_modules/hono')) return 'hono';
+  if (url.includes('node_modules/')) return 'other packages';
+  if (url.includes('/api/')) return 'groupcast api/';
+  if (url.includes('/shared/') || url.includes('/sidecar/')) return 'groupcast shared/ + sidecar/';
+  if (url.includes('esm/') || url.includes('modules/')) return 'module loading';
+  return 'node internals';
+}
+
+/** Busy time (idle excluded) by area, largest first. */
+export function byArea(files: string[]): Hot[] {
+  const sums = new Map<string, number>();
+  let total = 0;
+  for (const file of files) {
+    const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+    const byId = new Map(p.nodes.map((n) => [n.id, n]));
+    for (let i = 0; i < p.samples.length; i++) {
+      const n = byId.get(p.samples[i]);
+      if (!n || n.callFrame.functionName === '(idle)') continue;
+      const key = area(n.callFrame.url, n.callFrame.functionName);
+      const dt = p.timeDeltas[i] ?? 0;
+      sums.set(key, (sums.get(key) ?? 0) + dt);
+      total += dt;
+    }
+  }
+  return [...sums.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([fn, us]) => ({ fn, selfMs: us / 1000, pct: (100 * us) / total }));
+}
+
+/** Self time per function, as a share of busy (non-idle) time. */
 export function topFunctions(files: string[], limit = 20): Hot[] {
   const self = new Map<string, number>();
   let total = 0;
@@ -31,7 +68,7 @@ export function topFunctions(files: string[], limit = 20): Hot[] {
     for (let i = 0; i < p.samples.length; i++) {
       const n = byId.get(p.samples[i]);
       const dt = p.timeDeltas[i] ?? 0;
-      if (!n) continue;
+      if (!n || n.callFrame.functionName === '(idle)') continue;
       const { functionName, url, lineNumber } = n.callFrame;
       const where = url ? `${relative(ROOT, url.replace(/^file:\/\//, ''))}:${lineNumber + 1}` : '';
       const key = `${functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
@@ -52,5 +89,8 @@ export function formatTop(hot: Hot[]): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(formatTop(topFunctions(process.argv.slice(2))));
+  const files = process.argv.slice(2);
+  console.log(formatTop(byArea(files)));
+  console.log('');
+  console.log(formatTop(topFunctions(files, 30)));
 }

@@ -7,13 +7,13 @@
  * bench-results.json. Exits 1 only when a loss-checked case lost or reordered a message or a
  * measurement failed, never because of a speed figure.
  */
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Context } from './context.ts';
 import { type Goal, goals } from './goals.ts';
 import { killAll, ROOT, workDir } from './procs.ts';
-import { formatTop, topFunctions } from './profile.ts';
+import { byArea, formatTop, topFunctions } from './profile.ts';
 import { absoluteTable, goalTable, pivotTable, ratioTable } from './report.ts';
 import { Results } from './results.ts';
 import { cluster } from './scenarios/cluster.ts';
@@ -138,20 +138,13 @@ const goalList = printTables(results);
 if (profileDir) {
   const files = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'));
   const keep = join(ROOT, 'test-artifacts', 'bench-profiles');
+  rmSync(keep, { recursive: true, force: true });
   mkdirSync(keep, { recursive: true });
   for (const f of files) copyFileSync(join(profileDir, f), join(keep, f));
-  log(
-    `\n## groupcast CPU profile: self time, top functions (${files.length} file(s) kept in test-artifacts/bench-profiles)\n`,
-  );
-  if (files.length)
-    log(
-      formatTop(
-        topFunctions(
-          files.map((f) => join(keep, f)),
-          25,
-        ),
-      ),
-    );
+  const kept = files.map((f) => join(keep, f));
+  log(`\n## groupcast CPU profile (${files.length} file(s) in test-artifacts/bench-profiles)`);
+  log('busy self time by area (idle excluded), then the top functions:\n');
+  if (kept.length) log(`${formatTop(byArea(kept))}\n\n${formatTop(topFunctions(kept, 25))}`);
 }
 
 const wall = (performance.now() - wall0) / 1000;
