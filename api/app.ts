@@ -147,7 +147,9 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
 
   app.get('/healthz', async (c) => {
     const health = await hub.health();
-    return c.json(health, health.status === 'down' ? 503 : 200);
+    const failing =
+      health.status === 'down' || (health.status === 'degraded' && options.healthStrict === true);
+    return c.json(health, failing ? 503 : 200);
   });
 
   app.get('/metrics', async (c) => {

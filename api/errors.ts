@@ -22,6 +22,7 @@ export const HTTP_STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   GROUP_FULL: 503,
   INVALID_OPTION: 500,
   UPSTREAM_UNAVAILABLE: 502,
+  BACKPLANE_BUSY: 503,
   SHUTTING_DOWN: 503,
   INTERNAL: 500,
 };

@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   GROUP_FULL: 'member limit of the group reached',
   INVALID_OPTION: 'an option has a bad value',
   UPSTREAM_UNAVAILABLE: 'the sidecar behind this edge worker cannot be reached',
+  BACKPLANE_BUSY: 'too much is waiting for Redis to be shared; retry later',
   SHUTTING_DOWN: 'the server is shutting down',
   INTERNAL: 'unexpected internal error',
 } as const;
@@ -113,6 +114,12 @@ export class InvalidOptionError extends GroupcastError {
 export class UpstreamError extends GroupcastError {
   constructor(message: string) {
     super('UPSTREAM_UNAVAILABLE', message);
+  }
+}
+
+export class BackplaneBusyError extends GroupcastError {
+  constructor(limit: number) {
+    super('BACKPLANE_BUSY', `more than ${limit} bytes are waiting for Redis; retry later`);
   }
 }
 

@@ -55,6 +55,14 @@ export class SseFanout<T extends SseTarget = SseTarget> {
     if (this.#turn.push(batch) === 1) afterTurn(this.#flush);
   }
 
+  /**
+   * Writes what this turn queued now instead of after the turn: for a caller that must send
+   * something after it (an event that the sequence restarts).
+   */
+  flush(): void {
+    this.#flush();
+  }
+
   #flush = (): void => {
     const batches = this.#turn;
     this.#turn = [];

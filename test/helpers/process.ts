@@ -96,6 +96,66 @@ export function startProcess(
   });
 }
 
+/**
+ * Starts a daemon that is not a sidecar (redis-server) in its own process group and resolves once
+ * its output matches `ready`. Stopped like a sidecar, and killed with the test process at the latest.
+ */
+export function startDaemon(
+  cmd: string,
+  args: string[],
+  ready: RegExp,
+  ms = 10_000,
+): Promise<Omit<Started, 'addresses'>> {
+  const child = spawn(cmd, args, {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  let out = '';
+  let err = '';
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode === null && child.signalCode === null && child.pid) {
+      try {
+        process.kill(-child.pid, signal);
+      } catch {}
+    }
+    const timer = setTimeout(() => child.pid && process.kill(-child.pid, 'SIGKILL'), 10_000);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stop('SIGKILL');
+      reject(new Error(`${cmd} not ready after ${ms} ms:\n${out}\n${err}`));
+    }, ms);
+    const check = () => {
+      if (!ready.test(out)) return;
+      clearTimeout(timer);
+      resolve({ child, stdout: () => out, stderr: () => err, stop, exited });
+    };
+    child.stdout?.on('data', (d) => {
+      out += d;
+      check();
+    });
+    child.stderr?.on('data', (d) => {
+      err += d;
+    });
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${cmd} exited with ${code} before it was ready:\n${out}\n${err}`));
+    });
+  });
+}
+
 /** Runs a command to completion. */
 export function runProcess(
   cmd: string,
