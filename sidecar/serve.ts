@@ -49,6 +49,10 @@ export async function serve(argv: readonly string[]): Promise<void> {
     process.stderr.write(`groupcast: cannot start: ${(err as Error).message}\n`);
     process.exit(1);
   }
+  log.info(
+    { node: sidecar.hub.node, backplane: sidecar.hub.backplane.kind },
+    `node ${sidecar.hub.node} (${sidecar.hub.backplane.kind === 'redis' ? 'sharing groups over Redis' : 'groups in memory'})`,
+  );
   for (const [transport, address] of Object.entries(sidecar.addresses)) {
     log.info({ transport, address }, `${transport} listening on ${address}`);
   }
