@@ -69,7 +69,8 @@ export class LocalHub implements Hub {
   ) {
     this.options = options;
     this.framing = options.tcpFraming;
-    this.codec = framingByName(options.tcpFraming);
+    // Node Buffers: sockets write them without wrapping each one again.
+    this.codec = framingByName(options.tcpFraming, (n) => Buffer.allocUnsafe(n));
     this.log = log;
     this.node = node;
     this.backplane = backplane(this);
