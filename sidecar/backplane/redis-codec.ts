@@ -9,8 +9,9 @@ import { Batch, parseId } from '../../shared/message.ts';
  *   u32 wire length, count x (u32 start, u32 end), wire bytes          (integers little-endian)
  *
  * The wire bytes are exactly what TCP members of the publishing node received, so a node with
- * the same framing writes them on as they are: one write per member per shared batch. The log
- * entry holds this blob; the pub/sub message is `<epoch>-<last seq>\n` followed by it.
+ * the same framing writes them on as they are: one write per member per shared batch. The
+ * history holds this blob; on the channel, a message `<epoch>-<last seq>` (ASCII digits) comes
+ * right before it.
  */
 const VERSION = 1;
 
@@ -92,13 +93,16 @@ export function decodeShared(blob: Uint8Array, epoch: number, lastSeq: number): 
   return { origin, framing, batch };
 }
 
-const LF = 10;
+const DIGIT_0 = 48;
+const DIGIT_9 = 57;
 
-/** Splits a pub/sub message into its id and blob. */
-export function decodeMessage(message: Uint8Array): SharedBatch {
-  const lf = message.indexOf(LF);
-  if (lf < 0 || lf > 40) throw new MalformedBatchError('no id');
-  const id = parseId(String.fromCharCode(...message.subarray(0, lf)));
-  if (!id) throw new MalformedBatchError('bad id');
-  return decodeShared(message.subarray(lf + 1), id.epoch, id.seq);
+/** A channel message holds either the id of the batch that follows (ASCII digits) or that batch. */
+export function isIdMessage(message: Uint8Array): boolean {
+  return message.byteLength > 0 && message[0] >= DIGIT_0 && message[0] <= DIGIT_9;
+}
+
+/** `<epoch>-<last seq>` of the batch that follows on the channel, or null if malformed. */
+export function readIdMessage(message: Uint8Array): { epoch: number; seq: number } | null {
+  if (message.byteLength > 40) return null;
+  return parseId(String.fromCharCode(...message));
 }

@@ -3,10 +3,14 @@ import type { StartPoint } from '../../shared/hub.ts';
 import { parseId } from '../../shared/message.ts';
 import { decodeShared, type SharedBatch } from './redis-codec.ts';
 import type { RedisKeys } from './redis-keys.ts';
-import type { RangeReply, Scripted } from './redis-scripts.ts';
+import type { Scripted } from './redis-scripts.ts';
 import type { Snapshot } from './redis-sequencer.ts';
 
-/** Reads the shared history (the log) of groups: for replays, history pages and filling holes. */
+/**
+ * Reads the shared history of groups, for replays, history pages and filling holes: the index
+ * (a script, so the window and the entries agree), then the batches themselves (plain HMGET: a
+ * batch never passes through Lua).
+ */
 export class SharedHistory {
   readonly #redis: Redis & Scripted;
   readonly #keys: RedisKeys;
@@ -43,27 +47,38 @@ export class SharedHistory {
     maxEntries: number,
   ): Promise<Snapshot | null> {
     const k = this.#keys;
-    const reply: RangeReply = await this.#redis.gcRangeBuffer(
+    const reply = await this.#redis.gcRange(
       k.meta(group),
-      k.log(group),
+      k.index(group),
       epoch,
       after,
       upto,
       maxEntries,
     );
     if (reply.length === 0) return null;
-    const [e, seq, evicted, bytes, raw] = reply;
+    const [e, seq, evicted, bytes, index] = reply;
     const snap: Snapshot = {
-      epoch: Number(e.toString()),
-      seq: Number(seq.toString()),
-      evicted: Number(evicted.toString()),
-      bytes: Number(bytes.toString()),
+      epoch: Number(e),
+      seq: Number(seq),
+      evicted: Number(evicted),
+      bytes: Number(bytes),
       entries: [],
     };
-    for (const [id, fields] of raw) {
-      const parsed = parseId(id.toString());
-      if (!parsed) continue;
-      snap.entries.push(decodeShared(fields[1], parsed.epoch, parsed.seq));
+    if (index.length === 0) return snap;
+    const entries = index.map((text) => {
+      const [last, , field] = text.split(' ');
+      return { last: Number(last), field };
+    });
+    const blobs = await this.#redis.hmgetBuffer(k.blobs(group), ...entries.map((x) => x.field));
+    for (let i = 0; i < entries.length; i++) {
+      const blob = blobs[i];
+      if (blob === null) {
+        // Evicted since the index was read (eviction goes oldest first): a longer gap.
+        snap.evicted = Math.max(snap.evicted, entries[i].last);
+        snap.entries = [];
+        continue;
+      }
+      snap.entries.push(decodeShared(blob, snap.epoch, entries[i].last));
     }
     return snap;
   }

@@ -23,14 +23,14 @@ export class RedisKeys {
     return `${this.prefix}meta:${group}`;
   }
 
-  /** Stream: one entry per shared batch, id `<epoch>-<last seq of the batch>`, field `d`. */
-  log(group: string): string {
-    return `${this.prefix}log:${group}`;
+  /** Hash: batch field -> shared batch (see redis-codec.ts), for every batch the history holds. */
+  blobs(group: string): string {
+    return `${this.prefix}blobs:${group}`;
   }
 
-  /** List, oldest first: `<last seq> <bytes>` of each batch in the log, for eviction without reading it. */
-  sizes(group: string): string {
-    return `${this.prefix}sizes:${group}`;
+  /** List, oldest first: `<last seq> <bytes> <field in blobs>` of each batch the history holds. */
+  index(group: string): string {
+    return `${this.prefix}index:${group}`;
   }
 
   channel(group: string): string {

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { nanoid } from 'nanoid';
 import { BackplaneBusyError } from '../../shared/errors.ts';
 import type { FramingName } from '../../shared/framing/index.ts';
 import type { Batch } from '../../shared/message.ts';
@@ -7,7 +8,7 @@ import type { Group } from '../group.ts';
 import type { Logger } from '../logger.ts';
 import { encodeShared } from './redis-codec.ts';
 import type { RedisKeys } from './redis-keys.ts';
-import type { Scripted, ScriptedPipeline } from './redis-scripts.ts';
+import type { Scripted } from './redis-scripts.ts';
 import type { Sequencer } from './redis-sequencer.ts';
 import type { BackplaneStats } from './redis-stats.ts';
 
@@ -38,8 +39,9 @@ interface Chunk {
 
 /**
  * The queue toward Redis. Everything a group publishes on this node within one event-loop turn
- * becomes one shared batch and one script call; the calls of a turn go out as one pipeline, so
- * there is no round trip per message and none of it delays local delivery. Bounded by
+ * becomes one shared batch and one MULTI/EXEC (store it, number it, publish it: see
+ * redis-scripts.ts); the transactions of a turn go out as one pipeline, so there is no round
+ * trip per message and none of it delays local delivery. Bounded by
  * maxQueueBytes: past it, a batch is not shared (counted as queue_full) and HTTP answers 503
  * before publishing. Batches Redis did not take are numbered here, in order, for this node's
  * own SSE subscribers.
@@ -59,6 +61,9 @@ export class Outbox {
   readonly #waiters = new Map<Batch, () => void>();
   #bytes = 0;
   #scheduled = false;
+  /** Fields of shared batches in a group's blobs: unique per node and process. */
+  readonly #fieldPrefix: string;
+  #fields = 0;
   #failing = false;
 
   constructor(
@@ -75,6 +80,7 @@ export class Outbox {
     this.#sequencer = sequencer;
     this.#stats = stats;
     this.#log = log;
+    this.#fieldPrefix = `${opts.node}:${nanoid(8)}:`;
   }
 
   get queuedBytes(): number {
@@ -132,46 +138,57 @@ export class Outbox {
       for (const c of chunks) this.#settle(c, 'down');
       return;
     }
+    for (const c of chunks) this.#send(c);
+  };
+
+  /**
+   * One transaction per chunk: store the batch, number it (the script publishes its id), publish
+   * it. The five commands are issued in one go, so nothing else on this connection can come
+   * between them, and written as they are issued: a pipeline would copy every batch once more.
+   */
+  #send(c: Chunk): void {
     const { node, framing, historyMessages, historyBytes, keyTtlMs } = this.#opts;
     const keys = this.#keys;
-    const pipeline = this.#redis.pipeline() as ScriptedPipeline;
-    for (const c of chunks) {
-      c.state = 'sending';
-      const name = c.group.name;
-      let count = 0;
-      let wireBytes = 0;
-      for (const b of c.batches) {
-        count += b.count;
-        wireBytes += b.wire.byteLength;
-      }
-      pipeline.gcPublish(
-        keys.meta(name),
-        keys.log(name),
-        keys.sizes(name),
-        keys.groups,
-        count,
-        asBuffer(encodeShared(node, framing, c.batches)),
-        wireBytes,
-        historyMessages,
-        historyBytes,
-        keyTtlMs,
-        keys.channel(name),
-        name,
-      );
+    const r = this.#redis;
+    c.state = 'sending';
+    const name = c.group.name;
+    let count = 0;
+    let wireBytes = 0;
+    for (const b of c.batches) {
+      count += b.count;
+      wireBytes += b.wire.byteLength;
     }
-    pipeline.exec().then(
-      (results) => {
-        for (let i = 0; i < chunks.length; i++) {
-          const [err, reply] = results?.[i] ?? [new Error('no reply'), null];
-          if (err) this.#settle(chunks[i], 'error', err);
-          else this.#settle(chunks[i], reply as [number, number]);
-        }
+    const blob = asBuffer(encodeShared(node, framing, c.batches));
+    const field = `${this.#fieldPrefix}${++this.#fields}`;
+    const channel = keys.channel(name);
+    // Their outcome is EXEC's; a failure shows there too.
+    r.multi({ pipeline: false }).catch(ignore);
+    r.hset(keys.blobs(name), field, blob).catch(ignore);
+    r.gcNumber(
+      keys.meta(name),
+      keys.index(name),
+      keys.blobs(name),
+      keys.groups,
+      count,
+      field,
+      wireBytes,
+      historyMessages,
+      historyBytes,
+      keyTtlMs,
+      channel,
+      name,
+    ).catch(ignore);
+    r.publish(channel, blob).catch(ignore);
+    r.exec().then(
+      (replies) => {
+        // [[err, HSET], [err, script], [err, PUBLISH]]
+        const [err, numbered] = replies?.[1] ?? [new Error('no reply'), null];
+        if (err || !Array.isArray(numbered)) this.#settle(c, 'error', err ?? toError(numbered));
+        else this.#settle(c, numbered as [number, number]);
       },
-      (err: Error) => {
-        for (const c of chunks) this.#settle(c, 'error', err);
-      },
+      (err: Error) => this.#settle(c, 'error', err),
     );
-  };
+  }
 
   #settle(chunk: Chunk, outcome: [number, number] | 'down' | 'error', err?: Error): void {
     this.#bytes -= chunk.bytes;
@@ -233,6 +250,12 @@ export class Outbox {
     this.#warnedAt = now;
     this.#log.warn({ limit: this.#opts.maxQueueBytes }, msg);
   }
+}
+
+function ignore(): void {}
+
+function toError(x: unknown): Error {
+  return x instanceof Error ? x : new Error(`unexpected reply ${String(x)}`);
 }
 
 /** ioredis sends a Buffer as bytes but turns a plain Uint8Array into text. */

@@ -175,7 +175,7 @@ export class Registry {
     for (let i = 0; i < live.length; i += TOUCH_CHUNK) {
       const part = live.slice(i, i + TOUCH_CHUNK);
       const keys = [k.groups];
-      for (const g of part) keys.push(k.meta(g), k.log(g), k.sizes(g));
+      for (const g of part) keys.push(k.meta(g), k.index(g), k.blobs(g));
       p.gcTouch(keys.length, ...keys, keyTtlMs, ...part);
     }
     const results = await p.exec();

@@ -9,7 +9,7 @@ import type { Logger } from '../logger.ts';
 import type { Member } from '../member.ts';
 import { resolveStart } from '../replay.ts';
 import { Channels } from './redis-channels.ts';
-import { decodeMessage, type SharedBatch } from './redis-codec.ts';
+import { decodeShared, isIdMessage, readIdMessage, type SharedBatch } from './redis-codec.ts';
 import { SharedHistory } from './redis-history.ts';
 import { RedisKeys } from './redis-keys.ts';
 import { Outbox } from './redis-outbox.ts';
@@ -61,6 +61,8 @@ export class RedisBackplane implements Backplane {
   readonly #registry: Registry;
   readonly #history: SharedHistory;
   readonly #channelPrefixBytes: number;
+  /** Per channel: the id announced for the batch that comes next on it. */
+  readonly #announced = new Map<string, { epoch: number; seq: number }>();
   #cmdReady = false;
   #subReady = false;
   #everConnected = false;
@@ -208,6 +210,7 @@ export class RedisBackplane implements Backplane {
   #subOnClose = (): void => {
     if (this.#subReady) this.#changed();
     this.#subReady = false;
+    this.#announced.clear();
     this.#channels.onClose();
   };
 
@@ -221,12 +224,23 @@ export class RedisBackplane implements Backplane {
     this.#log.warn({ err: err.message }, 'redis error');
   };
 
+  /** Each batch on a channel comes right after a message with its id (see redis-scripts.ts). */
   #subOnMessage = (channel: Buffer, message: Buffer): void => {
-    const group = this.#hub.findGroup(channel.toString('utf8', this.#channelPrefixBytes));
+    const name = channel.toString('utf8', this.#channelPrefixBytes);
+    if (isIdMessage(message)) {
+      const id = readIdMessage(message);
+      if (id) this.#announced.set(name, id);
+      else this.#stats.count('malformed', 1);
+      return;
+    }
+    const id = this.#announced.get(name);
+    this.#announced.delete(name);
+    const group = this.#hub.findGroup(name);
     if (!group) return;
     let shared: SharedBatch;
     try {
-      shared = this.#reframe(decodeMessage(message));
+      if (!id) throw new Error('a batch without its id');
+      shared = this.#reframe(decodeShared(message, id.epoch, id.seq));
     } catch {
       this.#stats.count('malformed', 1);
       return;

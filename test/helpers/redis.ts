@@ -15,6 +15,7 @@ export function freePort(): Promise<number> {
 }
 
 export interface RedisServer {
+  readonly pid: number;
   readonly port: number;
   readonly url: string;
   /** Stops it (SIGKILL for a crash) and waits for the exit. */
@@ -30,6 +31,7 @@ export async function startRedis(port?: number): Promise<RedisServer> {
   const args = ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
   const daemon = await startDaemon('redis-server', args, /Ready to accept connections/);
   return {
+    pid: daemon.child.pid as number,
     port: p,
     url: `redis://127.0.0.1:${p}`,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
