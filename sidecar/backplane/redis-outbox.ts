@@ -87,10 +87,13 @@ export class Outbox {
     return this.#bytes;
   }
 
+  /** An empty queue takes any one batch, so a batch larger than the bound is still shared. */
+  #fits(bytes: number): boolean {
+    return this.#bytes === 0 || this.#bytes + bytes <= this.#opts.maxQueueBytes;
+  }
+
   admit(bytes: number): void {
-    if (this.up && this.#bytes + bytes > this.#opts.maxQueueBytes) {
-      throw new BackplaneBusyError(this.#opts.maxQueueBytes);
-    }
+    if (this.up && !this.#fits(bytes)) throw new BackplaneBusyError(this.#opts.maxQueueBytes);
   }
 
   publish(group: Group, batch: Batch): void {
@@ -102,7 +105,7 @@ export class Outbox {
       return;
     }
     const bytes = batch.wire.byteLength;
-    if (this.#bytes + bytes > this.#opts.maxQueueBytes) {
+    if (!this.#fits(bytes)) {
       this.#stats.notShared('queue_full', batch.count);
       this.#warn('redis queue full: a batch was not shared');
       return;
