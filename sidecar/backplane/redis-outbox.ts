@@ -55,7 +55,9 @@ export class Outbox {
   readonly #sequencer: Sequencer;
   readonly #stats: BackplaneStats;
   readonly #log: Logger;
-  #turn = new Map<Group, Chunk>();
+  /** This turn's chunks, in order; `#open` is the one a group's next batch joins. */
+  #turn: Chunk[] = [];
+  readonly #open = new Map<Group, Chunk>();
   /** Per group, chunks not settled yet, oldest first. */
   readonly #lines = new Map<Group, Chunk[]>();
   readonly #waiters = new Map<Batch, () => void>();
@@ -100,8 +102,11 @@ export class Outbox {
     const line = this.#lines.get(group);
     if (!this.up) {
       this.#stats.notShared('down', batch.count);
-      if (line) line.push({ group, batches: [batch], bytes: 0, state: 'local' });
-      else this.#numberHere(group, batch);
+      if (line) {
+        line.push({ group, batches: [batch], bytes: 0, state: 'local' });
+        // A batch after this one must not join a chunk ahead of it.
+        this.#open.delete(group);
+      } else this.#numberHere(group, batch);
       return;
     }
     const bytes = batch.wire.byteLength;
@@ -110,10 +115,11 @@ export class Outbox {
       this.#warn('redis queue full: a batch was not shared');
       return;
     }
-    let chunk = this.#turn.get(group);
+    let chunk = this.#open.get(group);
     if (!chunk) {
       chunk = { group, batches: [], bytes: 0, state: 'queued' };
-      this.#turn.set(group, chunk);
+      this.#open.set(group, chunk);
+      this.#turn.push(chunk);
       if (line) line.push(chunk);
       else this.#lines.set(group, [chunk]);
     }
@@ -134,8 +140,9 @@ export class Outbox {
 
   #flush = (): void => {
     this.#scheduled = false;
-    const chunks = [...this.#turn.values()];
-    this.#turn = new Map();
+    const chunks = this.#turn;
+    this.#turn = [];
+    this.#open.clear();
     if (chunks.length === 0) return;
     if (!this.up) {
       for (const c of chunks) this.#settle(c, 'down');
