@@ -96,7 +96,7 @@ export class TcpClient {
   /** Why the current connection's writer gave up; it outranks what the reader then sees. */
   #writeFailure: GroupcastError | null = null;
   #closed = false;
-  #wake: (() => void) | null = null;
+  readonly #stop = new AbortController();
   readonly #stopped: Promise<void>;
   /** Messages dropped from the send buffer since the client started. */
   dropped = 0;
@@ -166,7 +166,7 @@ export class TcpClient {
       this.#queue = [];
       this.#queuedBytes = 0;
       this.#conn?.close();
-      this.#wake?.();
+      this.#stop.abort();
     }
     return this.#stopped;
   }
@@ -201,11 +201,7 @@ export class TcpClient {
       }
       const delayMs = this.#backoff.next();
       this.#report({ type: 'reconnecting', attempt: this.#backoff.attempt, delayMs });
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-        wait(delayMs).then(() => resolve());
-      });
-      this.#wake = null;
+      await wait(delayMs, this.#stop.signal);
     }
     this.#queue = [];
     this.#queuedBytes = 0;
