@@ -6,6 +6,7 @@ import { validateGroupId } from '../shared/group-id.ts';
 import type { Hub, StartPoint } from '../shared/hub.ts';
 import { encodeRetry } from '../shared/sse.ts';
 import { readBody, splitNdjson } from './body.ts';
+import { mountDashboard } from './dashboard/routes.ts';
 import { errorResponse } from './errors.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { type ApiOptions, DEFAULT_SSE_RETRY_MS } from './options.ts';
@@ -154,6 +155,8 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
     c.header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
     return c.body(await hub.metrics());
   });
+
+  if (options.dashboard !== false) mountDashboard(app);
 
   const methodNotAllowed = (allow: string) => (c: Context) => {
     c.header('Allow', allow);

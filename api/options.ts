@@ -4,7 +4,9 @@ import type { SidecarOptions } from '../shared/options/sidecar.ts';
 export type ApiOptions = Pick<
   SidecarOptions,
   'maxMessageBytes' | 'maxBodyBytes' | 'heartbeatMs' | 'sseQueueBytes' | 'corsOrigins'
->;
+> &
+  /** Absent means on. */
+  Partial<Pick<SidecarOptions, 'dashboard'>>;
 
 /** How long an EventSource waits before reconnecting (sent as `retry:`). */
 export const DEFAULT_SSE_RETRY_MS = 2000;
