@@ -17,6 +17,8 @@ const LOST_AFTER_MS = 15_000;
 const REOPEN_FIRST_MS = 1000;
 const REOPEN_MAX_MS = 30_000;
 const TOKEN_KEY = 'groupcast.token';
+/** After a message or a reconnect, the counts are refreshed this soon (not once per message). */
+const REFRESH_SOON_MS = 500;
 
 /**
  * @template {HTMLElement} T
@@ -334,6 +336,18 @@ async function poll() {
   pollTimer = setTimeout(poll, document.hidden ? POLL_MS * HIDDEN_POLL_FACTOR : POLL_MS);
 }
 
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let soonTimer;
+
+/** Something changed (a message, a reconnect): refresh the counts shortly, at most once per wait. */
+function refreshSoon() {
+  if (soonTimer !== undefined) return;
+  soonTimer = setTimeout(() => {
+    soonTimer = undefined;
+    poll();
+  }, REFRESH_SOON_MS);
+}
+
 // ---- live messages ------------------------------------------------------------------------
 
 /** @type {EventSource | null} */
@@ -369,11 +383,13 @@ function openStream(group) {
     reopenDelay = REOPEN_FIRST_MS;
     health.streamOpen = true;
     healthy('stream');
+    refreshSoon();
   };
   /** @param {MessageEvent} e */
   const onMessage = (e) => {
     lastId = e.lastEventId;
     addEntry(messageEntry(e.lastEventId, e.data, e.type === 'binary'));
+    refreshSoon();
   };
   es.addEventListener('message', onMessage);
   es.addEventListener('binary', onMessage);
