@@ -1,10 +1,20 @@
 import type { SidecarOptions } from '../shared/options/sidecar.ts';
+import type { AuthOptions } from './auth.ts';
 
 /** What the HTTP/SSE API needs to know; the sidecar and the edge worker both provide it. */
 export type ApiOptions = Pick<
   SidecarOptions,
-  'maxMessageBytes' | 'maxBodyBytes' | 'heartbeatMs' | 'sseQueueBytes' | 'corsOrigins'
+  | 'maxMessageBytes'
+  | 'maxBodyBytes'
+  | 'heartbeatMs'
+  | 'sseQueueBytes'
+  | 'corsOrigins'
+  | 'httpAllow'
+  | 'maxSsePerIp'
+  | 'rateLimit'
+  | 'rateBurst'
 > &
+  AuthOptions &
   /** Absent means on. */
   Partial<Pick<SidecarOptions, 'dashboard'>>;
 

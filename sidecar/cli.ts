@@ -3,6 +3,7 @@ import { groupsCommand } from './commands/groups.ts';
 import { sendCommand } from './commands/send.ts';
 import { tailCommand } from './commands/tail.ts';
 import { serve } from './serve.ts';
+import { createToken, TOKEN_HELP } from './token.ts';
 
 const HELP = `Usage: groupcast <command> [options]
 
@@ -11,6 +12,7 @@ Commands:
   tail <group>               print a group's messages as they arrive; resumes after reconnects
   send <group> [message]     publish the message, or each line of standard input
   groups                     list the groups and their members
+  token                      print a signed token for the configured secret (see groupcast token --help)
 
 Each command takes --help. The client commands talk to --url (GROUPCAST_URL,
 default http://127.0.0.1:7480) with --token (GROUPCAST_TOKEN) when auth is on.
@@ -36,6 +38,21 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (command === 'serve') {
     await serve(rest);
+    return;
+  }
+  if (command === 'token') {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      process.stdout.write(`${TOKEN_HELP}\n`);
+      return;
+    }
+    try {
+      process.stdout.write(`${await createToken(rest, process.env)}\n`);
+    } catch (err) {
+      process.stderr.write(
+        `groupcast token: ${err instanceof Error ? err.message : String(err)}\n`,
+      );
+      process.exit(2);
+    }
     return;
   }
   const run = CLIENT_COMMANDS[command];
