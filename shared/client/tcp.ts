@@ -20,7 +20,11 @@ export const STABLE_CONNECTION_MS = 5_000;
  */
 export const ERROR_LINE_WINDOW_MS = 250;
 
-/** Codes that reconnecting cannot fix: the client is misconfigured. */
+/**
+ * Codes that reconnecting cannot fix: the client itself is misconfigured. Others (a full group,
+ * a refused secret or address) are retried with backoff and reported each time, because in a
+ * fleet the hub's configuration may be what is about to change.
+ */
 const FATAL_CODES = new Set(['BAD_JOIN', 'INVALID_GROUP_ID']);
 const ERROR_LINE = /^ERROR ([A-Z][A-Z0-9_]*) ?([^\n]*)\r?\n?$/;
 const ERROR_PREFIX = textEncoder.encode('ERROR ');
@@ -33,6 +37,8 @@ export interface TcpClientOptions {
   connect: TcpConnect;
   /** The hub's join prefix. @default 'SOCKETFORWARDER-NEW:' */
   prefix?: string;
+  /** The group's join secret, when the hub has one for it (`<prefix><group> <secret>`). */
+  joinSecret?: string;
   /** Must match the hub's `tcpFraming`. @default 'line' */
   framing?: FramingName;
   /** Largest message received before the connection is dropped as broken. @default 1 MiB */
@@ -224,7 +230,8 @@ export class TcpClient {
       return new GroupcastError('SHUTTING_DOWN', 'client closed');
     }
     try {
-      await this.#timed(conn.write(textEncoder.encode(`${o.prefix}${this.group}\n`)));
+      const secret = o.joinSecret ? ` ${o.joinSecret}` : '';
+      await this.#timed(conn.write(textEncoder.encode(`${o.prefix}${this.group}${secret}\n`)));
     } catch (err) {
       conn.close();
       return new UnreachableError(`join failed: ${(err as Error).message}`);

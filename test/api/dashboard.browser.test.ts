@@ -270,7 +270,19 @@ test('a hub restart shows reconnecting, then live again with a visible gap notic
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-gap.png'), fullPage: true });
 });
 
-test('a token is kept for the tab and sent as a bearer header and as access_token', async () => {
+test('with auth on: says it is not authorized, then works with a token kept for the tab', async () => {
+  const env = {
+    GROUPCAST_HOST: '127.0.0.1',
+    GROUPCAST_TCP_PORT: '0',
+    GROUPCAST_UDP_PORT: 'off',
+    GROUPCAST_HTTP_PORT: '0',
+    GROUPCAST_API_KEYS: 'dash-key',
+  };
+  const secured = await startProcess(NODE, [BIN, 'serve'], env, ['tcp', 'http']);
+  cleanup.push(() => secured.stop());
+  const peer = await TcpPeer.open(secured.addresses.tcp, 'lobby');
+  cleanup.push(() => peer.close());
+  const home = `http://${secured.addresses.http}/`;
   const { page } = await openPage();
   const seen: { url: string; auth?: string }[] = [];
   page.on('request', (r) => {
@@ -280,33 +292,55 @@ test('a token is kept for the tab and sent as a bearer header and as access_toke
       () => {},
     );
   });
-  await page.goto(`${url}#/group/lobby`);
-  await page.getByText('Access token').click();
-  await page.getByLabel('Token', { exact: true }).fill('test-token');
+  await page.goto(`${home}#/group/lobby`);
+  const refused = await until(
+    () => state(page),
+    (s) => s[0] === 'lost',
+    'not authorized',
+  );
+  assert.match(refused[1] ?? '', /Not authorized \(UNAUTHORIZED\)/);
+  assert.ok(
+    await page.locator('#auth').evaluate((d) => (d as HTMLDetailsElement).open),
+    'token form shown',
+  );
+
+  await page.getByLabel('Token', { exact: true }).fill('dash-key');
   await page.keyboard.press('Enter');
   await until(
-    () =>
-      page
-        .locator('#token-status')
-        .textContent()
-        .then((t) => (t ?? '').trim()),
-    (t) => /saved/.test(t),
-    'saved',
+    () => state(page),
+    (s) => s[0] === 'live',
+    'live with the token',
   );
-  assert.is(await page.evaluate(() => sessionStorage.getItem('groupcast.token')), 'test-token');
-  await waitFor(
-    () =>
-      seen.some((s) => s.url.endsWith('/groups') && s.auth === 'Bearer test-token') &&
-      seen.some((s) => /\/groups\/lobby\/events\?.*access_token=test-token/.test(s.url)),
-    6000,
-    'a header on fetches and access_token on the stream',
+  assert.is(await page.evaluate(() => sessionStorage.getItem('groupcast.token')), 'dash-key');
+  assert.ok(
+    seen.some((s) => s.url.endsWith('/groups') && s.auth === 'Bearer dash-key'),
+    'header',
   );
+  assert.ok(
+    seen.some((s) => /\/groups\/lobby\/events\?.*access_token=dash-key/.test(s.url)),
+    'access_token on the stream',
+  );
+  peer.write('seen with a token\n');
+  await until(
+    () => tailText(page),
+    (t) => t.includes('seen with a token'),
+    'message',
+  );
+
   await page.reload();
-  seen.length = 0;
-  await waitFor(() => seen.some((s) => s.auth === 'Bearer test-token'), 6000, 'kept on reload');
+  await until(
+    () => state(page),
+    (s) => s[0] === 'live',
+    'still live after a reload',
+  );
   await page.getByText('Access token').click();
   await page.getByRole('button', { name: 'Forget' }).click();
   assert.is(await page.evaluate(() => sessionStorage.getItem('groupcast.token')), null);
+  await until(
+    () => state(page),
+    (s) => s[0] === 'lost',
+    'refused again without it',
+  );
 });
 
 test('usable on a phone: no sideways scrolling, labelled controls, big enough targets', async () => {

@@ -274,6 +274,28 @@ test('a token is sent as a bearer header, renewed per request when it is a funct
   assert.equal(seen, ['Bearer static', 'Bearer t1', 'Bearer t2']);
 });
 
+test('with auth on: no token is a 401 that ends the subscription; a key works', async () => {
+  await sc.close();
+  sc = await startTestSidecar({ apiKeys: ['k-123'] });
+  const anonymous = new HttpClient({ url: baseUrl(sc) });
+  const denied = await anonymous.groups().catch((e) => e);
+  assert.is(denied.code, 'UNAUTHORIZED');
+  assert.is(denied.status, 401);
+  const statuses: SubscriptionStatus[] = [];
+  const err = await (async () => {
+    for await (const _ of anonymous.subscribe('x', { onStatus: (s) => statuses.push(s) })) {
+    }
+  })().catch((e) => e);
+  assert.is(err.code, 'UNAUTHORIZED');
+  assert.is(statuses.filter((s) => s.type === 'connecting').length, 1, 'not retried');
+  const client = new HttpClient({ url: baseUrl(sc), token: 'k-123' });
+  const { events } = collect(client.subscribe('x'));
+  await sseMembers('x', 1);
+  await client.publish('x', 'authorized');
+  await waitFor(() => events.length === 1);
+  assert.equal(texts(events), ['authorized']);
+});
+
 test('backoff grows by its factor, is capped, and jitter only shortens it', () => {
   const plain = new Backoff({ initialMs: 100, maxMs: 1000, factor: 2, jitter: 0 });
   assert.equal(

@@ -155,6 +155,21 @@ test('a refused join is reported with its code and retried; a misconfigured one 
   assert.is(b.statuses.filter((x) => x.type === 'connecting').length, 1, 'no retry');
 });
 
+test('sends the join secret of a protected group; a wrong one is reported as UNAUTHORIZED', async () => {
+  const s = await sidecar({ joinSecrets: [{ pattern: 'vip*', secret: 's3cret' }] });
+  const good = client(s.addresses.tcp as string, 'vip-lounge', { joinSecret: 's3cret' });
+  const bad = client(s.addresses.tcp as string, 'vip-lounge', {
+    joinSecret: 'guess',
+    backoff: { initialMs: 50, maxMs: 50 },
+  });
+  await waitFor(() => members('vip-lounge') === 1 && good.client.connected, 3000, 'joined');
+  await waitFor(() => bad.statuses.some((x) => x.type === 'rejected'), 3000, 'refused');
+  const r = bad.statuses.find((x) => x.type === 'rejected');
+  assert.ok(r?.type === 'rejected' && r.error.code === 'UNAUTHORIZED' && !r.fatal);
+  await sleep(200);
+  assert.is(members('vip-lounge'), 1, 'the wrong secret never got in');
+});
+
 test('a hub that stops reading is detected by the write timeout', async () => {
   const s = await sidecar({ maxPendingBytes: 64 * 1024 * 1024 });
   const proxy = await TcpProxy.open(s.addresses.tcp as string);

@@ -133,6 +133,18 @@ test('tail --format json reports a gap for an id the server does not hold', asyn
   assert.is(await tail.stop('SIGTERM'), 0);
 });
 
+test('--token / GROUPCAST_TOKEN authenticates when the server has auth on', async () => {
+  await sc.close();
+  sc = await startTestSidecar({ apiKeys: ['cli-key'] });
+  const denied = await cli(['groups']);
+  assert.is(denied.code, 1);
+  assert.match(oneLine(denied.stderr), /^groupcast groups: UNAUTHORIZED: .*\(HTTP 401\)$/);
+  const sent = await cli(['send', 'lobby', 'with a key', '--token', 'cli-key']);
+  assert.is(sent.code, 0, sent.stderr);
+  const listed = await cli(['groups'], { GROUPCAST_TOKEN: 'cli-key' });
+  assert.match(listed.stdout, /^lobby\s+0\s+0\s+0\s+\d+-1$/m);
+});
+
 test('errors: one line each; 1 for runtime failures, 2 for bad usage', async () => {
   const cases: [string[], Record<string, string>, number, RegExp][] = [
     [['groups'], { GROUPCAST_URL: 'http://127.0.0.1:9' }, 1, /^groupcast groups: cannot reach/],
