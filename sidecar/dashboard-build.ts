@@ -1,9 +1,10 @@
 /**
- * Builds api/dashboard/assets.ts from api/dashboard/src/ (run by `npm install` and `npm test`;
- * `npm run build:dashboard` by hand). The page's files become string constants, so the API serves
- * them the same way on every runtime, with no file reads at request time. Assets get
- * content-hashed names (cached for a year); the HTML refers to them through `{{name}}`.
- * Node-only build tooling: it lives here, not in api/, which must stay runtime-neutral.
+ * Builds api/dashboard/assets.ts from api/dashboard/src/ (run by `npm test`, and by
+ * `npm run build:dashboard`). The page's files become string constants, so the API serves them
+ * the same way on every runtime, with no file reads at request time; the output is committed, so
+ * a clean clone serves the page as is. Assets get content-hashed names (cached for a year); the
+ * HTML refers to them through `{{name}}`. Node-only build tooling: it lives here, not in api/,
+ * which must stay runtime-neutral.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
