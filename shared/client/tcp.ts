@@ -1,5 +1,11 @@
-import { concatBytes, textEncoder } from '../bytes.ts';
-import { GroupcastError, RemoteError, toGroupcastError, UnreachableError } from '../errors.ts';
+import { concatBytes, textDecoder, textEncoder } from '../bytes.ts';
+import {
+  ERROR_CODES,
+  GroupcastError,
+  RemoteError,
+  toGroupcastError,
+  UnreachableError,
+} from '../errors.ts';
 import { type FrameDecoder, type FramingName, framing } from '../framing/index.ts';
 import { validateGroupId } from '../group-id.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PREFIX } from '../options/sidecar.ts';
@@ -16,7 +22,7 @@ export const DEFAULT_TCP_CLIENT_WRITE_TIMEOUT_MS = 30_000;
 export const STABLE_CONNECTION_MS = 5_000;
 /**
  * The hub answers a refused join (or a fatal error) with one `ERROR <CODE> <message>` line and
- * closes. Data starting with `ERROR ` is held this long to see whether the close follows.
+ * closes. A read that is exactly such a line is held this long to see whether the close follows.
  */
 export const ERROR_LINE_WINDOW_MS = 250;
 
@@ -26,8 +32,10 @@ export const ERROR_LINE_WINDOW_MS = 250;
  * fleet the hub's configuration may be what is about to change.
  */
 const FATAL_CODES = new Set(['BAD_JOIN', 'INVALID_GROUP_ID']);
-const ERROR_LINE = /^ERROR ([A-Z][A-Z0-9_]*) ?([^\n]*)\r?\n?$/;
+const ERROR_LINE = /^ERROR ([A-Z][A-Z0-9_]*) ?([^\n]*?)\r?\n$/;
 const ERROR_PREFIX = textEncoder.encode('ERROR ');
+const MAX_ERROR_LINE = 1024;
+const LF = 10;
 
 export interface TcpClientOptions {
   host: string;
@@ -280,7 +288,7 @@ export class TcpClient {
         chunk = concatBytes([held, chunk]);
         held = null;
       }
-      if (startsWith(chunk, ERROR_PREFIX) && chunk.byteLength < 1024) {
+      if (errorLine(chunk)) {
         held = chunk;
         continue;
       }
@@ -360,8 +368,13 @@ function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
   return true;
 }
 
-/** The hub's `ERROR <CODE> <message>` line, when that is all `bytes` holds. */
+/**
+ * The hub's `ERROR <CODE> <message>` line, when that is all `bytes` holds and CODE is one this
+ * client knows: a group member's own line that merely starts with ERROR is not held back.
+ */
 function errorLine(bytes: Uint8Array): RemoteError | null {
-  const m = ERROR_LINE.exec(new TextDecoder().decode(bytes));
-  return m ? new RemoteError(0, m[1], m[2] || m[1]) : null;
+  if (bytes.byteLength > MAX_ERROR_LINE || !startsWith(bytes, ERROR_PREFIX)) return null;
+  if (bytes[bytes.byteLength - 1] !== LF) return null;
+  const m = ERROR_LINE.exec(textDecoder.decode(bytes));
+  return m && m[1] in ERROR_CODES ? new RemoteError(0, m[1], m[2] || m[1]) : null;
 }

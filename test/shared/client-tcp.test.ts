@@ -155,6 +155,20 @@ test('a refused join is reported with its code and retried; a misconfigured one 
   assert.is(b.statuses.filter((x) => x.type === 'connecting').length, 1, 'no retry');
 });
 
+test("a member's own line that looks like the hub's ERROR line is still delivered", async () => {
+  const s = await sidecar();
+  const peer = await TcpPeer.open(s.addresses.tcp as string, 'logs');
+  cleanup.push(() => peer.close());
+  const a = client(s.addresses.tcp as string, 'logs');
+  await waitFor(() => members('logs') === 2, 3000, 'joined');
+  peer.write('ERROR disk full on lobby-2\n');
+  peer.write('ERROR GROUP_FULL but only as text\n');
+  await waitFor(() => a.received.length === 2, 3000, 'both lines');
+  assert.equal(a.received, ['ERROR disk full on lobby-2', 'ERROR GROUP_FULL but only as text']);
+  assert.not.ok(a.statuses.some((x) => x.type === 'rejected'));
+  assert.ok(a.client.connected);
+});
+
 test('sends the join secret of a protected group; a wrong one is reported as UNAUTHORIZED', async () => {
   const s = await sidecar({ joinSecrets: [{ pattern: 'vip*', secret: 's3cret' }] });
   const good = client(s.addresses.tcp as string, 'vip-lounge', { joinSecret: 's3cret' });
