@@ -314,8 +314,31 @@ function renderGroup(detail) {
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let pollTimer;
 
+let polling = false;
+let pollAgain = false;
+
+/** One refresh at a time: a refresh asked for meanwhile runs right after, once. */
 async function poll() {
+  if (polling) {
+    pollAgain = true;
+    return;
+  }
+  polling = true;
   clearTimeout(pollTimer);
+  try {
+    await refresh();
+  } finally {
+    polling = false;
+  }
+  if (pollAgain) {
+    pollAgain = false;
+    poll();
+    return;
+  }
+  pollTimer = setTimeout(poll, document.hidden ? POLL_MS * HIDDEN_POLL_FACTOR : POLL_MS);
+}
+
+async function refresh() {
   try {
     const body = await getJson('groups');
     renderGroups(body.groups);
@@ -333,7 +356,6 @@ async function poll() {
   } catch (err) {
     failing('poll', err);
   }
-  pollTimer = setTimeout(poll, document.hidden ? POLL_MS * HIDDEN_POLL_FACTOR : POLL_MS);
 }
 
 /** @type {ReturnType<typeof setTimeout> | undefined} */
