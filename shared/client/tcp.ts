@@ -16,6 +16,8 @@ import type { TcpConnect, TcpConnection } from './tcp-transport.ts';
 export const DEFAULT_TCP_CLIENT_BUFFER_BYTES = 1024 * 1024;
 /** @default 30_000 */
 export const DEFAULT_TCP_CLIENT_KEEPALIVE_MS = 30_000;
+/** How long `close()` waits for queued messages to be handed to the connection. @default 1000 */
+export const DEFAULT_TCP_CLIENT_CLOSE_FLUSH_MS = 1000;
 /** A write the runtime has not taken within this long means the peer is gone. @default 30_000 */
 export const DEFAULT_TCP_CLIENT_WRITE_TIMEOUT_MS = 30_000;
 /** A connection that lasted this long was healthy: the next reconnect starts from the first delay. */
@@ -111,6 +113,8 @@ export class TcpClient {
   #writeFailure: GroupcastError | null = null;
   #closed = false;
   readonly #stop = new AbortController();
+  /** Told when nothing is queued or being written any more (for a graceful close). */
+  #drainWaiters: (() => void)[] = [];
   readonly #stopped: Promise<void>;
   /** Messages dropped from the send buffer since the client started. */
   dropped = 0;
@@ -173,8 +177,20 @@ export class TcpClient {
     return true;
   }
 
-  /** Stops for good: closes the connection and drops what is still queued. Idempotent. */
-  close(): Promise<void> {
+  /**
+   * Stops for good. While connected, first waits up to `flushMs` for queued messages to be
+   * handed to the connection; what is still queued then is dropped. Idempotent.
+   */
+  async close(flushMs = DEFAULT_TCP_CLIENT_CLOSE_FLUSH_MS): Promise<void> {
+    if (!this.#closed && this.#conn && flushMs > 0 && (this.#writing || this.#queue.length > 0)) {
+      let done: () => void = () => {};
+      const drained = new Promise<void>((resolve) => {
+        done = resolve;
+        this.#drainWaiters.push(resolve);
+      });
+      await within(drained, flushMs);
+      done();
+    }
     if (!this.#closed) {
       this.#closed = true;
       this.#queue = [];
@@ -182,7 +198,7 @@ export class TcpClient {
       this.#conn?.close();
       this.#stop.abort();
     }
-    return this.#stopped;
+    await this.#stopped;
   }
 
   #report(status: TcpClientStatus): void {
@@ -317,6 +333,10 @@ export class TcpClient {
   /** Writes queued messages, coalesced, one write at a time while connected. */
   #flush(): void {
     const conn = this.#conn;
+    if (!this.#writing && this.#queue.length === 0) {
+      for (const fn of this.#drainWaiters.splice(0)) fn();
+      return;
+    }
     if (!conn || this.#writing || this.#writeFailure || this.#queue.length === 0) return;
     this.#writing = true;
     const parts = this.#queue;

@@ -221,15 +221,19 @@ test('a silent link is detected by the idle timeout when one is set', async () =
   assert.match(d?.type === 'disconnected' ? d.error.message : '', /nothing received for 300 ms/);
 });
 
-test('close() stops for good: no reconnect, a closed status, sends refused', async () => {
+test('close() sends what was queued, then stops for good: no reconnect, sends refused', async () => {
   const s = await sidecar();
+  const peer = await TcpPeer.open(s.addresses.tcp as string, 'c');
+  cleanup.push(() => peer.close());
   const a = client(s.addresses.tcp as string, 'c');
-  await waitFor(() => members('c') === 1, 3000, 'joined');
+  await waitFor(() => members('c') === 2, 3000, 'joined');
+  for (let i = 0; i < 100; i++) a.client.send(`last words ${i} ${'x'.repeat(1000)}`);
   await a.client.close();
+  await peer.waitForText('last words 99 ', 3000);
   await a.client.close();
   assert.is(a.statuses.at(-1)?.type, 'closed');
   assert.not.ok(a.client.send('late'));
-  await waitFor(() => members('c') === 0, 2000, 'left');
+  await waitFor(() => members('c') === 1, 2000, 'left');
   await sleep(150);
   assert.is(a.statuses.filter((x) => x.type === 'connecting').length, 1);
 });
