@@ -80,7 +80,8 @@ export class Subscription implements AsyncIterable<SubscriptionEvent> {
     this.group = group;
     this.#options = options;
     this.#lastEventId = options.lastEventId || undefined;
-    options.signal?.addEventListener('abort', () => this.close(), { once: true });
+    if (options.signal?.aborted) this.close();
+    else options.signal?.addEventListener('abort', () => this.close(), { once: true });
   }
 
   /** The id of the last message yielded: where a later subscription can resume. */
