@@ -14,7 +14,18 @@ function view(name, version) {
   try {
     const out = execFileSync(
       'npm',
-      ['view', `${name}@${version}`, '--json', 'version', 'dist', 'os', 'cpu', 'libc', 'license', 'engines'],
+      [
+        'view',
+        `${name}@${version}`,
+        '--json',
+        'version',
+        'dist',
+        'os',
+        'cpu',
+        'libc',
+        'license',
+        'engines',
+      ],
       { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
     );
     return JSON.parse(out);
@@ -29,8 +40,13 @@ function fromName(name, version) {
   const pick = (options) => parts.filter((p) => options.includes(p));
   const os = pick(['android', 'darwin', 'linux', 'win32', 'freebsd', 'openbsd', 'sunos', 'aix']);
   const cpu = pick(['arm64', 'x64', 'arm', 'ia32', 'ppc64', 's390x', 'riscv64', 'loong64']);
-  const libc = parts.includes('musl') ? ['musl'] : parts.includes('glibc') || parts.includes('gnu') ? ['glibc'] : [];
-  if (os.length === 0 && cpu.length === 0) throw new Error(`${name}@${version}: not in the registry and no platform in its name`);
+  const libc = parts.includes('musl')
+    ? ['musl']
+    : parts.includes('glibc') || parts.includes('gnu')
+      ? ['glibc']
+      : [];
+  if (os.length === 0 && cpu.length === 0)
+    throw new Error(`${name}@${version}: not in the registry and no platform in its name`);
   return { version, os, cpu, libc: libc.length ? libc : undefined };
 }
 const lock = JSON.parse(readFileSync(path, 'utf8'));
@@ -43,8 +59,10 @@ for (const [key, entry] of Object.entries(packages)) {
     if (packages[at] || packages[hoisted]) continue;
     const meta = view(name, version) ?? fromName(name, version);
     const record = { version: meta.version };
-    if (meta.dist) Object.assign(record, { resolved: meta.dist.tarball, integrity: meta.dist.integrity });
-    for (const field of ['cpu', 'os', 'libc']) if (meta[field]?.length) record[field] = [].concat(meta[field]);
+    if (meta.dist)
+      Object.assign(record, { resolved: meta.dist.tarball, integrity: meta.dist.integrity });
+    for (const field of ['cpu', 'os', 'libc'])
+      if (meta[field]?.length) record[field] = [].concat(meta[field]);
     if (entry.dev) record.dev = true;
     if (meta.license) record.license = meta.license;
     record.optional = true;
@@ -54,7 +72,9 @@ for (const [key, entry] of Object.entries(packages)) {
   }
 }
 lock.packages = Object.fromEntries(
-  Object.entries(packages).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a < b ? -1 : a > b ? 1 : 0)),
+  Object.entries(packages).sort(([a], [b]) =>
+    a === '' ? -1 : b === '' ? 1 : a < b ? -1 : a > b ? 1 : 0,
+  ),
 );
 writeFileSync(path, `${JSON.stringify(lock, null, 2)}\n`);
 console.log(`package-lock.json: ${added} optional platform package(s) restored`);
