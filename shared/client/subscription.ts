@@ -206,6 +206,8 @@ export class Subscription implements AsyncIterable<SubscriptionEvent> {
             if (event.type === 'message') this.#lastEventId = event.id;
             yield event;
           }
+          // An `id:` with no data (the hub's position marker) moves the resume point too.
+          if (parser.lastEventId) this.#lastEventId = parser.lastEventId;
         }
       } finally {
         reader.cancel().catch(() => {});

@@ -140,6 +140,26 @@ test('a cut connection is resumed with Last-Event-ID: nothing lost, nothing twic
   assert.is(sub.lastEventId, (events[6] as { id: string }).id);
 });
 
+test('a live subscription cut before its first message still resumes where it started', async () => {
+  const proxy = await TcpProxy.open(sc.addresses.http as string);
+  cleanup.push(() => proxy.close());
+  const publisher = new HttpClient({ url: baseUrl(sc) });
+  await publisher.publish('first-outage', 'old, before the subscription');
+  const sub = new HttpClient({ url: proxy.url }).subscribe('first-outage', {
+    backoff: { initialMs: 50, maxMs: 200 },
+  });
+  const { events } = collect(sub);
+  await sseMembers('first-outage', 1);
+  // The stream has told the client its position, though no message has come yet.
+  await waitFor(() => sub.lastEventId !== undefined, 3000, 'the position marker');
+  proxy.cut();
+  await publisher.publish('first-outage', 'during the outage');
+  await waitFor(() => events.length >= 1, 5000, 'the message from the outage');
+  assert.equal(texts(events), ['during the outage']);
+  assert.not.ok(events.some((e) => e.type === 'gap'));
+  assert.is(proxy.accepted, 2);
+});
+
 test('a hub that lost the history surfaces a typed gap, then continues', async () => {
   const proxy = await TcpProxy.open(sc.addresses.http as string);
   cleanup.push(() => proxy.close());
