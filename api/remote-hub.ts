@@ -235,7 +235,7 @@ export class RemoteHub implements Hub {
       status,
       listeners: structuredClone(this.listeners),
       upstream: {
-        url: this.client.url,
+        url: redact(this.client.url),
         reachable: sidecar !== null,
         status: upstreamStatus,
         latencyMs: Date.now() - started,
@@ -259,3 +259,15 @@ export class RemoteHub implements Hub {
 }
 
 const NL = new Uint8Array([10]);
+
+/** A URL without the credentials it may carry, for reports. */
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return '';
+  }
+}

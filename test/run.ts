@@ -10,6 +10,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { parseDenoSummary } from './helpers/deno-summary.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const FILE_TIMEOUT_MS = 5 * 60_000;
@@ -148,19 +149,21 @@ async function runDeno(filters: string[]): Promise<void> {
     ],
     { ...process.env, NO_COLOR: '1' },
   );
-  const m =
-    /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \(\d+ steps?\))?(?: \| (\d+) ignored)?/.exec(
-      out,
-    );
-  if (!m) {
+  const summary = parseDenoSummary(out);
+  if (!summary) {
     tally.failed++;
     failures.push(`test/deno (crashed, exit ${code})`);
     return;
   }
-  tally.passed += Number(m[1]);
-  tally.failed += Number(m[2]);
-  tally.skipped += Number(m[3] ?? 0);
-  if (Number(m[2]) > 0) failures.push(`test/deno (${m[2]} failed)`);
+  tally.passed += summary.passed;
+  tally.failed += summary.failed;
+  tally.skipped += summary.ignored;
+  if (summary.failed > 0) failures.push(`test/deno (${summary.failed} failed)`);
+  else if (code !== 0) {
+    // Every test passed but deno failed the run (`only` used, an error after the tests).
+    tally.failed++;
+    failures.push(`test/deno (exit ${code} after its tests)`);
+  }
 }
 
 async function main(): Promise<void> {

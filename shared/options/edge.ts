@@ -86,7 +86,7 @@ export const EDGE_OPTIONS: readonly OptionSpec[] = [
     'SIDECAR_TOKEN',
     'sidecar-token',
     null,
-    'token sent to the sidecar as Authorization: Bearer <token>, for a sidecar that requires one',
+    'token sent to the sidecar in an Authorization: Bearer header, for a sidecar that requires one (prefer the environment: flags show in process lists)',
     (r) => {
       const s = parseString(r).trim();
       if (/[\s\p{Cc}]/u.test(s))

@@ -1,0 +1,301 @@
+// Helpers for the Deno suite: a real sidecar process, an in-process edge app on Deno.serve, a TCP
+// proxy that can cut the edge off its sidecar, and an SSE client. Everything a test starts, it
+// stops: processes, servers, sockets and their read loops.
+import { createParser } from 'eventsource-parser';
+import { type ApiOptions, createApi } from '../../api/app.ts';
+import { RemoteHub, type RemoteHubOptions } from '../../api/remote-hub.ts';
+import { resolveEdgeOptions } from '../../shared/options/edge.ts';
+
+export const ROOT = new URL('../../', import.meta.url).pathname;
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `fn` is truthy, or fails after `ms`. */
+export async function waitFor<T>(
+  fn: () => T | Promise<T>,
+  ms = 5000,
+  what = 'condition',
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+export interface Sidecar {
+  http: string;
+  tcp: string;
+  stop(): Promise<void>;
+}
+
+/** A sidecar as users run it (Node), on free ports, until `stop()`. */
+export async function startSidecar(env: Record<string, string> = {}): Promise<Sidecar> {
+  const child = new Deno.Command('node', {
+    args: ['--import', 'tsx', 'sidecar/main.ts'],
+    cwd: ROOT,
+    env: {
+      GROUPCAST_HOST: '127.0.0.1',
+      GROUPCAST_TCP_PORT: '0',
+      GROUPCAST_UDP_PORT: 'off',
+      GROUPCAST_HTTP_PORT: '0',
+      ...env,
+    },
+    stdin: 'null',
+    stdout: 'piped',
+    stderr: 'null',
+  }).spawn();
+  const addresses: Record<string, string> = {};
+  let ready: () => void = () => {};
+  const listening = new Promise<void>((r) => {
+    ready = r;
+  });
+  // Read stdout to its end so the pipe never fills; the loop ends when the process does.
+  const drained = (async () => {
+    let buf = '';
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      buf += chunk;
+      let nl = buf.indexOf('\n');
+      while (nl >= 0) {
+        try {
+          const rec = JSON.parse(buf.slice(0, nl));
+          if (String(rec.msg).includes(' listening on ')) addresses[rec.transport] = rec.address;
+        } catch {}
+        buf = buf.slice(nl + 1);
+        nl = buf.indexOf('\n');
+      }
+      if (addresses.http && addresses.tcp) ready();
+    }
+  })();
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= (async () => {
+      try {
+        child.kill('SIGKILL');
+      } catch {}
+      await child.status;
+      await drained;
+    })();
+    return stopped;
+  };
+  const timeout = sleep(15_000).then(() => 'timeout' as const);
+  const result = await Promise.race([listening.then(() => 'ok' as const), child.status, timeout]);
+  if (result !== 'ok') {
+    await stop();
+    throw new Error(`sidecar did not start (${JSON.stringify(result)})`);
+  }
+  return { http: addresses.http, tcp: addresses.tcp, stop };
+}
+
+/**
+ * A TCP proxy in front of the sidecar: `cut()` drops every connection, `refuse` turns new ones
+ * away, as a network failure between an edge worker and its sidecar would. It also records what
+ * clients sent, to see the requests the edge makes.
+ */
+export class CutProxy {
+  readonly #listener: Deno.Listener<Deno.TcpConn>;
+  readonly #target: { hostname: string; port: number };
+  readonly #conns = new Set<Deno.Conn>();
+  readonly #pipes = new Set<Promise<unknown>>();
+  readonly #accepting: Promise<void>;
+  refuse = false;
+  /** Bytes clients sent, as text. */
+  sent = '';
+
+  constructor(target: string) {
+    const at = target.lastIndexOf(':');
+    this.#target = { hostname: target.slice(0, at), port: Number(target.slice(at + 1)) };
+    this.#listener = Deno.listen({ hostname: '127.0.0.1', port: 0 });
+    this.#accepting = this.#accept();
+  }
+
+  get address(): string {
+    return `127.0.0.1:${(this.#listener.addr as Deno.NetAddr).port}`;
+  }
+
+  async #accept(): Promise<void> {
+    try {
+      for await (const conn of this.#listener) {
+        if (this.refuse) {
+          conn.close();
+          continue;
+        }
+        let up: Deno.TcpConn;
+        try {
+          up = await Deno.connect(this.#target);
+        } catch {
+          conn.close();
+          continue;
+        }
+        this.#conns.add(conn);
+        this.#conns.add(up);
+        const record = new TransformStream<Uint8Array, Uint8Array>({
+          transform: (chunk, ctl) => {
+            this.sent += new TextDecoder().decode(chunk);
+            ctl.enqueue(chunk);
+          },
+        });
+        const a = conn.readable
+          .pipeThrough(record)
+          .pipeTo(up.writable)
+          .catch(() => {});
+        const b = up.readable.pipeTo(conn.writable).catch(() => {});
+        const both = Promise.all([a, b]).finally(() => {
+          this.#close(conn);
+          this.#close(up);
+        });
+        this.#pipes.add(both);
+        both.finally(() => this.#pipes.delete(both));
+      }
+    } catch {
+      // The listener was closed.
+    }
+  }
+
+  #close(conn: Deno.Conn): void {
+    if (!this.#conns.delete(conn)) return;
+    try {
+      conn.close();
+    } catch {}
+  }
+
+  /** Drops every open connection. */
+  async cut(): Promise<void> {
+    for (const c of [...this.#conns]) this.#close(c);
+    await Promise.all([...this.#pipes]);
+  }
+
+  async close(): Promise<void> {
+    this.refuse = true;
+    this.#listener.close();
+    await this.#accepting;
+    await this.cut();
+  }
+}
+
+export interface Edge {
+  hub: RemoteHub;
+  base: string;
+  logs: { level: string; msg: string; fields?: Record<string, unknown> }[];
+  close(): Promise<void>;
+}
+
+/** The edge app on Deno.serve, in this process, over a RemoteHub to `sidecarHttp`. */
+export function startEdge(
+  sidecarHttp: string,
+  hubOptions: Partial<RemoteHubOptions> = {},
+  apiOptions: Partial<ApiOptions> = {},
+): Edge {
+  const logs: Edge['logs'] = [];
+  const hub = new RemoteHub({
+    url: `http://${sidecarHttp}`,
+    retryMinMs: 20,
+    retryMaxMs: 200,
+    timeoutMs: 2000,
+    log: (level, msg, fields) => logs.push({ level, msg, fields }),
+    ...hubOptions,
+  });
+  const options = { ...resolveEdgeOptions({}, []).options, ...apiOptions };
+  const app = createApi(hub, options);
+  const server = Deno.serve({ hostname: '127.0.0.1', port: 0, onListen: () => {} }, app.fetch);
+  return {
+    hub,
+    base: `127.0.0.1:${server.addr.port}`,
+    logs,
+    close: async () => {
+      hub.close();
+      await server.shutdown();
+    },
+  };
+}
+
+export interface SseEvent {
+  id: string | undefined;
+  event: string;
+  data: string;
+}
+
+/** An SSE client over fetch and eventsource-parser that records every event. */
+export class SseClient {
+  readonly events: SseEvent[] = [];
+  status = 0;
+  ended = false;
+  readonly #abort = new AbortController();
+  #pump: Promise<void> = Promise.resolve();
+  #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+
+  static async open(url: string, headers: Record<string, string> = {}): Promise<SseClient> {
+    const c = new SseClient();
+    const res = await fetch(url, { headers, signal: c.#abort.signal });
+    c.status = res.status;
+    const body = res.body;
+    if (!res.ok || !body) {
+      await res.body?.cancel();
+      c.ended = true;
+      return c;
+    }
+    const parser = createParser({
+      onEvent: (e) => c.events.push({ id: e.id, event: e.event ?? 'message', data: e.data }),
+    });
+    const reader = body.getReader();
+    c.#reader = reader;
+    const decoder = new TextDecoder();
+    c.#pump = (async () => {
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          parser.feed(decoder.decode(value, { stream: true }));
+        }
+      } catch {}
+      c.ended = true;
+    })();
+    return c;
+  }
+
+  messages(): SseEvent[] {
+    return this.events.filter((e) => e.event === 'message' || e.event === 'binary');
+  }
+
+  async waitForMessages(n: number, ms = 5000): Promise<SseEvent[]> {
+    await waitFor(
+      () => this.messages().length >= n,
+      ms,
+      `${n} messages (have ${this.messages().length})`,
+    );
+    return this.messages();
+  }
+
+  async close(): Promise<void> {
+    this.#abort.abort();
+    // An abort alone does not always end a pending read of the body (seen on Deno 2.9).
+    await this.#reader?.cancel().catch(() => {});
+    await this.#pump;
+  }
+}
+
+export async function post(base: string, group: string, body: string): Promise<Response> {
+  return await fetch(`http://${base}/groups/${group}/messages`, { method: 'POST', body });
+}
+
+/** Publishes each text and returns the ids. */
+export async function publish(base: string, group: string, texts: string[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const t of texts) {
+    const res = await post(base, group, t);
+    const json = await res.json();
+    if (res.status !== 202)
+      throw new Error(`publish answered ${res.status} ${JSON.stringify(json)}`);
+    ids.push(...json.ids);
+  }
+  return ids;
+}
+
+/** The sidecar's count of SSE members of a group (the edge's upstream is one). */
+export async function sidecarSse(sidecarHttp: string, group: string): Promise<number> {
+  const res = await fetch(`http://${sidecarHttp}/groups/${group}`);
+  const json = await res.json();
+  return res.status === 200 ? json.counts.sse : 0;
+}
