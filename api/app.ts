@@ -1,10 +1,13 @@
 import { type Context, Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { isUtf8, textDecoder, toBase64 } from '../shared/bytes.ts';
-import { GroupcastError, GroupNotFoundError } from '../shared/errors.ts';
+import { compileAllowlist } from '../shared/cidr.ts';
+import { type ErrorCode, GroupcastError, GroupNotFoundError } from '../shared/errors.ts';
 import { validateGroupId } from '../shared/group-id.ts';
 import type { Hub, StartPoint } from '../shared/hub.ts';
 import { encodeRetry } from '../shared/sse.ts';
+import { ipOf, RateLimiter, StreamCounter } from './address-limits.ts';
+import { Authenticator, authConfigured, type Grants, requireGrant, tokenOf } from './auth.ts';
 import { readBody, splitNdjson } from './body.ts';
 import { errorResponse } from './errors.ts';
 import { Heartbeat } from './heartbeat.ts';
@@ -15,15 +18,21 @@ export type { ApiOptions } from './options.ts';
 
 /** What only a runtime entry can provide; the core stays portable. */
 export interface ApiRuntime {
-  /** The client's address, for listings and logs. */
+  /** The client's address (`ip:port`), for allowlists, limits, listings and logs. */
   remoteAddress?: (c: Context) => string;
   /** Told about unexpected errors (answered as 500 INTERNAL). */
   logError?: (err: unknown, c: Context) => void;
+  /** Told about every refused request, by error code (for metrics). */
+  onRejected?: (code: ErrorCode) => void;
   /** Extra headers on SSE responses (Node's adapter starts streaming sooner with an explicit chunked encoding). */
   sseHeaders?: Record<string, string>;
   /** Drops a response's connection at once, e.g. to cut a slow subscriber without noise. */
   dropConnection?: (c: Context) => void;
 }
+
+/** @default 100, at most 1000 */
+export const DEFAULT_HISTORY_PAGE = 100;
+export const MAX_HISTORY_PAGE = 1000;
 
 const SSE_HEADERS = {
   'Content-Type': 'text/event-stream; charset=utf-8',
@@ -37,10 +46,6 @@ function startPoint(c: Context): StartPoint {
   if (c.req.query('from') === 'earliest') return { kind: 'earliest' };
   return { kind: 'live' };
 }
-
-/** @default 100, at most 1000 */
-export const DEFAULT_HISTORY_PAGE = 100;
-export const MAX_HISTORY_PAGE = 1000;
 
 function historyLimit(raw: string | undefined): number {
   if (raw === undefined) return DEFAULT_HISTORY_PAGE;
@@ -69,6 +74,19 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
   const heartbeat = new Heartbeat(options.heartbeatMs);
   const retry = encodeRetry(DEFAULT_SSE_RETRY_MS);
   const origins = new Set(options.corsOrigins);
+  const allowed = compileAllowlist(options.httpAllow);
+  const auth = authConfigured(options) ? new Authenticator(options) : null;
+  const streams = new StreamCounter(options.maxSsePerIp);
+  const rate = options.rateLimit > 0 ? new RateLimiter(options.rateLimit, options.rateBurst) : null;
+  /** The caller's grants, or undefined when auth is off (everything allowed). */
+  const grants = (c: Context): Promise<Grants> | undefined => auth?.verify(tokenOf(c));
+
+  app.use('*', async (c, next) => {
+    if (options.httpAllow.length > 0 && !allowed(ipOf(remoteAddress(c)))) {
+      throw new GroupcastError('ADDRESS_NOT_ALLOWED', 'this address may not use the API');
+    }
+    await next();
+  });
 
   app.use(
     '*',
@@ -82,6 +100,7 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
 
   app.post('/groups/:group/messages', async (c) => {
     const group = groupParam(c);
+    requireGrant(await grants(c), 'publish', group);
     const ndjson = (c.req.header('content-type') ?? '')
       .toLowerCase()
       .startsWith('application/x-ndjson');
@@ -96,21 +115,35 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
       if (body.byteLength === 0) throw new GroupcastError('EMPTY_MESSAGE', 'message body is empty');
       payloads = [body];
     }
-    const result = await hub.publish(group, payloads, {
-      transport: 'http',
-      remote: remoteAddress(c),
-    });
+    const remote = remoteAddress(c);
+    if (rate && !rate.take(ipOf(remote), payloads.length)) {
+      throw new GroupcastError(
+        'RATE_LIMITED',
+        `more than ${options.rateLimit} messages a second from this address`,
+      );
+    }
+    const result = await hub.publish(group, payloads, { transport: 'http', remote });
     return c.json(result, 202);
   });
 
   app.get('/groups/:group/events', async (c) => {
     const group = groupParam(c);
+    requireGrant(await grants(c), 'subscribe', group);
+    const remote = remoteAddress(c);
+    const release = streams.acquire(ipOf(remote));
     const drop = runtime.dropConnection;
-    const stream = new SseStream(remoteAddress(c), options.sseQueueBytes, drop && (() => drop(c)));
+    const stream = new SseStream(remote, options.sseQueueBytes, drop && (() => drop(c)));
     stream.write(retry);
-    const subscription = await hub.subscribe(group, startPoint(c), stream);
+    let subscription: Awaited<ReturnType<Hub['subscribe']>>;
+    try {
+      subscription = await hub.subscribe(group, startPoint(c), stream);
+    } catch (err) {
+      release();
+      throw err;
+    }
     heartbeat.add(stream);
     stream.onEnd((reason) => {
+      release();
       heartbeat.delete(stream);
       subscription.unsubscribe(reason);
     });
@@ -119,6 +152,7 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
 
   app.get('/groups/:group/messages', async (c) => {
     const name = groupParam(c);
+    requireGrant(await grants(c), 'subscribe', name);
     const after = c.req.query('after');
     const start: StartPoint = after ? { kind: 'after', id: after } : { kind: 'earliest' };
     const page = await hub.history(name, start, historyLimit(c.req.query('limit')));
@@ -136,10 +170,15 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
     });
   });
 
-  app.get('/groups', async (c) => c.json({ groups: await hub.groups() }));
+  app.get('/groups', async (c) => {
+    const g = await grants(c);
+    const all = await hub.groups();
+    return c.json({ groups: g ? all.filter((s) => g.subscribe(s.group)) : all });
+  });
 
   app.get('/groups/:group', async (c) => {
     const name = groupParam(c);
+    requireGrant(await grants(c), 'subscribe', name);
     const detail = await hub.group(name);
     if (!detail) throw new GroupNotFoundError(name);
     return c.json(detail);
@@ -168,7 +207,8 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
     errorResponse(c, new GroupcastError('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`)),
   );
   app.onError((err, c) => {
-    if (!(err instanceof GroupcastError)) runtime.logError?.(err, c);
+    if (err instanceof GroupcastError) runtime.onRejected?.(err.code);
+    else runtime.logError?.(err, c);
     return errorResponse(c, err);
   });
   return app;

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
+import type { ErrorCode } from '../shared/errors.ts';
 import type { Hub } from '../shared/hub.ts';
 import { type ApiOptions, createApi } from './app.ts';
 
@@ -11,12 +12,17 @@ export interface ApiServer {
 }
 
 /** Serves the API on Node with @hono/node-server (the sidecar's HTTP listener). */
+export interface NodeApiHooks {
+  logError: (err: unknown) => void;
+  onRejected: (code: ErrorCode) => void;
+}
+
 export async function listenApi(
   hub: Hub,
   options: ApiOptions,
   host: string,
   port: number,
-  logError: (err: unknown) => void,
+  hooks: NodeApiHooks,
 ): Promise<ApiServer> {
   const app = createApi(hub, options, {
     remoteAddress: (c) => {
@@ -24,7 +30,8 @@ export async function listenApi(
       const ip = (a.address ?? '').replace(/^::ffff:/, '');
       return ip.includes(':') ? `[${ip}]:${a.port}` : `${ip}:${a.port}`;
     },
-    logError,
+    logError: hooks.logError,
+    onRejected: hooks.onRejected,
     sseHeaders: { 'Transfer-Encoding': 'chunked' },
     dropConnection: (c) => (c.env as { outgoing: ServerResponse }).outgoing.destroy(),
   });

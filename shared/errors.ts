@@ -15,6 +15,11 @@ export const ERROR_CODES = {
   GROUP_NOT_FOUND: 'no such group',
   NOT_FOUND: 'no such route',
   METHOD_NOT_ALLOWED: 'method not allowed on this route',
+  UNAUTHORIZED: 'no credentials, or bad or expired ones (a token, an API key, a join secret)',
+  FORBIDDEN: 'the credentials do not allow this on this group',
+  ADDRESS_NOT_ALLOWED: 'the source address is not in the allowlist',
+  RATE_LIMITED: 'too many messages; the rate limit drops or disconnects past it',
+  TOO_MANY_FROM_ADDRESS: 'too many connections or streams from one source address',
   SLOW_CONSUMER: 'member fell behind by more than its queue limit and was disconnected',
   TOO_MANY_CONNECTIONS: 'connection limit reached',
   TOO_MANY_GROUPS: 'group limit reached',
@@ -90,6 +95,18 @@ export class GroupNotFoundError extends GroupcastError {
   }
 }
 
+export class UnauthorizedError extends GroupcastError {
+  constructor(message = 'missing or invalid credentials') {
+    super('UNAUTHORIZED', message);
+  }
+}
+
+export class ForbiddenError extends GroupcastError {
+  constructor(message: string) {
+    super('FORBIDDEN', message);
+  }
+}
+
 export class SlowConsumerError extends GroupcastError {
   constructor(pending: number, limit: number) {
     super('SLOW_CONSUMER', `${pending} bytes pending, limit ${limit}`);
@@ -97,7 +114,10 @@ export class SlowConsumerError extends GroupcastError {
 }
 
 export class LimitError extends GroupcastError {
-  constructor(code: 'TOO_MANY_CONNECTIONS' | 'TOO_MANY_GROUPS' | 'GROUP_FULL', limit: number) {
+  constructor(
+    code: 'TOO_MANY_CONNECTIONS' | 'TOO_MANY_GROUPS' | 'GROUP_FULL' | 'TOO_MANY_FROM_ADDRESS',
+    limit: number,
+  ) {
     super(code, `${ERROR_CODES[code]} (${limit})`);
   }
 }

@@ -1,12 +1,18 @@
-import { textEncoder } from './bytes.ts';
+import { textDecoder, textEncoder } from './bytes.ts';
 import { BadJoinError } from './errors.ts';
 import { groupIdFromBytes, MAX_GROUP_ID_BYTES } from './group-id.ts';
 
 const LF = 10;
 const CR = 13;
+const SPACE = 32;
+
+/** Longest join secret accepted on a join line. */
+export const MAX_JOIN_SECRET_BYTES = 256;
 
 export interface Joined {
   group: string;
+  /** What followed the group id after one space: `<prefix><group> <secret>`. */
+  secret?: string;
   /** Bytes that followed the join line in the same reads: the member's first data. */
   rest: Uint8Array;
 }
@@ -23,8 +29,8 @@ export class JoinParser {
 
   constructor(prefix: string) {
     this.#prefix = textEncoder.encode(prefix);
-    // prefix + id + CR LF
-    this.#max = this.#prefix.byteLength + MAX_GROUP_ID_BYTES + 2;
+    // prefix + id + space + secret + CR LF
+    this.#max = this.#prefix.byteLength + MAX_GROUP_ID_BYTES + 1 + MAX_JOIN_SECRET_BYTES + 2;
     this.#buf = new Uint8Array(this.#max);
   }
 
@@ -49,7 +55,7 @@ export class JoinParser {
     this.#len += take;
     this.#checkPrefix(Math.min(this.#prefix.byteLength, this.#len));
     if (lf < 0) return null;
-    return { group: this.#group(), rest: chunk.subarray(lf + 1) };
+    return { ...this.#line(), rest: chunk.subarray(lf + 1) };
   }
 
   /**
@@ -58,14 +64,19 @@ export class JoinParser {
    */
   completeWithoutNewline(): Joined {
     if (!this.hasCandidate) throw new BadJoinError('incomplete join line');
-    return { group: this.#group(), rest: new Uint8Array(0) };
+    return { ...this.#line(), rest: new Uint8Array(0) };
   }
 
-  #group(): string {
+  #line(): { group: string; secret?: string } {
     let end = this.#len;
     if (end > 0 && this.#buf[end - 1] === CR) end--;
-    if (end < this.#prefix.byteLength) this.#prefixError();
-    return groupIdFromBytes(this.#buf.slice(this.#prefix.byteLength, end));
+    const start = this.#prefix.byteLength;
+    if (end < start) this.#prefixError();
+    const space = this.#buf.subarray(start, end).indexOf(SPACE);
+    if (space < 0) return { group: groupIdFromBytes(this.#buf.slice(start, end)) };
+    const group = groupIdFromBytes(this.#buf.slice(start, start + space));
+    const secret = textDecoder.decode(this.#buf.subarray(start + space + 1, end));
+    return { group, secret };
   }
 
   /** Compares the first n received bytes with the prefix. */

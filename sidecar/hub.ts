@@ -59,7 +59,8 @@ export class LocalHub implements Hub {
   constructor(options: HubOptions, log: Logger) {
     this.options = options;
     this.framing = options.tcpFraming;
-    this.codec = framingByName(options.tcpFraming);
+    // Node Buffers: sockets write them without wrapping each one again.
+    this.codec = framingByName(options.tcpFraming, (n) => Buffer.allocUnsafe(n));
     this.log = log;
   }
 

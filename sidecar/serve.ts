@@ -1,5 +1,7 @@
+import { authConfigured } from '../api/auth.ts';
+import { isLoopback } from '../shared/cidr.ts';
 import { GroupcastError } from '../shared/errors.ts';
-import { SIDECAR_OPTIONS } from '../shared/options/sidecar.ts';
+import { SIDECAR_OPTIONS, type SidecarOptions } from '../shared/options/sidecar.ts';
 import { loadSidecarOptions } from './config.ts';
 import { createLogger } from './logger.ts';
 import { startSidecar } from './server.ts';
@@ -15,6 +17,28 @@ function usage(): string {
     'Options (flag, environment name, meaning); precedence: defaults < --config file < environment < flags',
     ...rows,
   ].join('\n');
+}
+
+/** What is open to the network when the sidecar binds beyond loopback. */
+export function exposureWarnings(o: Readonly<SidecarOptions>): string[] {
+  if (isLoopback(o.host)) return [];
+  const out: string[] = [];
+  if (o.httpPort !== null && !authConfigured(o) && o.httpAllow.length === 0) {
+    out.push(
+      `SECURITY WARNING: HTTP API on ${o.host} with no auth: anyone who can reach it may read and publish every group (set GROUPCAST_JWT_SECRET, GROUPCAST_API_KEYS or GROUPCAST_HTTP_ALLOW)`,
+    );
+  }
+  if (o.tcpPort !== null && o.joinSecrets.length === 0 && o.tcpAllow.length === 0) {
+    out.push(
+      `SECURITY WARNING: TCP on ${o.host} with no join secrets and no allowlist: anyone who can reach it may join any group (set GROUPCAST_JOIN_SECRETS or GROUPCAST_TCP_ALLOW)`,
+    );
+  }
+  if (o.udpPort !== null && o.udpAllow.length === 0 && !o.udpRegisteredOnly) {
+    out.push(
+      `SECURITY WARNING: UDP on ${o.host} accepts datagrams from anyone (set GROUPCAST_UDP_ALLOW or GROUPCAST_UDP_REGISTERED_ONLY)`,
+    );
+  }
+  return out;
 }
 
 /** Starts the sidecar from the command line; returns once it is listening. */
@@ -49,9 +73,12 @@ export async function serve(argv: readonly string[]): Promise<void> {
     process.stderr.write(`groupcast: cannot start: ${(err as Error).message}\n`);
     process.exit(1);
   }
+  // Where it listens is always printed, whatever the log level: scripts wait for these lines.
+  const always = log.child({}, { level: 'info' });
   for (const [transport, address] of Object.entries(sidecar.addresses)) {
-    log.info({ transport, address }, `${transport} listening on ${address}`);
+    always.info({ transport, address }, `${transport} listening on ${address}`);
   }
+  for (const warning of exposureWarnings(options)) log.warn({ host: options.host }, warning);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { Authenticator, authConfigured } from '../api/auth.ts';
 import { listenApi } from '../api/node.ts';
+import { InvalidOptionError } from '../shared/errors.ts';
 import type { SidecarOptions } from '../shared/options/sidecar.ts';
 import { LocalHub } from './hub.ts';
 import type { Logger } from './logger.ts';
@@ -11,6 +14,16 @@ export interface Sidecar {
   readonly addresses: { tcp?: string; udp?: string; http?: string };
   /** Closes every listener and socket (idempotent). */
   close(): Promise<void>;
+}
+
+/** jwtPublicKey is PEM text or a path to a PEM file. */
+function readPem(value: string | null): string | null {
+  if (value === null || value.includes('-----BEGIN')) return value;
+  try {
+    return readFileSync(value, 'utf8');
+  } catch (err) {
+    throw new InvalidOptionError('jwtPublicKey', value, `cannot read: ${(err as Error).message}`);
+  }
 }
 
 /** Starts every listener the options ask for, around one hub. */
@@ -33,9 +46,14 @@ export async function startSidecar(
       closers.push(() => udp.close());
     }
     if (options.httpPort !== null) {
-      const api = await listenApi(hub, options, options.host, options.httpPort, (err) =>
-        log.error({ err: err instanceof Error ? err.stack : String(err) }, 'http handler error'),
-      );
+      const apiOptions = { ...options, jwtPublicKey: readPem(options.jwtPublicKey) };
+      // A key that cannot be used stops start-up, not the first request.
+      if (authConfigured(apiOptions)) await new Authenticator(apiOptions).ready();
+      const api = await listenApi(hub, apiOptions, options.host, options.httpPort, {
+        logError: (err) =>
+          log.error({ err: err instanceof Error ? err.stack : String(err) }, 'http handler error'),
+        onRejected: (code) => hub.stats.reject(code),
+      });
       addresses.http = api.address;
       hub.listeners.http = { listening: true, address: api.address };
       closers.push(async () => {

@@ -3,13 +3,17 @@ import { nanoid } from 'nanoid';
 import { textEncoder } from '../shared/bytes.ts';
 import {
   GroupcastError,
+  InvalidGroupIdError,
   JoinTimeoutError,
   SlowConsumerError,
   toGroupcastError,
+  UnauthorizedError,
 } from '../shared/errors.ts';
 import type { FrameDecoder } from '../shared/framing/index.ts';
 import { type Joined, JoinParser } from '../shared/join.ts';
 import type { Batch } from '../shared/message.ts';
+import type { RateLimitAction } from '../shared/options/sidecar.ts';
+import { TokenBucket } from '../shared/token-bucket.ts';
 import type { Group } from './group.ts';
 import type { LocalHub } from './hub.ts';
 import type { Member } from './member.ts';
@@ -20,6 +24,20 @@ export interface TcpMemberOptions {
   maxPendingBytes: number;
   joinTimeoutMs: number;
   legacyJoinWaitMs: number;
+  rateLimit: number;
+  rateBurst: number;
+  rateLimitAction: RateLimitAction;
+  /** The join secret a group requires, if any. */
+  secretFor: (group: string) => string | undefined;
+}
+
+/** Compares secrets in time independent of where they differ. */
+function sameSecret(given: string | undefined, required: string): boolean {
+  if (given === undefined) return false;
+  let diff = given.length ^ required.length;
+  for (let i = 0; i < required.length; i++)
+    diff |= (given.charCodeAt(i) | 0) ^ required.charCodeAt(i);
+  return diff === 0;
 }
 
 /** After an ERROR line, how long the peer has to read it before the socket is destroyed. */
@@ -44,6 +62,7 @@ export class TcpMember implements Member {
   #closed = false;
   #joinTimer: ReturnType<typeof setTimeout> | undefined;
   #legacyTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #bucket: TokenBucket | null;
 
   constructor(
     socket: Socket,
@@ -57,6 +76,10 @@ export class TcpMember implements Member {
     this.#hub = hub;
     this.#opts = opts;
     this.#join = preconfigured === undefined ? new JoinParser(opts.prefix) : null;
+    this.#bucket =
+      opts.rateLimit > 0
+        ? new TokenBucket(opts.rateLimit, opts.rateBurst || opts.rateLimit * 2, Date.now())
+        : null;
     socket.on('data', this.#socketOnData);
     socket.on('close', this.#socketOnClose);
     socket.on('error', this.#socketOnError);
@@ -108,7 +131,12 @@ export class TcpMember implements Member {
         return;
       }
       const batch = (this.#decoder as FrameDecoder).push(chunk);
-      if (batch) this.#hub.publishBatch(this.#group as Group, batch, this, 'tcp');
+      if (!batch) return;
+      if (this.#bucket && batch.count > 0 && !this.#bucket.take(batch.count, Date.now())) {
+        this.#rateLimited(batch.count);
+        return;
+      }
+      this.#hub.publishBatch(this.#group as Group, batch, this, 'tcp');
     } catch (err) {
       this.#fail(toGroupcastError(err));
     }
@@ -134,10 +162,37 @@ export class TcpMember implements Member {
     }
   }
 
+  /** Past the rate: the read's messages are dropped (and counted), or the member is disconnected. */
+  #rateLimited(messages: number): void {
+    const err = new GroupcastError(
+      'RATE_LIMITED',
+      `more than ${this.#opts.rateLimit} messages a second`,
+    );
+    if (this.#opts.rateLimitAction === 'disconnect') {
+      this.#fail(err);
+      return;
+    }
+    this.#hub.stats.reject('RATE_LIMITED');
+    this.#hub.stats.drop('rate_limited', messages);
+  }
+
   #joined(joined: Joined): void {
     clearTimeout(this.#joinTimer);
     clearTimeout(this.#legacyTimer);
     this.#join = null;
+    const required = this.#opts.secretFor(joined.group);
+    if (
+      required !== undefined ? !sameSecret(joined.secret, required) : joined.secret !== undefined
+    ) {
+      this.#fail(
+        required !== undefined
+          ? new UnauthorizedError(
+              `wrong or missing join secret for group ${JSON.stringify(joined.group)}`,
+            )
+          : new InvalidGroupIdError('contains whitespace (no join secret is set for this group)'),
+      );
+      return;
+    }
     try {
       this.#group = this.#hub.join(joined.group, this);
     } catch (err) {

@@ -1,20 +1,29 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { textEncoder } from '../shared/bytes.ts';
-import type { GroupcastError } from '../shared/errors.ts';
+import { type AddressMatcher, compileAllowlist } from '../shared/cidr.ts';
+import { GroupcastError, LimitError } from '../shared/errors.ts';
 import type { GroupHostPort } from '../shared/options/parse.ts';
+import type { JoinSecret } from '../shared/options/sidecar.ts';
+import { compilePatterns } from '../shared/patterns.ts';
 import { formatAddress, normalizeIp, resolveHost } from './address.ts';
 import type { LocalHub } from './hub.ts';
 import { TcpMember, type TcpMemberOptions } from './tcp-member.ts';
 
-export interface TcpServerOptions extends TcpMemberOptions {
+export interface TcpServerOptions extends Omit<TcpMemberOptions, 'secretFor'> {
   tcpKeepaliveMs: number;
   tcpPreconfig: readonly GroupHostPort[];
+  tcpAllow: readonly string[];
+  maxConnectionsPerIp: number;
+  joinSecrets: readonly JoinSecret[];
 }
 
 /** The raw TCP listener: accepts sockets and makes each a TcpMember. */
 export class TcpServer {
   readonly #hub: LocalHub;
   readonly #opts: TcpServerOptions;
+  readonly #memberOpts: TcpMemberOptions;
+  readonly #allowed: AddressMatcher;
+  readonly #perIp = new Map<string, number>();
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   /** `ip:port` of a preconfigured peer -> its group. */
@@ -23,6 +32,15 @@ export class TcpServer {
   constructor(hub: LocalHub, opts: TcpServerOptions) {
     this.#hub = hub;
     this.#opts = opts;
+    this.#allowed = compileAllowlist(opts.tcpAllow);
+    const secrets = opts.joinSecrets.map((s) => ({
+      match: compilePatterns([s.pattern]),
+      secret: s.secret,
+    }));
+    this.#memberOpts = {
+      ...opts,
+      secretFor: (group) => secrets.find((s) => s.match(group))?.secret,
+    };
     this.#server = createServer({ noDelay: true }, this.#serverOnConnection);
     this.#server.on('error', (err) => hub.log.error({ err: err.message }, 'tcp server error'));
   }
@@ -47,22 +65,39 @@ export class TcpServer {
   #serverOnConnection = (socket: Socket): void => {
     const ip = normalizeIp(socket.remoteAddress);
     const remote = formatAddress(ip, socket.remotePort ?? 0);
-    try {
-      this.#hub.checkConnectionLimit();
-    } catch (err) {
-      const e = err as GroupcastError;
-      this.#hub.stats.reject(e.code);
+    const perIp = this.#perIp.get(ip) ?? 0;
+    let refusal: GroupcastError | null = null;
+    if (!this.#allowed(ip))
+      refusal = new GroupcastError('ADDRESS_NOT_ALLOWED', 'this address may not connect');
+    else if (perIp >= this.#opts.maxConnectionsPerIp) {
+      refusal = new LimitError('TOO_MANY_FROM_ADDRESS', this.#opts.maxConnectionsPerIp);
+    } else {
+      try {
+        this.#hub.checkConnectionLimit();
+      } catch (err) {
+        refusal = err as GroupcastError;
+      }
+    }
+    if (refusal) {
+      this.#hub.stats.reject(refusal.code);
+      this.#hub.log.warn({ remote, code: refusal.code }, 'refused connection');
       socket.on('error', () => {});
-      socket.end(textEncoder.encode(`ERROR ${e.code} ${e.message}\n`));
+      socket.end(textEncoder.encode(`ERROR ${refusal.code} ${refusal.message}\n`));
       setTimeout(() => socket.destroy(), 1000).unref();
       return;
     }
     this.#hub.connections.tcp++;
+    this.#perIp.set(ip, perIp + 1);
     this.#sockets.add(socket);
-    socket.once('close', () => this.#sockets.delete(socket));
+    socket.once('close', () => {
+      this.#sockets.delete(socket);
+      const left = (this.#perIp.get(ip) ?? 1) - 1;
+      if (left === 0) this.#perIp.delete(ip);
+      else this.#perIp.set(ip, left);
+    });
     if (this.#opts.tcpKeepaliveMs > 0) socket.setKeepAlive(true, this.#opts.tcpKeepaliveMs);
     const preconfigured = this.#preconfig.get(`${ip}:${socket.remotePort}`);
-    new TcpMember(socket, remote, this.#hub, this.#opts, preconfigured);
+    new TcpMember(socket, remote, this.#hub, this.#memberOpts, preconfigured);
   };
 
   /** Stops accepting, lets members flush for up to graceMs, then destroys what is left. */

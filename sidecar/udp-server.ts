@@ -2,9 +2,11 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { nanoid } from 'nanoid';
 import { textEncoder } from '../shared/bytes.ts';
+import { type AddressMatcher, compileAllowlist } from '../shared/cidr.ts';
 import { MessageTooLargeError, toGroupcastError } from '../shared/errors.ts';
 import type { Batch } from '../shared/message.ts';
 import type { HostPort } from '../shared/options/parse.ts';
+import { TokenBucket } from '../shared/token-bucket.ts';
 import { formatAddress, normalizeIp, resolveHost } from './address.ts';
 import type { Group } from './group.ts';
 import type { LocalHub } from './hub.ts';
@@ -20,7 +22,15 @@ export interface UdpServerOptions {
   udpGroup: string;
   maxMessageBytes: number;
   udpPreconfig: readonly HostPort[];
+  udpAllow: readonly string[];
+  udpRegisteredOnly: boolean;
+  udpRegistrationTtlMs: number;
+  rateLimit: number;
+  rateBurst: number;
 }
+
+/** UDP senders tracked for rate limiting; the least recently seen is forgotten past this. */
+export const UDP_RATE_TRACKED_SENDERS = 10_000;
 
 /** A registered UDP address: every message of the UDP group is sent to it as one datagram. */
 class UdpMember implements Member {
@@ -29,20 +39,26 @@ class UdpMember implements Member {
   readonly joinedAt = Date.now();
   readonly remote: string;
   readonly pendingBytes = 0;
+  /** Set on registration and on every datagram from exactly this address; a TTL counts from it. */
+  seenAt = Date.now();
+  readonly ip: string;
   slot = -1;
   readonly #server: UdpServer;
-  readonly #ip: string;
   readonly #port: number;
 
-  constructor(server: UdpServer, ip: string, port: number) {
+  constructor(server: UdpServer, ip: string, port: number, preconfigured: boolean) {
     this.#server = server;
-    this.#ip = ip;
+    this.ip = ip;
     this.#port = port;
     this.remote = formatAddress(normalizeIp(ip), port);
+    this.preconfigured = preconfigured;
   }
 
+  /** Preconfigured addresses never expire. */
+  readonly preconfigured: boolean;
+
   deliver(batch: Batch): void {
-    for (let i = 0; i < batch.count; i++) this.#server.send(batch.payload(i), this.#port, this.#ip);
+    for (let i = 0; i < batch.count; i++) this.#server.send(batch.payload(i), this.#port, this.ip);
   }
 
   close(): void {
@@ -63,11 +79,17 @@ export class UdpServer {
   /** `ip:port` (as the socket reports it) -> member. */
   readonly #members = new Map<string, UdpMember>();
   #group: Group | null = null;
+  readonly #allowed: AddressMatcher;
+  /** Registered IPs -> how many registrations each holds (for udpRegisteredOnly). */
+  readonly #registeredIps = new Map<string, number>();
+  readonly #buckets = new Map<string, TokenBucket>();
+  #sweeper: ReturnType<typeof setInterval> | undefined;
 
   constructor(hub: LocalHub, opts: UdpServerOptions) {
     this.#hub = hub;
     this.#opts = opts;
     this.#prefix = textEncoder.encode(opts.prefix);
+    this.#allowed = compileAllowlist(opts.udpAllow);
   }
 
   async listen(host: string, port: number): Promise<string> {
@@ -89,7 +111,13 @@ export class UdpServer {
     });
     socket.on('error', (err) => this.#hub.log.warn({ err: err.message }, 'udp socket error'));
     for (const p of this.#opts.udpPreconfig) {
-      for (const addr of await resolveHost(p.host)) this.#register(this.#sendIp(addr), p.port);
+      for (const addr of await resolveHost(p.host))
+        this.#register(this.#sendIp(addr), p.port, true);
+    }
+    const ttl = this.#opts.udpRegistrationTtlMs;
+    if (ttl > 0) {
+      this.#sweeper = setInterval(() => this.#expire(Date.now() - ttl), Math.max(50, ttl / 4));
+      this.#sweeper.unref();
     }
     const a = socket.address();
     const address = formatAddress(a.address, a.port);
@@ -121,6 +149,10 @@ export class UdpServer {
 
   #socketOnMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
     const key = `${rinfo.address}:${rinfo.port}`;
+    if (this.#opts.udpAllow.length > 0 && !this.#allowed(normalizeIp(rinfo.address))) {
+      this.#hub.stats.reject('ADDRESS_NOT_ALLOWED');
+      return;
+    }
     if (this.#isRegistration(msg)) {
       const text = msg.subarray(this.#prefix.byteLength).toString('latin1').trim();
       const port = /^\d{1,5}$/.test(text) ? Number(text) : 0;
@@ -129,7 +161,18 @@ export class UdpServer {
         this.#hub.log.warn({ remote: key, port: text.slice(0, 16) }, 'rejected udp registration');
         return;
       }
-      this.#register(rinfo.address, port);
+      this.#register(rinfo.address, port, false);
+      return;
+    }
+    const origin = this.#members.get(key) ?? null;
+    if (origin) origin.seenAt = Date.now();
+    else if (this.#opts.udpRegisteredOnly && !this.#registeredIps.has(rinfo.address)) {
+      this.#hub.stats.reject('UNREGISTERED');
+      return;
+    }
+    if (this.#opts.rateLimit > 0 && !this.#take(key)) {
+      this.#hub.stats.reject('RATE_LIMITED');
+      this.#hub.stats.drop('rate_limited');
       return;
     }
     try {
@@ -137,13 +180,40 @@ export class UdpServer {
         throw new MessageTooLargeError(this.#opts.maxMessageBytes);
       }
       const batch = this.#hub.codec.encode([msg]);
-      this.#hub.publishBatch(this.#groupNow(), batch, this.#members.get(key) ?? null, 'udp');
+      this.#hub.publishBatch(this.#groupNow(), batch, origin, 'udp');
     } catch (err) {
       const e = toGroupcastError(err);
       this.#hub.stats.reject(e.code);
       this.#hub.log.debug({ remote: key, code: e.code }, 'dropped udp datagram');
     }
   };
+
+  /** A token bucket per sender address (bounded: the least recently seen is forgotten). */
+  #take(key: string): boolean {
+    const now = Date.now();
+    let b = this.#buckets.get(key);
+    if (b) this.#buckets.delete(key);
+    else {
+      if (this.#buckets.size >= UDP_RATE_TRACKED_SENDERS)
+        this.#buckets.delete(this.#buckets.keys().next().value as string);
+      b = new TokenBucket(
+        this.#opts.rateLimit,
+        this.#opts.rateBurst || this.#opts.rateLimit * 2,
+        now,
+      );
+    }
+    this.#buckets.set(key, b);
+    return b.take(1, now);
+  }
+
+  #expire(before: number): void {
+    for (const m of [...this.#members.values()]) {
+      if (!m.preconfigured && m.seenAt < before) {
+        this.#hub.log.info({ remote: m.remote }, 'udp registration expired');
+        this.unregister(m);
+      }
+    }
+  }
 
   #isRegistration(msg: Uint8Array): boolean {
     const p = this.#prefix;
@@ -159,10 +229,14 @@ export class UdpServer {
     return this.#group;
   }
 
-  #register(ip: string, port: number): void {
+  #register(ip: string, port: number, preconfigured: boolean): void {
     const key = `${ip}:${port}`;
-    if (this.#members.has(key)) return;
-    const member = new UdpMember(this, ip, port);
+    const known = this.#members.get(key);
+    if (known) {
+      known.seenAt = Date.now();
+      return;
+    }
+    const member = new UdpMember(this, ip, port, preconfigured);
     try {
       this.#group = this.#hub.join(this.#opts.udpGroup, member);
     } catch (err) {
@@ -172,11 +246,16 @@ export class UdpServer {
       return;
     }
     this.#members.set(key, member);
+    this.#registeredIps.set(ip, (this.#registeredIps.get(ip) ?? 0) + 1);
   }
 
   unregister(member: UdpMember): void {
     for (const [key, m] of this.#members) {
-      if (m === member) this.#members.delete(key);
+      if (m !== member) continue;
+      this.#members.delete(key);
+      const left = (this.#registeredIps.get(m.ip) ?? 1) - 1;
+      if (left === 0) this.#registeredIps.delete(m.ip);
+      else this.#registeredIps.set(m.ip, left);
     }
     if (this.#group) this.#hub.leave(this.#group, member, 'closed');
   }
@@ -186,6 +265,7 @@ export class UdpServer {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#sweeper);
     for (const m of [...this.#members.values()]) this.unregister(m);
     const socket = this.#socket;
     this.#socket = null;

@@ -1,6 +1,6 @@
 import { EmptyMessageError, MessageTooLargeError } from '../errors.ts';
 import { Batch } from '../message.ts';
-import { BoundsScratch, joinParts } from './scratch.ts';
+import { type Alloc, BoundsScratch, joinParts, plainAlloc } from './scratch.ts';
 import type { FrameDecoder, Framing } from './types.ts';
 
 const HEADER = 4;
@@ -15,14 +15,16 @@ function readLength(buf: Uint8Array, at: number): number {
  */
 class LengthDecoder implements FrameDecoder {
   readonly #max: number;
+  readonly #alloc: Alloc;
   #parts: Uint8Array[] = [];
   #held = 0;
   /** Total bytes the held frame needs (header + payload), or 0 while its header is incomplete. */
   #need = 0;
   #scratch = new BoundsScratch();
 
-  constructor(max: number) {
+  constructor(max: number, alloc: Alloc) {
     this.#max = max;
+    this.#alloc = alloc;
   }
 
   get buffered(): number {
@@ -33,7 +35,12 @@ class LengthDecoder implements FrameDecoder {
     let buf = chunk;
     if (this.#held > 0) {
       if (this.#need === 0 && this.#held + chunk.byteLength >= HEADER) {
-        const head = joinParts(this.#parts, this.#held, chunk.subarray(0, HEADER - this.#held));
+        const head = joinParts(
+          this.#parts,
+          this.#held,
+          chunk.subarray(0, HEADER - this.#held),
+          plainAlloc,
+        );
         this.#need = HEADER + this.#checked(readLength(head, 0));
       }
       if (this.#need === 0 || this.#held + chunk.byteLength < this.#need) {
@@ -41,7 +48,7 @@ class LengthDecoder implements FrameDecoder {
         this.#held += chunk.byteLength;
         return null;
       }
-      buf = joinParts(this.#parts, this.#held, chunk);
+      buf = joinParts(this.#parts, this.#held, chunk, this.#alloc);
       this.#parts = [];
       this.#held = 0;
       this.#need = 0;
@@ -80,17 +87,18 @@ class LengthDecoder implements FrameDecoder {
   }
 }
 
-export const lengthFraming: Framing = {
+export const lengthFraming = (alloc: Alloc): Framing => ({
   name: 'length',
-  decoder: (max) => new LengthDecoder(max),
+  alloc,
+  decoder: (max) => new LengthDecoder(max, alloc),
   encode(payloads) {
     let total = 0;
     for (const p of payloads) {
       if (p.byteLength === 0) throw new EmptyMessageError();
       total += HEADER + p.byteLength;
     }
-    const wire = new Uint8Array(total);
-    const view = new DataView(wire.buffer);
+    const wire = alloc(total);
+    const view = new DataView(wire.buffer, wire.byteOffset, wire.byteLength);
     const bounds = new Uint32Array(payloads.length * 2);
     let at = 0;
     let payloadBytes = 0;
@@ -105,4 +113,4 @@ export const lengthFraming: Framing = {
     }
     return new Batch(wire, bounds, payloads.length, payloadBytes);
   },
-};
+});

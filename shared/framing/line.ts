@@ -1,6 +1,6 @@
 import { EmptyMessageError, MessageTooLargeError, UnframeableError } from '../errors.ts';
 import { Batch } from '../message.ts';
-import { BoundsScratch, joinParts } from './scratch.ts';
+import { type Alloc, BoundsScratch, joinParts } from './scratch.ts';
 import type { FrameDecoder, Framing } from './types.ts';
 
 const LF = 10;
@@ -12,12 +12,14 @@ const CR = 13;
  */
 class LineDecoder implements FrameDecoder {
   readonly #max: number;
+  readonly #alloc: Alloc;
   #parts: Uint8Array[] = [];
   #held = 0;
   #scratch = new BoundsScratch();
 
-  constructor(max: number) {
+  constructor(max: number, alloc: Alloc) {
     this.#max = max;
+    this.#alloc = alloc;
   }
 
   get buffered(): number {
@@ -33,7 +35,7 @@ class LineDecoder implements FrameDecoder {
     let buf = chunk;
     let from = 0;
     if (this.#held > 0) {
-      buf = joinParts(this.#parts, this.#held, chunk);
+      buf = joinParts(this.#parts, this.#held, chunk, this.#alloc);
       from = this.#held;
       this.#parts = [];
       this.#held = 0;
@@ -68,13 +70,14 @@ class LineDecoder implements FrameDecoder {
   }
 }
 
-export const lineFraming: Framing = {
+export const lineFraming = (alloc: Alloc): Framing => ({
   name: 'line',
-  decoder: (max) => new LineDecoder(max),
+  alloc,
+  decoder: (max) => new LineDecoder(max, alloc),
   encode(payloads) {
     let total = 0;
     for (const p of payloads) total += p.byteLength + 1;
-    const wire = new Uint8Array(total);
+    const wire = alloc(total);
     const bounds = new Uint32Array(payloads.length * 2);
     let at = 0;
     let payloadBytes = 0;
@@ -98,4 +101,4 @@ export const lineFraming: Framing = {
     }
     return new Batch(wire.subarray(0, at), bounds, payloads.length, payloadBytes);
   },
-};
+});

@@ -1,5 +1,6 @@
 import { EmptyMessageError } from '../errors.ts';
 import { Batch } from '../message.ts';
+import type { Alloc } from './scratch.ts';
 import type { FrameDecoder, Framing } from './types.ts';
 
 /**
@@ -29,8 +30,9 @@ class RawDecoder implements FrameDecoder {
   }
 }
 
-export const rawFraming: Framing = {
+export const rawFraming = (alloc: Alloc): Framing => ({
   name: 'raw',
+  alloc,
   decoder: (max) => new RawDecoder(max),
   encode(payloads) {
     let total = 0;
@@ -38,7 +40,7 @@ export const rawFraming: Framing = {
       if (p.byteLength === 0) throw new EmptyMessageError();
       total += p.byteLength;
     }
-    const wire = new Uint8Array(total);
+    const wire = alloc(total);
     const bounds = new Uint32Array(payloads.length * 2);
     let at = 0;
     for (let i = 0; i < payloads.length; i++) {
@@ -49,4 +51,4 @@ export const rawFraming: Framing = {
     }
     return new Batch(wire, bounds, payloads.length, total);
   },
-};
+});

@@ -21,9 +21,19 @@ export class BoundsScratch {
   }
 }
 
+/** Allocates the byte arrays a framing builds; the sidecar passes Node's Buffer.allocUnsafe, so sockets take them as they are. */
+export type Alloc = (size: number) => Uint8Array;
+
+export const plainAlloc: Alloc = (size) => new Uint8Array(size);
+
 /** Concatenates held partial reads with the new chunk, in one copy. */
-export function joinParts(parts: Uint8Array[], held: number, chunk: Uint8Array): Uint8Array {
-  const out = new Uint8Array(held + chunk.byteLength);
+export function joinParts(
+  parts: Uint8Array[],
+  held: number,
+  chunk: Uint8Array,
+  alloc: Alloc,
+): Uint8Array {
+  const out = alloc(held + chunk.byteLength);
   let at = 0;
   for (const p of parts) {
     out.set(p, at);

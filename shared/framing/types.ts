@@ -1,4 +1,5 @@
 import type { Batch } from '../message.ts';
+import type { Alloc } from './scratch.ts';
 
 export type FramingName = 'line' | 'raw' | 'length';
 export const FRAMINGS: readonly FramingName[] = ['line', 'raw', 'length'];
@@ -16,6 +17,8 @@ export interface FrameDecoder {
 
 export interface Framing {
   readonly name: FramingName;
+  /** Where new byte arrays come from (see Alloc). */
+  readonly alloc: Alloc;
   decoder(maxMessageBytes: number): FrameDecoder;
   /**
    * Frames payloads that did not come from a TCP stream (HTTP, UDP, other nodes) for TCP

@@ -25,6 +25,16 @@ export interface EdgeOptions
     | 'corsOrigins'
     | 'maxConnections'
     | 'logLevel'
+    | 'jwtSecret'
+    | 'jwtPublicKey'
+    | 'jwtJwksUrl'
+    | 'jwtIssuer'
+    | 'jwtAudience'
+    | 'apiKeys'
+    | 'httpAllow'
+    | 'maxSsePerIp'
+    | 'rateLimit'
+    | 'rateBurst'
   > {
   host: string;
   port: number;
@@ -138,6 +148,21 @@ export const EDGE_OPTIONS: readonly OptionSpec[] = [
   shared('corsOrigins'),
   shared('maxConnections', 'SSE streams the edge worker serves at once'),
   shared('logLevel'),
+  // The edge checks its own clients exactly as a sidecar does; GROUPCAST_SIDECAR_TOKEN is what
+  // it shows the sidecar.
+  shared('jwtSecret'),
+  shared(
+    'jwtPublicKey',
+    'turns on HTTP auth: RS256/ES256 public key as PEM text (the edge worker reads no files)',
+  ),
+  shared('jwtJwksUrl'),
+  shared('jwtIssuer'),
+  shared('jwtAudience'),
+  shared('apiKeys'),
+  shared('httpAllow'),
+  shared('maxSsePerIp'),
+  shared('rateLimit', 'messages a second per HTTP client; 0 = unlimited'),
+  shared('rateBurst'),
   spec(
     'shutdownGraceMs',
     'SHUTDOWN_GRACE',
@@ -164,6 +189,16 @@ export function resolveEdgeOptions(
   if (options.upstreamRetryMinMs > options.upstreamRetryMaxMs) {
     options.upstreamRetryMaxMs = options.upstreamRetryMinMs;
   }
-  options.corsOrigins = Object.freeze([...options.corsOrigins]) as string[];
-  return { ...resolved, options: Object.freeze(options) };
+  if (options.jwtPublicKey !== null && !options.jwtPublicKey.includes('-----BEGIN')) {
+    throw new InvalidOptionError('jwtPublicKey', '(not PEM)', 'expected the PEM text of the key');
+  }
+  return { ...resolved, options: deepFreeze(options) };
+}
+
+function deepFreeze<T>(value: T): Readonly<T> {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
 }

@@ -1,9 +1,11 @@
+import { compileAllowlist } from '../cidr.ts';
 import { InvalidOptionError } from '../errors.ts';
 import { FRAMINGS, type FramingName } from '../framing/index.ts';
 import { validateGroupId } from '../group-id.ts';
 import {
   type GroupHostPort,
   type HostPort,
+  parseBool,
   parseBytes,
   parseDuration,
   parseEnum,
@@ -57,6 +59,11 @@ export const DEFAULT_GROUP_TTL_MS = 10 * 60_000;
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 export const DEFAULT_SSE_QUEUE_BYTES = 4 * MiB;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 2_000;
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 1_000;
+export const DEFAULT_MAX_SSE_PER_IP = 1_000;
+/** Messages a second per connection (or UDP sender, or HTTP client); 0 = unlimited. */
+export const DEFAULT_RATE_LIMIT = 0;
+export const DEFAULT_RATE_LIMIT_ACTION: RateLimitAction = 'drop';
 
 export interface SidecarOptions {
   config: string | null;
@@ -87,7 +94,33 @@ export interface SidecarOptions {
   corsOrigins: string[];
   shutdownGraceMs: number;
   redisUrl: string | null;
+  jwtSecret: string | null;
+  jwtPublicKey: string | null;
+  jwtJwksUrl: string | null;
+  jwtIssuer: string | null;
+  jwtAudience: string | null;
+  apiKeys: string[];
+  joinSecrets: JoinSecret[];
+  tcpAllow: string[];
+  udpAllow: string[];
+  httpAllow: string[];
+  udpRegisteredOnly: boolean;
+  udpRegistrationTtlMs: number;
+  maxConnectionsPerIp: number;
+  maxSsePerIp: number;
+  rateLimit: number;
+  rateBurst: number;
+  rateLimitAction: RateLimitAction;
 }
+
+export interface JoinSecret {
+  /** Group pattern (`*` wildcards). */
+  pattern: string;
+  secret: string;
+}
+
+export const RATE_LIMIT_ACTIONS = ['drop', 'disconnect'] as const;
+export type RateLimitAction = (typeof RATE_LIMIT_ACTIONS)[number];
 
 /** SocketForwarder's keys, dotted as it reads them, plus the underscore spelling for shells. */
 function sf(...keys: string[]): OptionAlias[] {
@@ -107,6 +140,29 @@ function spec(
 }
 
 const port = (raw: unknown) => parsePort(raw);
+const optionalString = (r: unknown) => parseString(r);
+
+function cidrList(raw: unknown): string[] {
+  const list = parseList(raw);
+  try {
+    compileAllowlist(list);
+  } catch (err) {
+    throw new Reason((err as Error).message);
+  }
+  return list;
+}
+
+function joinSecrets(raw: unknown): JoinSecret[] {
+  return parseList(raw).map((entry) => {
+    const at = entry.indexOf(':');
+    if (at <= 0 || at === entry.length - 1)
+      throw new Reason(`group-pattern:secret, got ${JSON.stringify(entry)}`);
+    const secret = entry.slice(at + 1);
+    if (/[\s\p{Cc}]/u.test(secret))
+      throw new Reason('secrets without whitespace or control characters');
+    return { pattern: entry.slice(0, at), secret };
+  });
+}
 
 export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
   spec(
@@ -333,6 +389,129 @@ export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
     'time to flush pending writes on SIGINT/SIGTERM before sockets are destroyed',
     (r) => parseDuration(r, 0, 60e3),
     { defaultDoc: '2s' },
+  ),
+  spec(
+    'jwtSecret',
+    'JWT_SECRET',
+    null,
+    'turns on HTTP auth: HS256 shared secret that signs tokens',
+    optionalString,
+    { defaultDoc: 'none' },
+  ),
+  spec(
+    'jwtPublicKey',
+    'JWT_PUBLIC_KEY',
+    null,
+    'turns on HTTP auth: RS256/ES256 public key (PEM text, or a path to a PEM file)',
+    optionalString,
+    { defaultDoc: 'none' },
+  ),
+  spec(
+    'jwtJwksUrl',
+    'JWT_JWKS_URL',
+    null,
+    'turns on HTTP auth: JWKS URL of the token issuer (RS256/ES256)',
+    (r) => parseUrl(r, ['http', 'https']),
+    { defaultDoc: 'none' },
+  ),
+  spec('jwtIssuer', 'JWT_ISSUER', null, 'required `iss` claim of tokens', optionalString, {
+    defaultDoc: 'none (not checked)',
+  }),
+  spec('jwtAudience', 'JWT_AUDIENCE', null, 'required `aud` claim of tokens', optionalString, {
+    defaultDoc: 'none (not checked)',
+  }),
+  spec(
+    'apiKeys',
+    'API_KEYS',
+    [],
+    'turns on HTTP auth: static keys (comma-separated), each allowed everything',
+    (r) => parseList(r),
+    { defaultDoc: 'none' },
+  ),
+  spec(
+    'joinSecrets',
+    'JOIN_SECRETS',
+    [],
+    'group-pattern:secret,... TCP joins of matching groups must send `<prefix><group> <secret>`',
+    joinSecrets,
+    { defaultDoc: 'none' },
+  ),
+  spec(
+    'tcpAllow',
+    'TCP_ALLOW',
+    [],
+    'source addresses (CIDR list) that may connect over TCP',
+    cidrList,
+    { defaultDoc: 'any' },
+  ),
+  spec(
+    'udpAllow',
+    'UDP_ALLOW',
+    [],
+    'source addresses (CIDR list) whose datagrams are accepted',
+    cidrList,
+    { defaultDoc: 'any' },
+  ),
+  spec(
+    'httpAllow',
+    'HTTP_ALLOW',
+    [],
+    'source addresses (CIDR list) that may use the HTTP API',
+    cidrList,
+    { defaultDoc: 'any' },
+  ),
+  spec(
+    'udpRegisteredOnly',
+    'UDP_REGISTERED_ONLY',
+    false,
+    'accept UDP messages only from IP addresses that hold a registration',
+    (r) => parseBool(r),
+    { boolean: true },
+  ),
+  spec(
+    'udpRegistrationTtlMs',
+    'UDP_REGISTRATION_TTL',
+    0,
+    'a UDP registration expires unless refreshed within this time; 0 = never',
+    (r) => parseDuration(r, 0, 30 * 24 * 3600e3),
+    { defaultDoc: '0 (never)' },
+  ),
+  spec(
+    'maxConnectionsPerIp',
+    'MAX_CONNECTIONS_PER_IP',
+    DEFAULT_MAX_CONNECTIONS_PER_IP,
+    'open TCP connections from one IP address',
+    (r) => parseInteger(r, 1, 10_000_000),
+  ),
+  spec(
+    'maxSsePerIp',
+    'MAX_SSE_PER_IP',
+    DEFAULT_MAX_SSE_PER_IP,
+    'open SSE streams from one IP address',
+    (r) => parseInteger(r, 1, 10_000_000),
+  ),
+  spec(
+    'rateLimit',
+    'RATE_LIMIT',
+    DEFAULT_RATE_LIMIT,
+    'messages a second per TCP connection, UDP sender and HTTP client; 0 = unlimited',
+    (r) => parseInteger(r, 0, 1_000_000_000),
+    { defaultDoc: '0 (unlimited)' },
+  ),
+  spec(
+    'rateBurst',
+    'RATE_BURST',
+    0,
+    'messages allowed in a burst above the rate; 0 = twice the rate',
+    (r) => parseInteger(r, 0, 1_000_000_000),
+    { defaultDoc: '0 (2 x rate)' },
+  ),
+  spec(
+    'rateLimitAction',
+    'RATE_LIMIT_ACTION',
+    DEFAULT_RATE_LIMIT_ACTION,
+    'past the rate: drop (and count) or disconnect',
+    (r) => parseEnum(r, RATE_LIMIT_ACTIONS),
   ),
   spec(
     'redisUrl',

@@ -3,52 +3,21 @@ import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { SidecarOptions } from '../../shared/options/sidecar.ts';
-import type { Sidecar } from '../../sidecar/server.ts';
 import { baseUrl, post } from '../helpers/http.ts';
-import { hostPort, sleep, startTestSidecar, waitFor } from '../helpers/sidecar.ts';
-import { SseClient } from '../helpers/sse.ts';
+import { SidecarRig } from '../helpers/rig.ts';
+import { hostPort, sleep, waitFor } from '../helpers/sidecar.ts';
 import { TcpPeer } from '../helpers/tcp.ts';
 
-let sc: Sidecar;
-const open: { close(): void }[] = [];
-
-async function restart(overrides: Partial<SidecarOptions> = {}) {
-  for (const p of open.splice(0)) p.close();
-  await sc?.close();
-  sc = await startTestSidecar(overrides);
-}
-
-async function sse(
-  group: string,
-  query = '',
-  headers: Record<string, string> = {},
-): Promise<SseClient> {
-  const before = sc.hub.findGroup(group)?.counts.sse ?? 0;
-  const c = await SseClient.open(
-    `${baseUrl(sc)}/groups/${encodeURIComponent(group)}/events${query}`,
-    headers,
-  );
-  open.push(c);
-  if (c.response.ok)
-    await waitFor(() => sc.hub.findGroup(group)?.counts.sse === before + 1, 2000, 'subscriber');
-  return c;
-}
+const rig = new SidecarRig(test, { fresh: true });
 
 async function publish(group: string, n: number, prefix = 'm'): Promise<string[]> {
   const ids: string[] = [];
-  for (let i = 0; i < n; i++) ids.push(...(await post(sc, group, `${prefix}${i}`)).json.ids);
+  for (let i = 0; i < n; i++) ids.push(...(await post(rig.sc, group, `${prefix}${i}`)).json.ids);
   return ids;
 }
 
-test.before.each(() => restart());
-test.after(async () => {
-  for (const p of open.splice(0)) p.close();
-  await sc.close();
-});
-
 test('an SSE response has the streaming headers and a retry hint', async () => {
-  const c = await sse('h');
+  const c = await rig.sse('h');
   assert.is(c.response.status, 200);
   assert.match(c.response.headers.get('content-type') ?? '', /^text\/event-stream/);
   assert.is(c.response.headers.get('cache-control'), 'no-cache');
@@ -57,7 +26,7 @@ test('an SSE response has the streaming headers and a retry hint', async () => {
 
 test('Last-Event-ID resumes exactly after that message', async () => {
   const ids = await publish('replay', 5);
-  const c = await sse('replay', '', { 'Last-Event-ID': ids[1] });
+  const c = await rig.sse('replay', '', { 'Last-Event-ID': ids[1] });
   const got = await c.waitForMessages(3);
   assert.equal(
     got.map((e) => e.data),
@@ -74,12 +43,12 @@ test('Last-Event-ID resumes exactly after that message', async () => {
 
 test('?lastEventId= works for a first connection; the header wins over it', async () => {
   const ids = await publish('q', 4);
-  const a = await sse('q', `?lastEventId=${ids[2]}`);
+  const a = await rig.sse('q', `?lastEventId=${ids[2]}`);
   assert.equal(
     (await a.waitForMessages(1)).map((e) => e.data),
     ['m3'],
   );
-  const b = await sse('q', `?lastEventId=${ids[0]}`, { 'Last-Event-ID': ids[2] });
+  const b = await rig.sse('q', `?lastEventId=${ids[0]}`, { 'Last-Event-ID': ids[2] });
   await b.waitForMessages(1);
   await sleep(50);
   assert.equal(b.data(), ['m3']);
@@ -87,7 +56,7 @@ test('?lastEventId= works for a first connection; the header wins over it', asyn
 
 test('from=earliest replays everything held', async () => {
   await publish('e', 3);
-  const c = await sse('e', '?from=earliest');
+  const c = await rig.sse('e', '?from=earliest');
   assert.equal(
     (await c.waitForMessages(3)).map((e) => e.data),
     ['m0', 'm1', 'm2'],
@@ -95,9 +64,9 @@ test('from=earliest replays everything held', async () => {
 });
 
 test('an evicted id gets a gap event first, then everything still held', async () => {
-  await restart({ historyMessages: 3 });
+  await rig.restart({ historyMessages: 3 });
   const ids = await publish('ev', 6);
-  const c = await sse('ev', '', { 'Last-Event-ID': ids[0] });
+  const c = await rig.sse('ev', '', { 'Last-Event-ID': ids[0] });
   const gap = await c.waitForEvent('gap');
   assert.equal(JSON.parse(gap.data), { requested: ids[0], resumedFrom: ids[3], reason: 'evicted' });
   assert.equal(
@@ -108,9 +77,9 @@ test('an evicted id gets a gap event first, then everything still held', async (
 });
 
 test('an id at the edge of the window is not a gap', async () => {
-  await restart({ historyMessages: 3 });
+  await rig.restart({ historyMessages: 3 });
   const ids = await publish('edge', 6);
-  const c = await sse('edge', '', { 'Last-Event-ID': ids[2] });
+  const c = await rig.sse('edge', '', { 'Last-Event-ID': ids[2] });
   assert.equal(
     (await c.waitForMessages(3)).map((e) => e.data),
     ['m3', 'm4', 'm5'],
@@ -121,7 +90,7 @@ test('an id at the edge of the window is not a gap', async () => {
 test('an unknown id gets a gap event, then everything held', async () => {
   const ids = await publish('unk', 2);
   for (const bad of ['garbage', '1-999', `${ids[0].split('-')[0]}-999`]) {
-    const c = await sse('unk', '', { 'Last-Event-ID': bad });
+    const c = await rig.sse('unk', '', { 'Last-Event-ID': bad });
     const gap = JSON.parse((await c.waitForEvent('gap')).data);
     assert.is(gap.requested, bad);
     assert.is(gap.resumedFrom, ids[0]);
@@ -131,30 +100,30 @@ test('an unknown id gets a gap event, then everything held', async () => {
       ['m0', 'm1'],
     );
     c.close();
-    await waitFor(() => sc.hub.findGroup('unk')?.counts.sse === 0, 2000, 'unsubscribed');
+    await waitFor(() => rig.sc.hub.findGroup('unk')?.counts.sse === 0, 2000, 'unsubscribed');
   }
 });
 
 test('a heartbeat comment arrives on an idle stream', async () => {
-  await restart({ heartbeatMs: 100 });
-  const c = await sse('hb');
+  await rig.restart({ heartbeatMs: 100 });
+  const c = await rig.sse('hb');
   await waitFor(() => c.comments.length >= 2, 2000, 'two heartbeats');
 });
 
 test('a slow SSE consumer is cut and counted while a fast one gets everything', async () => {
-  await restart({ sseQueueBytes: 1024 * 1024 });
-  const fast = await sse('slow');
+  await rig.restart({ sseQueueBytes: 1024 * 1024 });
+  const fast = await rig.sse('slow');
   // A subscriber that never reads: a raw request whose socket is paused.
-  const { host, port } = hostPort(sc.addresses.http as string);
+  const { host, port } = hostPort(rig.sc.addresses.http as string);
   const req = request({ host, port, path: '/groups/slow/events' });
   req.end();
   const res = await new Promise<import('node:http').IncomingMessage>((r) => req.on('response', r));
   res.pause();
   (res.socket as import('node:net').Socket).pause();
-  await waitFor(() => sc.hub.findGroup('slow')?.counts.sse === 2);
-  const sender = await TcpPeer.open(sc.addresses.tcp as string, 'slow');
-  open.push(sender);
-  await waitFor(() => sc.hub.findGroup('slow')?.counts.tcp === 1);
+  await waitFor(() => rig.sc.hub.findGroup('slow')?.counts.sse === 2);
+  const sender = await TcpPeer.open(rig.sc.addresses.tcp as string, 'slow');
+  rig.track(sender);
+  await waitFor(() => rig.sc.hub.findGroup('slow')?.counts.tcp === 1);
   const line = `${'s'.repeat(1000)}\n`;
   const total = 20_000;
   // Paced so the fast reader, in this same process, keeps up; the slow one never reads.
@@ -165,13 +134,17 @@ test('a slow SSE consumer is cut and counted while a fast one gets everything', 
   await fast.waitForMessages(total, 20_000);
   assert.is(fast.messages().length, total);
   assert.ok(fast.messages().every((e) => e.data.length === 1000));
-  await waitFor(() => sc.hub.stats.slowConsumers.sse === 1, 5000, 'slow consumer counted');
-  await waitFor(() => sc.hub.findGroup('slow')?.counts.sse === 1, 5000, 'slow subscriber removed');
+  await waitFor(() => rig.sc.hub.stats.slowConsumers.sse === 1, 5000, 'slow consumer counted');
+  await waitFor(
+    () => rig.sc.hub.findGroup('slow')?.counts.sse === 1,
+    5000,
+    'slow subscriber removed',
+  );
   res.destroy();
 });
 
 test('1,000 concurrent subscribers of one group all receive a message', async () => {
-  const { host, port } = hostPort(sc.addresses.http as string);
+  const { host, port } = hostPort(rig.sc.addresses.http as string);
   const n = 1000;
   const got: string[] = new Array(n).fill('');
   const reqs = Array.from({ length: n }, (_, i) => {
@@ -181,8 +154,8 @@ test('1,000 concurrent subscribers of one group all receive a message', async ()
     req.end();
     return req;
   });
-  await waitFor(() => sc.hub.findGroup('crowd')?.counts.sse === n, 15_000, `${n} subscribers`);
-  const r = await post(sc, 'crowd', 'to everyone');
+  await waitFor(() => rig.sc.hub.findGroup('crowd')?.counts.sse === n, 15_000, `${n} subscribers`);
+  const r = await post(rig.sc, 'crowd', 'to everyone');
   assert.is(r.json.recipients, n);
   await waitFor(
     () => got.every((g) => g.includes('data: to everyone\n')),
@@ -191,7 +164,9 @@ test('1,000 concurrent subscribers of one group all receive a message', async ()
   );
   for (const req of reqs) req.destroy();
   await waitFor(
-    () => sc.hub.findGroup('crowd') === undefined || sc.hub.findGroup('crowd')?.counts.sse === 0,
+    () =>
+      rig.sc.hub.findGroup('crowd') === undefined ||
+      rig.sc.hub.findGroup('crowd')?.counts.sse === 0,
     5000,
   );
 });
@@ -199,7 +174,7 @@ test('1,000 concurrent subscribers of one group all receive a message', async ()
 test('10,000 connect/disconnect cycles leave no members and no growth', async () => {
   v8.setFlagsFromString('--expose_gc');
   const gc = runInNewContext('gc') as () => void;
-  const { host, port } = hostPort(sc.addresses.http as string);
+  const { host, port } = hostPort(rig.sc.addresses.http as string);
   const cycle = () =>
     new Promise<void>((resolve) => {
       const req = request({ host, port, path: '/groups/churn/events', agent: false });
@@ -219,7 +194,7 @@ test('10,000 connect/disconnect cycles leave no members and no growth', async ()
         while (next++ < cycles) await cycle();
       }),
     );
-    await waitFor(() => sc.hub.connections.sse === 0, 5000, 'streams to close');
+    await waitFor(() => rig.sc.hub.connections.sse === 0, 5000, 'streams to close');
   };
   await run(1000);
   gc();
@@ -228,14 +203,14 @@ test('10,000 connect/disconnect cycles leave no members and no growth', async ()
   await sleep(100);
   gc();
   const growth = process.memoryUsage().heapUsed - before;
-  assert.is(sc.hub.connections.sse, 0);
-  assert.is(sc.hub.findGroup('churn'), undefined, 'the empty group is gone');
+  assert.is(rig.sc.hub.connections.sse, 0);
+  assert.is(rig.sc.hub.findGroup('churn'), undefined, 'the empty group is gone');
   assert.ok(growth < 8 * 1024 * 1024, `heap grew ${growth} bytes`);
 });
 
 test('CORS: a listed origin is allowed (with preflight); others get no CORS headers', async () => {
-  await restart({ corsOrigins: ['https://dash.example'] });
-  const url = `${baseUrl(sc)}/groups/c/messages`;
+  await rig.restart({ corsOrigins: ['https://dash.example'] });
+  const url = `${baseUrl(rig.sc)}/groups/c/messages`;
   const pre = await fetch(url, {
     method: 'OPTIONS',
     headers: { Origin: 'https://dash.example', 'Access-Control-Request-Method': 'POST' },
@@ -258,7 +233,9 @@ test('CORS: a listed origin is allowed (with preflight); others get no CORS head
 });
 
 test('by default no origin gets CORS headers', async () => {
-  const res = await fetch(`${baseUrl(sc)}/groups`, { headers: { Origin: 'https://dash.example' } });
+  const res = await fetch(`${baseUrl(rig.sc)}/groups`, {
+    headers: { Origin: 'https://dash.example' },
+  });
   assert.is(res.headers.get('access-control-allow-origin'), null);
 });
 

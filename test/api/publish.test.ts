@@ -1,58 +1,21 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { SidecarOptions } from '../../shared/options/sidecar.ts';
-import type { Sidecar } from '../../sidecar/server.ts';
 import { baseUrl, post } from '../helpers/http.ts';
-import { sleep, startTestSidecar, waitFor } from '../helpers/sidecar.ts';
-import { SseClient } from '../helpers/sse.ts';
-import { TcpPeer } from '../helpers/tcp.ts';
+import { SidecarRig } from '../helpers/rig.ts';
+import { sleep, waitFor } from '../helpers/sidecar.ts';
 import { UdpPeer } from '../helpers/udp.ts';
 
-let sc: Sidecar;
-const open: { close(): void }[] = [];
-
-async function restart(overrides: Partial<SidecarOptions> = {}) {
-  for (const p of open.splice(0)) p.close();
-  await sc?.close();
-  sc = await startTestSidecar(overrides);
-}
-
-async function tcp(group: string): Promise<TcpPeer> {
-  const before = sc.hub.findGroup(group)?.counts.tcp ?? 0;
-  const p = await TcpPeer.open(sc.addresses.tcp as string, group);
-  open.push(p);
-  await waitFor(() => sc.hub.findGroup(group)?.counts.tcp === before + 1);
-  return p;
-}
-
-async function sse(
-  group: string,
-  query = '',
-  headers: Record<string, string> = {},
-): Promise<SseClient> {
-  const c = await SseClient.open(
-    `${baseUrl(sc)}/groups/${encodeURIComponent(group)}/events${query}`,
-    headers,
-  );
-  open.push(c);
-  return c;
-}
-
-test.before.each(() => restart());
-test.after(async () => {
-  for (const p of open.splice(0)) p.close();
-  await sc.close();
-});
+const rig = new SidecarRig(test, { fresh: true });
 
 test('POST reaches TCP, UDP and SSE members and answers 202 with ids and recipients', async () => {
-  const t = await tcp('udp');
+  const t = await rig.tcp('udp');
   const u = await UdpPeer.open();
-  open.push(u);
-  await u.register(sc.addresses.udp as string);
-  await waitFor(() => sc.hub.findGroup('udp')?.counts.udp === 1);
-  const s = await sse('udp');
-  await waitFor(() => sc.hub.findGroup('udp')?.counts.sse === 1);
-  const r = await post(sc, 'udp', 'hello everyone');
+  rig.track(u);
+  await u.register(rig.sc.addresses.udp as string);
+  await waitFor(() => rig.sc.hub.findGroup('udp')?.counts.udp === 1);
+  const s = await rig.sse('udp');
+  await waitFor(() => rig.sc.hub.findGroup('udp')?.counts.sse === 1);
+  const r = await post(rig.sc, 'udp', 'hello everyone');
   assert.is(r.status, 202);
   assert.is(r.json.recipients, 3);
   assert.is(r.json.ids.length, 1);
@@ -64,40 +27,40 @@ test('POST reaches TCP, UDP and SSE members and answers 202 with ids and recipie
 });
 
 test('line framing: a POSTed message gets exactly one trailing newline for TCP members', async () => {
-  const t = await tcp('lines');
-  await post(sc, 'lines', 'no newline');
-  await post(sc, 'lines', 'has newline\n');
+  const t = await rig.tcp('lines');
+  await post(rig.sc, 'lines', 'no newline');
+  await post(rig.sc, 'lines', 'has newline\n');
   await t.waitForText('has newline\n');
   assert.is(t.text, 'no newline\nhas newline\n');
 });
 
 test('line framing: a message with a newline inside is refused with 400 UNFRAMEABLE, not split', async () => {
-  const t = await tcp('unframeable');
-  const r = await post(sc, 'unframeable', 'two\nlines');
+  const t = await rig.tcp('unframeable');
+  const r = await post(rig.sc, 'unframeable', 'two\nlines');
   assert.is(r.status, 400);
   assert.is(r.json.error.code, 'UNFRAMEABLE');
   await sleep(50);
   assert.is(t.received, 0);
-  assert.is(sc.hub.findGroup('unframeable')?.seq, 0);
+  assert.is(rig.sc.hub.findGroup('unframeable')?.seq, 0);
 });
 
 test('raw framing carries newlines inside a message', async () => {
-  await restart({ tcpFraming: 'raw' });
-  const t = await tcp('raw');
-  const r = await post(sc, 'raw', 'two\nlines');
+  await rig.restart({ tcpFraming: 'raw' });
+  const t = await rig.tcp('raw');
+  const r = await post(rig.sc, 'raw', 'two\nlines');
   assert.is(r.status, 202);
   await t.waitForText('two\nlines');
 });
 
 test('TCP and UDP members reach SSE subscribers', async () => {
-  const s = await sse('udp');
-  await waitFor(() => sc.hub.findGroup('udp')?.counts.sse === 1);
-  const t = await tcp('udp');
+  const s = await rig.sse('udp');
+  await waitFor(() => rig.sc.hub.findGroup('udp')?.counts.sse === 1);
+  const t = await rig.tcp('udp');
   t.write('from tcp\n');
   const u = await UdpPeer.open();
-  open.push(u);
+  rig.track(u);
   await s.waitForMessages(1);
-  await u.send(sc.addresses.udp as string, 'from udp');
+  await u.send(rig.sc.addresses.udp as string, 'from udp');
   assert.equal(
     (await s.waitForMessages(2)).map((e) => e.data),
     ['from tcp', 'from udp'],
@@ -105,11 +68,11 @@ test('TCP and UDP members reach SSE subscribers', async () => {
 });
 
 test('an NDJSON body publishes one message per non-empty line, in order', async () => {
-  const t = await tcp('batch');
-  const s = await sse('batch');
-  await waitFor(() => sc.hub.findGroup('batch')?.counts.sse === 1);
+  const t = await rig.tcp('batch');
+  const s = await rig.sse('batch');
+  await waitFor(() => rig.sc.hub.findGroup('batch')?.counts.sse === 1);
   const body = '{"n":1}\n\n"two"\r\n[3]\n';
-  const r = await post(sc, 'batch', body, { 'Content-Type': 'application/x-ndjson' });
+  const r = await post(rig.sc, 'batch', body, { 'Content-Type': 'application/x-ndjson' });
   assert.is(r.status, 202);
   assert.is(r.json.ids.length, 3);
   assert.is(r.json.recipients, 2);
@@ -127,8 +90,8 @@ test('an NDJSON body publishes one message per non-empty line, in order', async 
 });
 
 test('a malformed NDJSON batch is refused with 400 and nothing from it is published', async () => {
-  const t = await tcp('badbatch');
-  const r = await post(sc, 'badbatch', '{"ok":1}\n{broken\n{"ok":2}\n', {
+  const t = await rig.tcp('badbatch');
+  const r = await post(rig.sc, 'badbatch', '{"ok":1}\n{broken\n{"ok":2}\n', {
     'Content-Type': 'application/x-ndjson',
   });
   assert.is(r.status, 400);
@@ -136,17 +99,17 @@ test('a malformed NDJSON batch is refused with 400 and nothing from it is publis
   assert.match(r.json.error.message, /line 2/);
   await sleep(50);
   assert.is(t.received, 0);
-  assert.is(sc.hub.findGroup('badbatch')?.seq, 0);
+  assert.is(rig.sc.hub.findGroup('badbatch')?.seq, 0);
 });
 
 test('binary payloads travel as event: binary with base64 data; CR is kept exactly', async () => {
-  await restart({ tcpFraming: 'raw' });
-  const s = await sse('bin');
-  await waitFor(() => sc.hub.findGroup('bin')?.counts.sse === 1);
+  await rig.restart({ tcpFraming: 'raw' });
+  const s = await rig.sse('bin');
+  await waitFor(() => rig.sc.hub.findGroup('bin')?.counts.sse === 1);
   const bytes = new Uint8Array([0, 255, 254, 10, 13, 1]);
-  await post(sc, 'bin', bytes);
-  await post(sc, 'bin', 'crlf\r\ntext');
-  await post(sc, 'bin', 'héllo\nwörld');
+  await post(rig.sc, 'bin', bytes);
+  await post(rig.sc, 'bin', 'crlf\r\ntext');
+  await post(rig.sc, 'bin', 'héllo\nwörld');
   const [a, b, c] = await s.waitForMessages(3);
   assert.is(a.event, 'binary');
   assert.equal(new Uint8Array(Buffer.from(a.data, 'base64')), bytes);
@@ -157,7 +120,7 @@ test('binary payloads travel as event: binary with base64 data; CR is kept exact
 });
 
 test('errors: each bad request gets its status and a stable code', async () => {
-  const url = baseUrl(sc);
+  const url = baseUrl(rig.sc);
   const cases: [string, RequestInit, number, string][] = [
     ['/groups/bad%20id/messages', { method: 'POST', body: 'x' }, 400, 'INVALID_GROUP_ID'],
     [`/groups/${'g'.repeat(201)}/messages`, { method: 'POST', body: 'x' }, 400, 'INVALID_GROUP_ID'],
@@ -188,7 +151,7 @@ test('errors: each bad request gets its status and a stable code', async () => {
 });
 
 test('413 for an oversized chunked body is answered while streaming, before it all arrives', async () => {
-  await restart({ maxMessageBytes: 64 * 1024 });
+  await rig.restart({ maxMessageBytes: 64 * 1024 });
   let sent = 0;
   let stop = false;
   const chunk = new Uint8Array(16 * 1024).fill(120);
@@ -204,7 +167,7 @@ test('413 for an oversized chunked body is answered while streaming, before it a
       await sleep(1);
     },
   });
-  const res = await fetch(`${baseUrl(sc)}/groups/big/messages`, {
+  const res = await fetch(`${baseUrl(rig.sc)}/groups/big/messages`, {
     method: 'POST',
     body,
     duplex: 'half',
@@ -216,8 +179,8 @@ test('413 for an oversized chunked body is answered while streaming, before it a
 });
 
 test('413 BODY_TOO_LARGE for an NDJSON batch over maxBodyBytes', async () => {
-  await restart({ maxBodyBytes: 1024, maxMessageBytes: 512 });
-  const r = await post(sc, 'b', '{"x":1}\n'.repeat(200), {
+  await rig.restart({ maxBodyBytes: 1024, maxMessageBytes: 512 });
+  const r = await post(rig.sc, 'b', '{"x":1}\n'.repeat(200), {
     'Content-Type': 'application/x-ndjson',
   });
   assert.is(r.status, 413);

@@ -1,5 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { concatBytes } from '../../shared/bytes.ts';
 import { framing } from '../../shared/framing/index.ts';
 import type { Batch } from '../../shared/message.ts';
 
@@ -27,16 +28,6 @@ function splitRandomly(bytes: Uint8Array, rand: () => number): Uint8Array[] {
   return parts;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
-
 function decodeAll(name: 'line' | 'raw' | 'length', parts: Uint8Array[], max = 1 << 20) {
   const d = framing(name).decoder(max);
   const batches: Batch[] = [];
@@ -47,7 +38,7 @@ function decodeAll(name: 'line' | 'raw' | 'length', parts: Uint8Array[], max = 1
   const payloads = batches.flatMap((b) =>
     Array.from({ length: b.count }, (_, i) => dec.decode(b.payload(i))),
   );
-  return { wire: concat(batches.map((b) => b.wire)), payloads, held: d.buffered };
+  return { wire: concatBytes(batches.map((b) => b.wire)), payloads, held: d.buffered };
 }
 
 test('line framing: any chunking gives the same messages and the same bytes', () => {

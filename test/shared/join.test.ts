@@ -37,7 +37,7 @@ test('join: a wrong prefix is refused as soon as a byte differs', () => {
 });
 
 test('join: bad group ids are refused with INVALID_GROUP_ID', () => {
-  for (const bad of ['', 'has space', 'tab\there', 'ctl\u0001', 'x'.repeat(201)]) {
+  for (const bad of ['', ' lead', 'tab\there', 'ctl\u0001', 'x'.repeat(201)]) {
     assert.throws(
       () => feed(new JoinParser(P), `${P}${bad}\n`),
       code('INVALID_GROUP_ID'),
@@ -55,6 +55,13 @@ test('join: bad group ids are refused with INVALID_GROUP_ID', () => {
     () => feed(new JoinParser(P), `${P}${'é'.repeat(100)}x\n`),
     code('INVALID_GROUP_ID'),
   );
+});
+
+test('join: a space separates the group id from a join secret', () => {
+  const j = feed(new JoinParser(P), `${P}lobby s3cret value\r\n`);
+  assert.is(j?.group, 'lobby');
+  assert.is(j?.secret, 's3cret value');
+  assert.is(feed(new JoinParser(P), `${P}lobby\n`)?.secret, undefined);
 });
 
 test('join: a join line that never ends is refused once it passes the longest possible', () => {

@@ -1,46 +1,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { SidecarOptions } from '../../shared/options/sidecar.ts';
-import type { Sidecar } from '../../sidecar/server.ts';
-import { sleep, startTestSidecar, waitFor } from '../helpers/sidecar.ts';
+import { SidecarRig } from '../helpers/rig.ts';
+import { sleep, waitFor } from '../helpers/sidecar.ts';
 import { TcpPeer } from '../helpers/tcp.ts';
 
-let sc: Sidecar;
-const peers: TcpPeer[] = [];
-
-async function peer(group?: string): Promise<TcpPeer> {
-  const p = await TcpPeer.open(sc.addresses.tcp as string, group);
-  peers.push(p);
-  return p;
-}
-
-/** Opens n peers in a group and waits until the hub has them all. */
-async function members(group: string, n: number): Promise<TcpPeer[]> {
-  const before = sc.hub.findGroup(group)?.counts.tcp ?? 0;
-  const out = await Promise.all(Array.from({ length: n }, () => peer(group)));
-  await waitFor(
-    () => sc.hub.findGroup(group)?.counts.tcp === before + n,
-    5000,
-    `${n} members in ${group}`,
-  );
-  return out;
-}
-
-async function restart(overrides: Partial<SidecarOptions> = {}) {
-  for (const p of peers.splice(0)) p.close();
-  await sc?.close();
-  sc = await startTestSidecar(overrides);
-}
-
-test.before.each(() => restart());
-test.after(async () => {
-  for (const p of peers.splice(0)) p.close();
-  await sc.close();
-});
+const rig = new SidecarRig(test, { fresh: true });
 
 test('fans out to every other member and never echoes to the sender', async () => {
-  const [a, b, c] = await members('lobby', 3);
-  const [other] = await members('elsewhere', 1);
+  const [a, b, c] = await rig.members('lobby', 3);
+  const [other] = await rig.members('elsewhere', 1);
   a.write('from-a\n');
   await b.waitForText('from-a\n');
   await c.waitForText('from-a\n');
@@ -54,28 +22,28 @@ test('fans out to every other member and never echoes to the sender', async () =
 });
 
 test('data after the join line in the same write is the first message, not part of the id', async () => {
-  const [b] = await members('g1', 1);
-  const a = await peer();
+  const [b] = await rig.members('g1', 1);
+  const a = await rig.connect();
   a.write('SOCKETFORWARDER-NEW:g1\nfirst\nsecond\n');
   await b.waitForText('first\nsecond\n');
-  assert.is(sc.hub.findGroup('g1')?.counts.tcp, 2);
+  assert.is(rig.sc.hub.findGroup('g1')?.counts.tcp, 2);
 });
 
 test('a CRLF join line joins the group without the CR', async () => {
-  const [b] = await members('crlf', 1);
-  const a = await peer();
+  const [b] = await rig.members('crlf', 1);
+  const a = await rig.connect();
   a.write('SOCKETFORWARDER-NEW:crlf\r\n');
-  await waitFor(() => sc.hub.findGroup('crlf')?.counts.tcp === 2);
+  await waitFor(() => rig.sc.hub.findGroup('crlf')?.counts.tcp === 2);
   a.write('x\n');
   await b.waitForText('x\n');
-  assert.is(sc.hub.findGroup('crlf\r'), undefined);
+  assert.is(rig.sc.hub.findGroup('crlf\r'), undefined);
 });
 
 test('a SocketForwarder-style join (no newline, then a pause) joins the group', async () => {
-  const [b] = await members('legacy', 1);
-  const a = await peer();
+  const [b] = await rig.members('legacy', 1);
+  const a = await rig.connect();
   a.write('SOCKETFORWARDER-NEW:legacy');
-  await waitFor(() => sc.hub.findGroup('legacy')?.counts.tcp === 2, 2000, 'legacy join');
+  await waitFor(() => rig.sc.hub.findGroup('legacy')?.counts.tcp === 2, 2000, 'legacy join');
   a.write('hi\n');
   await b.waitForText('hi\n');
 });
@@ -86,44 +54,44 @@ for (const [name, line, errCode] of [
   ['an empty group id', 'SOCKETFORWARDER-NEW:\n', 'INVALID_GROUP_ID'],
   ['a group id over 200 bytes', `SOCKETFORWARDER-NEW:${'g'.repeat(201)}\n`, 'INVALID_GROUP_ID'],
   ['a group id with a control character', 'SOCKETFORWARDER-NEW:a\u0007b\n', 'INVALID_GROUP_ID'],
-  ['a join line that never ends', `SOCKETFORWARDER-NEW:${'g'.repeat(400)}`, 'BAD_JOIN'],
+  ['a join line that never ends', `SOCKETFORWARDER-NEW:${'g'.repeat(1000)}`, 'BAD_JOIN'],
 ] as const) {
   test(`rejects ${name} with one ERROR ${errCode} line, then closes; others are unaffected`, async () => {
-    const [a, b] = await members('calm', 2);
-    const bad = await peer();
+    const [a, b] = await rig.members('calm', 2);
+    const bad = await rig.connect();
     bad.write(line);
     await bad.waitClosed();
     assert.match(bad.text, new RegExp(`^ERROR ${errCode} [^\\n]+\\n$`));
     a.write('still-fine\n');
     await b.waitForText('still-fine\n');
-    assert.is(sc.hub.stats.rejected.get(errCode), 1);
+    assert.is(rig.sc.hub.stats.rejected.get(errCode), 1);
   });
 }
 
 test('rejects a connection that sends nothing within the join timeout', async () => {
-  await restart({ joinTimeoutMs: 150 });
-  const silent = await peer();
+  await rig.restart({ joinTimeoutMs: 150 });
+  const silent = await rig.connect();
   await silent.waitClosed(3000);
   assert.match(silent.text, /^ERROR JOIN_TIMEOUT /);
-  assert.is(sc.hub.connections.tcp, 0);
+  assert.is(rig.sc.hub.connections.tcp, 0);
 });
 
 test('a message over the limit gets the sender an ERROR line and a close; the group goes on', async () => {
-  await restart({ maxMessageBytes: 1024 });
-  const [a, b, c] = await members('big', 3);
+  await rig.restart({ maxMessageBytes: 1024 });
+  const [a, b, c] = await rig.members('big', 3);
   a.write(`${'x'.repeat(2000)}\n`);
   await a.waitClosed();
   assert.match(a.text, /^ERROR MESSAGE_TOO_LARGE /);
   b.write('after\n');
   await c.waitForText('after\n');
   assert.is(c.text, 'after\n', 'no part of the oversized message was forwarded');
-  await waitFor(() => sc.hub.findGroup('big')?.counts.tcp === 2);
+  await waitFor(() => rig.sc.hub.findGroup('big')?.counts.tcp === 2);
 });
 
 for (const framing of ['line', 'raw', 'length'] as const) {
   test(`${framing} framing: receivers get exactly the bytes senders wrote, whatever the chunking`, async () => {
-    await restart({ tcpFraming: framing });
-    const [a, b, r] = await members(`bytes-${framing}`, 3);
+    await rig.restart({ tcpFraming: framing });
+    const [a, b, r] = await rig.members(`bytes-${framing}`, 3);
     const streams = [a, b].map((p, who) => {
       const parts: Buffer[] = [];
       for (let i = 0; i < 500; i++) {
@@ -195,7 +163,7 @@ function extract(buf: Buffer, framing: 'line' | 'length', who: number): Buffer {
 }
 
 test('10,000 messages arrive complete and in order', async () => {
-  const [a, b] = await members('order', 2);
+  const [a, b] = await rig.members('order', 2);
   const lines: string[] = [];
   for (let i = 0; i < 10_000; i++) lines.push(`m${i}\n`);
   const expected = lines.join('');
@@ -205,8 +173,8 @@ test('10,000 messages arrive complete and in order', async () => {
 });
 
 test('a member that stops reading is cut at its limit while a fast one receives everything', async () => {
-  await restart({ maxPendingBytes: 256 * 1024 });
-  const [sender, fast, slow] = await members('slow', 3);
+  await rig.restart({ maxPendingBytes: 256 * 1024 });
+  const [sender, fast, slow] = await rig.members('slow', 3);
   slow.socket.pause();
   const line = `${'p'.repeat(1000)}\n`;
   const count = 20_000; // ~20 MB: far past what the slow member's socket buffers can absorb
@@ -221,53 +189,56 @@ test('a member that stops reading is cut at its limit while a fast one receives 
   }
   await fast.waitForBytes(count * line.length, 20_000);
   assert.is(fast.received, count * line.length);
-  await waitFor(() => sc.hub.stats.slowConsumers.tcp === 1, 5000, 'slow consumer counted');
-  await waitFor(() => sc.hub.findGroup('slow')?.counts.tcp === 2, 5000, 'slow member removed');
+  await waitFor(() => rig.sc.hub.stats.slowConsumers.tcp === 1, 5000, 'slow consumer counted');
+  await waitFor(() => rig.sc.hub.findGroup('slow')?.counts.tcp === 2, 5000, 'slow member removed');
   slow.socket.resume();
   await slow.waitClosed();
 });
 
 test('100,000 join/leave cycles leave no members, connections or groups behind', async () => {
-  await restart({ groupTtlMs: 200 });
+  await rig.restart({ groupTtlMs: 200 });
   const cycles = 100_000;
   const concurrency = 100;
   let next = 0;
   const worker = async () => {
     while (next < cycles) {
       const i = next++;
-      const p = await TcpPeer.open(sc.addresses.tcp as string, `churn-${i}`);
+      const p = await TcpPeer.open(rig.sc.addresses.tcp as string, `churn-${i}`);
       if (i % 10 === 0) p.write('bye\n');
       p.socket.end();
       await p.waitClosed();
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  await waitFor(() => sc.hub.connections.tcp === 0, 5000, 'connections to drain');
-  assert.is([...sc.hub.allGroups()].filter((g) => g.size > 0).length, 0, 'no members');
-  assert.ok(sc.hub.groupCount <= sc.hub.options.maxGroups, 'idle groups bounded by maxGroups');
-  await waitFor(() => sc.hub.groupCount === 0, 5000, 'idle groups to expire');
-  assert.is(sc.hub.stats.rejected.size, 0, 'no join was refused');
+  await waitFor(() => rig.sc.hub.connections.tcp === 0, 5000, 'connections to drain');
+  assert.is([...rig.sc.hub.allGroups()].filter((g) => g.size > 0).length, 0, 'no members');
+  assert.ok(
+    rig.sc.hub.groupCount <= rig.sc.hub.options.maxGroups,
+    'idle groups bounded by maxGroups',
+  );
+  await waitFor(() => rig.sc.hub.groupCount === 0, 5000, 'idle groups to expire');
+  assert.is(rig.sc.hub.stats.rejected.size, 0, 'no join was refused');
 });
 
 test('groups idle for replay give way to new groups at maxGroups; groups with members do not', async () => {
-  await restart({ maxGroups: 3 });
-  const [keep] = await members('kept', 1);
+  await rig.restart({ maxGroups: 3 });
+  const [keep] = await rig.members('kept', 1);
   for (let i = 0; i < 5; i++) {
-    const p = await peer(`idle-${i}`);
+    const p = await rig.connect(`idle-${i}`);
     p.write('x\n');
-    await waitFor(() => sc.hub.findGroup(`idle-${i}`)?.seq === 1);
+    await waitFor(() => rig.sc.hub.findGroup(`idle-${i}`)?.seq === 1);
     p.close();
-    await waitFor(() => sc.hub.findGroup(`idle-${i}`)?.size === 0);
+    await waitFor(() => rig.sc.hub.findGroup(`idle-${i}`)?.size === 0);
   }
-  assert.is(sc.hub.groupCount, 3);
-  assert.ok(sc.hub.findGroup('kept'));
-  assert.ok(sc.hub.findGroup('idle-4'), 'the newest idle group is kept');
-  assert.is(sc.hub.findGroup('idle-0'), undefined, 'the oldest idle group gave way');
-  const [a, b] = await Promise.all([peer('full-1'), peer('full-2')]);
+  assert.is(rig.sc.hub.groupCount, 3);
+  assert.ok(rig.sc.hub.findGroup('kept'));
+  assert.ok(rig.sc.hub.findGroup('idle-4'), 'the newest idle group is kept');
+  assert.is(rig.sc.hub.findGroup('idle-0'), undefined, 'the oldest idle group gave way');
+  const [a, b] = await Promise.all([rig.connect('full-1'), rig.connect('full-2')]);
   await waitFor(
-    () => sc.hub.findGroup('full-2')?.size === 1 && sc.hub.findGroup('full-1')?.size === 1,
+    () => rig.sc.hub.findGroup('full-2')?.size === 1 && rig.sc.hub.findGroup('full-1')?.size === 1,
   );
-  const c = await peer('full-3');
+  const c = await rig.connect('full-3');
   await c.waitClosed();
   assert.match(c.text, /^ERROR TOO_MANY_GROUPS /);
   keep.close();
@@ -276,26 +247,26 @@ test('groups idle for replay give way to new groups at maxGroups; groups with me
 });
 
 test('join/leave without messages deletes the group at once', async () => {
-  const [a] = await members('ephemeral', 1);
+  const [a] = await rig.members('ephemeral', 1);
   a.close();
-  await waitFor(() => sc.hub.findGroup('ephemeral') === undefined, 2000, 'group deleted');
+  await waitFor(() => rig.sc.hub.findGroup('ephemeral') === undefined, 2000, 'group deleted');
 });
 
 test('the connection limit answers ERROR TOO_MANY_CONNECTIONS', async () => {
-  await restart({ maxConnections: 2 });
-  await members('full', 2);
-  const third = await peer();
+  await rig.restart({ maxConnections: 2 });
+  await rig.members('full', 2);
+  const third = await rig.connect();
   await third.waitClosed();
   assert.match(third.text, /^ERROR TOO_MANY_CONNECTIONS /);
 });
 
 test('the member limit of a group answers ERROR GROUP_FULL', async () => {
-  await restart({ maxMembersPerGroup: 2 });
-  await members('small', 2);
-  const third = await peer('small');
+  await rig.restart({ maxMembersPerGroup: 2 });
+  await rig.members('small', 2);
+  const third = await rig.connect('small');
   await third.waitClosed();
   assert.match(third.text, /^ERROR GROUP_FULL /);
-  const elsewhere = await members('other', 1);
+  const elsewhere = await rig.members('other', 1);
   assert.is(elsewhere.length, 1);
 });
 
@@ -306,15 +277,15 @@ test('a preconfigured address joins its group without a join line', async () => 
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
   const port = (probe.address() as { port: number }).port;
   await new Promise<void>((r) => probe.close(() => r()));
-  await restart({ tcpPreconfig: [{ group: 'pre', host: '127.0.0.1', port }] });
-  const [b] = await members('pre', 1);
+  await rig.restart({ tcpPreconfig: [{ group: 'pre', host: '127.0.0.1', port }] });
+  const [b] = await rig.members('pre', 1);
   const { host, port: serverPort } = {
     host: '127.0.0.1',
-    port: Number((sc.addresses.tcp as string).split(':')[1]),
+    port: Number((rig.sc.addresses.tcp as string).split(':')[1]),
   };
   const s = connect({ host, port: serverPort, localAddress: '127.0.0.1', localPort: port });
   await new Promise((r) => s.once('connect', r));
-  await waitFor(() => sc.hub.findGroup('pre')?.counts.tcp === 2, 2000, 'preconfigured join');
+  await waitFor(() => rig.sc.hub.findGroup('pre')?.counts.tcp === 2, 2000, 'preconfigured join');
   s.write('no-handshake\n');
   await b.waitForText('no-handshake\n');
   s.destroy();
