@@ -225,10 +225,11 @@ export class RemoteHub implements Hub {
       error = toGroupcastError(err).message;
     }
     const upstreamStatus = sidecar?.status ?? null;
+    const refused = this.client.refused;
     const status =
       this.#closed || upstreamStatus === null || upstreamStatus === 'down'
         ? 'down'
-        : upstreamStatus === 'degraded'
+        : upstreamStatus === 'degraded' || refused
           ? 'degraded'
           : 'ok';
     return {
@@ -239,7 +240,7 @@ export class RemoteHub implements Hub {
         reachable: sidecar !== null,
         status: upstreamStatus,
         latencyMs: Date.now() - started,
-        error,
+        error: error ?? refused,
         streams: this.upstreamStates(),
       },
       subscribers: this.#subscribers,

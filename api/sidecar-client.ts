@@ -44,6 +44,11 @@ export class SidecarClient {
   readonly #token: string | null;
   readonly #timeoutMs: number;
   readonly #fetch: typeof fetch;
+  /**
+   * The sidecar's last refusal of the edge's credentials (401/403), until a request it answers
+   * without one: health reports it, since the sidecar's own health endpoint needs no token.
+   */
+  refused: string | null = null;
 
   constructor(options: SidecarClientOptions) {
     this.url = options.url.replace(/\/+$/, '');
@@ -88,6 +93,7 @@ export class SidecarClient {
       } catch {
         throw new UpstreamError(`sidecar answered ${res.status} with no JSON`);
       }
+      this.#note(res, body);
       if (!res.ok && !req.anyStatus) throw errorFromAnswer(res.status, body);
       return { status: res.status, body: body as T };
     } finally {
@@ -105,6 +111,12 @@ export class SidecarClient {
       if (err instanceof GroupcastError && err.code === 'GROUP_NOT_FOUND') return null;
       throw err;
     }
+  }
+
+  #note(res: Response, body: unknown): void {
+    if (res.status === 401 || res.status === 403) {
+      this.refused = errorFromAnswer(res.status, body).message;
+    } else if (res.status < 500 && !res.url.endsWith('/healthz')) this.refused = null;
   }
 
   async #send(path: string, req: SidecarRequest, ctl: AbortController): Promise<Response> {
@@ -140,6 +152,7 @@ export class SidecarClient {
     try {
       body = JSON.parse(await res.text());
     } catch {}
+    this.#note(res, body);
     return errorFromAnswer(res.status, body);
   }
 }

@@ -251,4 +251,44 @@ test('the edge worker stops cleanly on SIGTERM, ending its streams', async () =>
   edge = await startEdgeProcess(sc());
 });
 
+test('with auth on both: the edge checks its clients and shows the sidecar its own token', async () => {
+  const locked = await startSidecarProcess({ GROUPCAST_API_KEYS: 'sidecar-key' });
+  const good = await startEdgeProcess(locked.addresses.http, {
+    GROUPCAST_API_KEYS: 'edge-key',
+    GROUPCAST_SIDECAR_TOKEN: 'sidecar-key',
+  });
+  const bad = await startEdgeProcess(locked.addresses.http, {
+    GROUPCAST_SIDECAR_TOKEN: 'wrong-key',
+  });
+  try {
+    const e = good.addresses.http;
+    const anonymous = await request(e, 'POST', '/groups/locked/messages', 'x');
+    assert.is(anonymous.status, 401);
+    assert.is(anonymous.json.error.code, 'UNAUTHORIZED');
+    const sidecarKey = await request(e, 'POST', '/groups/locked/messages', 'x', {
+      Authorization: 'Bearer sidecar-key',
+    });
+    assert.is(sidecarKey.status, 401, "the sidecar's key means nothing to the edge");
+    const sub = await sse(e, 'locked', { Authorization: 'Bearer edge-key' });
+    const ok = await request(e, 'POST', '/groups/locked/messages', 'let in', {
+      Authorization: 'Bearer edge-key',
+    });
+    assert.is(ok.status, 202);
+    assert.is((await sub.waitForMessages(1))[0].data, 'let in');
+    sub.close();
+    const refused = await request(bad.addresses.http, 'POST', '/groups/locked/messages', 'x');
+    assert.is(refused.status, 502);
+    assert.is(refused.json.error.code, 'UPSTREAM_UNAVAILABLE');
+    assert.match(refused.json.error.message, /401/);
+    const health = await request(bad.addresses.http, 'GET', '/healthz');
+    assert.is(health.status, 200, 'the sidecar is reachable');
+    assert.is(health.json.status, 'degraded', 'but it refuses the edge');
+    assert.match(health.json.upstream.error, /401/);
+  } finally {
+    await good.stop();
+    await bad.stop();
+    await locked.stop();
+  }
+});
+
 test.run();
