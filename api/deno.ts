@@ -46,6 +46,14 @@ try {
     {
       hostname: options.host,
       port: options.port,
+      // Deno reports here a response stream that ended in an error: a slow subscriber cut at its
+      // queue limit is expected and counted, not worth a stack trace.
+      onError: (err) => {
+        if (err instanceof GroupcastError && err.code === 'SLOW_CONSUMER') {
+          log('debug', 'slow subscriber cut', { reason: err.message });
+        } else log('error', 'http error', { err: err instanceof Error ? err.stack : String(err) });
+        return new Response(null, { status: 500 });
+      },
       onListen: (addr) => {
         const address = hostPort(addr.hostname, addr.port);
         hub.listeners.http = { listening: true, address };

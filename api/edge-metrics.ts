@@ -69,6 +69,12 @@ export function renderEdgeMetrics(hub: RemoteHub): string {
       byKey(s.gaps, 'reason'),
     )
     .metric(
+      'groupcast_rejected_total',
+      'counter',
+      'Requests refused, by reason (error code)',
+      byKey(s.rejected, 'reason'),
+    )
+    .metric(
       'groupcast_slow_consumer_disconnects_total',
       'counter',
       'Members cut because they fell behind their queue limit',

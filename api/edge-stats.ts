@@ -14,6 +14,8 @@ export class EdgeStats {
   /** Gap events written to edge subscribers, by reason. */
   readonly gaps = new Map<string, number>();
   slowConsumers = 0;
+  /** Requests the edge itself refused, by error code. */
+  readonly rejected = new Map<string, number>();
   /** Publishes forwarded to the sidecar, and those it refused or could not take, by code. */
   published = 0;
   readonly publishErrors = new Map<string, number>();

@@ -34,6 +34,7 @@ export function createEdge(
     log,
   });
   const app = createApi(hub, options, {
+    onRejected: (code) => hub.stats.count(hub.stats.rejected, code),
     logError: (err: unknown, c: Context) =>
       log('error', 'http handler error', {
         path: c.req.path,

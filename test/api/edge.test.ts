@@ -174,6 +174,9 @@ test('bad input gets the same status and error code from the edge as from the si
   ]) {
     assert.ok(seen.has(code), code);
   }
+  const metrics = await (await fetch(`http://${ed()}/metrics`)).text();
+  assert.match(metrics, /^groupcast_rejected_total\{reason="UNFRAMEABLE"\} 1$/m);
+  assert.match(metrics, /^groupcast_rejected_total\{reason="INVALID_GROUP_ID"\} 2$/m);
 });
 
 test('edge subscribers resume across a sidecar restart: nothing lost after it, nothing repeated, an honest reset gap', async () => {

@@ -199,7 +199,20 @@ export function startEdge(
   });
   const options = { ...resolveEdgeOptions({}, []).options, ...apiOptions };
   const app = createApi(hub, options);
-  const server = Deno.serve({ hostname: '127.0.0.1', port: 0, onListen: () => {} }, app.fetch);
+  const server = Deno.serve(
+    {
+      hostname: '127.0.0.1',
+      port: 0,
+      onListen: () => {},
+      // As api/deno.ts: a stream cut as a slow consumer is expected; anything else is logged.
+      onError: (err) => {
+        if ((err as { code?: string }).code !== 'SLOW_CONSUMER')
+          logs.push({ level: 'error', msg: String(err) });
+        return new Response(null, { status: 500 });
+      },
+    },
+    app.fetch,
+  );
   return {
     hub,
     base: `127.0.0.1:${server.addr.port}`,
