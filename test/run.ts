@@ -7,7 +7,7 @@
  *
  * Usage: npm test [-- <path filter>...]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseDenoSummary } from './helpers/deno-summary.ts';
@@ -77,13 +77,34 @@ function strip(text: string): string {
   return text.replace(/\u001b\[[0-9;]*m/g, '');
 }
 
+/** The suite running now, in its own process group, so a timeout or Ctrl-C ends all of it. */
+let current: ChildProcess | null = null;
+function killGroup(child: ChildProcess): void {
+  try {
+    if (child.pid) process.kill(-child.pid, 'SIGKILL');
+  } catch {}
+}
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (current) killGroup(current);
+    process.exit(130);
+  });
+}
+
 function run(
   cmd: string,
   args: string[],
   env: NodeJS.ProcessEnv,
 ): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own group: the processes a suite starts (a Deno suite's sidecars) go with it.
+    const child = spawn(cmd, args, {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    current = child;
     let out = '';
     const onData = (d: Buffer) => {
       out += d;
@@ -93,10 +114,11 @@ function run(
     child.stderr.on('data', onData);
     const timer = setTimeout(() => {
       out += `\n[run] timed out after ${FILE_TIMEOUT_MS} ms\n`;
-      child.kill('SIGKILL');
+      killGroup(child);
     }, FILE_TIMEOUT_MS);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      current = null;
       resolve({ code: code ?? (signal ? 1 : 0), out: strip(out) });
     });
   });
