@@ -1,93 +1,16 @@
-// Helpers for the Deno suite: a real sidecar process, an in-process edge app on Deno.serve, a TCP
+// Helpers for the edge's Deno tests: a real sidecar process (sidecar-process.ts), an in-process edge app on Deno.serve, a TCP
 // proxy that can cut the edge off its sidecar, and an SSE client. Everything a test starts, it
 // stops: processes, servers, sockets and their read loops.
 import { createParser } from 'eventsource-parser';
 import { type ApiOptions, createApi } from '../../api/app.ts';
 import { RemoteHub, type RemoteHubOptions } from '../../api/remote-hub.ts';
 import { resolveEdgeOptions } from '../../shared/options/edge.ts';
+import { waitFor } from './sidecar-process.ts';
 
-export const ROOT = new URL('../../', import.meta.url).pathname;
+
+export { startSidecar, waitFor } from './sidecar-process.ts';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until `fn` is truthy, or fails after `ms`. */
-export async function waitFor<T>(
-  fn: () => T | Promise<T>,
-  ms = 5000,
-  what = 'condition',
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-export interface Sidecar {
-  http: string;
-  tcp: string;
-  stop(): Promise<void>;
-}
-
-/** A sidecar as users run it (Node), on free ports, until `stop()`. */
-export async function startSidecar(env: Record<string, string> = {}): Promise<Sidecar> {
-  const child = new Deno.Command('node', {
-    args: ['--import', 'tsx', 'sidecar/main.ts'],
-    cwd: ROOT,
-    env: {
-      GROUPCAST_HOST: '127.0.0.1',
-      GROUPCAST_TCP_PORT: '0',
-      GROUPCAST_UDP_PORT: 'off',
-      GROUPCAST_HTTP_PORT: '0',
-      ...env,
-    },
-    stdin: 'null',
-    stdout: 'piped',
-    stderr: 'null',
-  }).spawn();
-  const addresses: Record<string, string> = {};
-  let ready: () => void = () => {};
-  const listening = new Promise<void>((r) => {
-    ready = r;
-  });
-  // Read stdout to its end so the pipe never fills; the loop ends when the process does.
-  const drained = (async () => {
-    let buf = '';
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-      buf += chunk;
-      let nl = buf.indexOf('\n');
-      while (nl >= 0) {
-        try {
-          const rec = JSON.parse(buf.slice(0, nl));
-          if (String(rec.msg).includes(' listening on ')) addresses[rec.transport] = rec.address;
-        } catch {}
-        buf = buf.slice(nl + 1);
-        nl = buf.indexOf('\n');
-      }
-      if (addresses.http && addresses.tcp) ready();
-    }
-  })();
-  let stopped: Promise<void> | undefined;
-  const stop = () => {
-    stopped ??= (async () => {
-      try {
-        child.kill('SIGKILL');
-      } catch {}
-      await child.status;
-      await drained;
-    })();
-    return stopped;
-  };
-  const timeout = sleep(15_000).then(() => 'timeout' as const);
-  const result = await Promise.race([listening.then(() => 'ok' as const), child.status, timeout]);
-  if (result !== 'ok') {
-    await stop();
-    throw new Error(`sidecar did not start (${JSON.stringify(result)})`);
-  }
-  return { http: addresses.http, tcp: addresses.tcp, stop };
-}
 
 /**
  * A TCP proxy in front of the sidecar: `cut()` drops every connection, `refuse` turns new ones
