@@ -1,12 +1,11 @@
-// Helpers for the edge's Deno tests: a real sidecar process (sidecar-process.ts), an in-process edge app on Deno.serve, a TCP
-// proxy that can cut the edge off its sidecar, and an SSE client. Everything a test starts, it
-// stops: processes, servers, sockets and their read loops.
+// Helpers for the edge's Deno tests: a real sidecar process (sidecar-process.ts), an in-process
+// edge app on Deno.serve, a TCP proxy that can cut the edge off its sidecar, and an SSE client.
+// Everything a test starts, it stops: processes, servers, sockets and their read loops.
 import { createParser } from 'eventsource-parser';
 import { type ApiOptions, createApi } from '../../api/app.ts';
 import { RemoteHub, type RemoteHubOptions } from '../../api/remote-hub.ts';
 import { resolveEdgeOptions } from '../../shared/options/edge.ts';
 import { waitFor } from './sidecar-process.ts';
-
 
 export { startSidecar, waitFor } from './sidecar-process.ts';
 
