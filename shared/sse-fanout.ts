@@ -55,6 +55,14 @@ export class SseFanout<T extends SseTarget = SseTarget> {
     if (this.#turn.push(batch) === 1) afterTurn(this.#flush);
   }
 
+  /**
+   * Writes what this turn holds now instead of after the turn: the edge calls it before its
+   * sequence restarts (a sidecar restart), so no subscriber sees old and new ids in one chunk.
+   */
+  flush(): void {
+    this.#flush();
+  }
+
   #flush = (): void => {
     const batches = this.#turn;
     this.#turn = [];
