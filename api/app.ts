@@ -9,6 +9,7 @@ import { encodeRetry } from '../shared/sse.ts';
 import { ipOf, RateLimiter, StreamCounter } from './address-limits.ts';
 import { Authenticator, authConfigured, type Grants, requireGrant, tokenOf } from './auth.ts';
 import { readBody, splitNdjson } from './body.ts';
+import { mountDashboard } from './dashboard/routes.ts';
 import { errorResponse } from './errors.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { type ApiOptions, DEFAULT_SSE_RETRY_MS } from './options.ts';
@@ -195,6 +196,8 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
     c.header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
     return c.body(await hub.metrics());
   });
+
+  if (options.dashboard !== false) mountDashboard(app);
 
   const methodNotAllowed = (allow: string) => (c: Context) => {
     c.header('Allow', allow);

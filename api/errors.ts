@@ -30,6 +30,9 @@ export const HTTP_STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   BACKPLANE_BUSY: 503,
   SHUTTING_DOWN: 503,
   INTERNAL: 500,
+  // Client-side codes: never produced by the API itself, mapped for completeness.
+  UNREACHABLE: 502,
+  REMOTE_ERROR: 502,
 };
 
 export interface ErrorBody {

@@ -15,7 +15,9 @@ export type ApiOptions = Pick<
   | 'rateBurst'
 > &
   AuthOptions &
-  Partial<Pick<SidecarOptions, 'healthStrict'>>;
+  Partial<Pick<SidecarOptions, 'healthStrict'>> &
+  /** Absent means on. */
+  Partial<Pick<SidecarOptions, 'dashboard'>>;
 
 /** How long an EventSource waits before reconnecting (sent as `retry:`). */
 export const DEFAULT_SSE_RETRY_MS = 2000;

@@ -56,8 +56,9 @@ export class SseFanout<T extends SseTarget = SseTarget> {
   }
 
   /**
-   * Writes what this turn queued now instead of after the turn: for a caller that must send
-   * something after it (an event that the sequence restarts).
+   * Writes what this turn holds now instead of after the turn, for a caller whose sequence
+   * restarts (a sidecar restart behind the edge, a Redis backplane switching sequences): no
+   * subscriber then sees old and new ids in one chunk, and a gap event can follow it.
    */
   flush(): void {
     this.#flush();

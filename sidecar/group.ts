@@ -1,7 +1,7 @@
 import { concatBytes } from '../shared/bytes.ts';
 import type { GroupCounts, HistoryPage, StartPoint, Subscriber } from '../shared/hub.ts';
 import { type Batch, formatId, type Message } from '../shared/message.ts';
-import { encodeBatchAfter, encodeGap, type GapInfo } from '../shared/sse.ts';
+import { encodeBatchAfter, encodeGap, encodePosition, type GapInfo } from '../shared/sse.ts';
 import { SseFanout, type SseTarget } from '../shared/sse-fanout.ts';
 import type { History } from './history.ts';
 import type { Member } from './member.ts';
@@ -222,9 +222,13 @@ export class Group {
     const { afterSeq, gap } = this.resolveStart(start);
     if (gap) member.subscriber.write(encodeGap(gap));
     member.lastSeq = this.seq;
-    if (afterSeq >= this.seq) return;
     const parts: Uint8Array[] = [];
-    for (const b of this.history.after(afterSeq)) parts.push(encodeBatchAfter(b, afterSeq));
+    if (afterSeq < this.seq) {
+      for (const b of this.history.after(afterSeq)) parts.push(encodeBatchAfter(b, afterSeq));
+    }
+    // A group that never had a message has no position worth keeping: it may be gone, and
+    // re-created under a new epoch, by the time the client comes back.
+    if (this.seq > 0) parts.push(encodePosition(formatId(this.epoch, this.seq)));
     if (parts.length > 0) member.subscriber.write(concatBytes(parts));
   }
 

@@ -280,6 +280,8 @@ export class LocalHub implements Hub {
       listeners: structuredClone(this.listeners),
       groups: this.#groups.size,
       connections: { ...this.connections },
+      // An edge worker in front of this sidecar learns the framing from here.
+      framing: this.framing,
       backplane: backplane.detail,
     };
   }

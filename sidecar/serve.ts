@@ -82,6 +82,13 @@ export async function serve(argv: readonly string[]): Promise<void> {
   for (const [transport, address] of Object.entries(sidecar.addresses)) {
     always.info({ transport, address }, `${transport} listening on ${address}`);
   }
+  if (sidecar.addresses.http && options.dashboard) {
+    // Bound to every interface: the page is still reachable on this machine's loopback.
+    const local = sidecar.addresses.http
+      .replace(/^0\.0\.0\.0:/, '127.0.0.1:')
+      .replace(/^\[::\]:/, '[::1]:');
+    log.info({ url: `http://${local}/` }, `dashboard at http://${local}/`);
+  }
   for (const warning of exposureWarnings(options)) log.warn({ host: options.host }, warning);
   let stopping = false;
   const stop = (signal: string) => {

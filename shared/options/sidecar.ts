@@ -98,6 +98,7 @@ export interface SidecarOptions {
   heartbeatMs: number;
   sseQueueBytes: number;
   corsOrigins: string[];
+  dashboard: boolean;
   shutdownGraceMs: number;
   redisUrl: string | null;
   redisPrefix: string;
@@ -393,6 +394,14 @@ export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
     'origins allowed to call the API from a browser (comma-separated, * for any)',
     (r) => parseList(r),
     { defaultDoc: 'none (same origin only)' },
+  ),
+  spec(
+    'dashboard',
+    'DASHBOARD',
+    true,
+    'serve the dashboard page at / (its files under /_dashboard/); off: / answers 404',
+    (r) => parseBool(r),
+    { boolean: true, defaultDoc: 'on' },
   ),
   spec(
     'shutdownGraceMs',

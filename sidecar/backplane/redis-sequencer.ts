@@ -1,7 +1,7 @@
 import { concatBytes } from '../../shared/bytes.ts';
 import type { StartPoint } from '../../shared/hub.ts';
 import { type Batch, formatId } from '../../shared/message.ts';
-import { encodeBatchAfter, encodeGap } from '../../shared/sse.ts';
+import { encodeBatchAfter, encodeGap, encodePosition } from '../../shared/sse.ts';
 import type { Group, SseMember } from '../group.ts';
 import { resolveStart } from '../replay.ts';
 import type { SharedBatch } from './redis-codec.ts';
@@ -252,7 +252,9 @@ export class Sequencer {
       }
       for (const b of h.after(last)) parts.push(encodeBatchAfter(b, last));
     }
-    if (parts.length > 0) member.subscriber.write(concatBytes(parts));
     member.lastSeq = Math.max(last, group.seq);
+    // As in memory (see Group.replay): where the stream starts, for a client cut before its first message.
+    if (member.lastSeq > 0) parts.push(encodePosition(formatId(snap.epoch, member.lastSeq)));
+    if (parts.length > 0) member.subscriber.write(concatBytes(parts));
   }
 }

@@ -24,6 +24,23 @@ test('an SSE response has the streaming headers and a retry hint', async () => {
   assert.is(c.response.headers.get('x-accel-buffering'), 'no');
 });
 
+test('a live stream starts with its position (an id with no data), so a reconnect loses nothing', async () => {
+  const ids = await publish('pos', 2);
+  const res = await fetch(`${baseUrl(rig.sc)}/groups/pos/events`);
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  let text = '';
+  while (!text.includes(`id: ${ids[1]}\n\n`))
+    text += new TextDecoder().decode((await reader.read()).value);
+  assert.not.match(text, /data:/, 'no message was replayed');
+  await reader.cancel();
+  await publish('pos', 1, 'missed');
+  const again = await rig.sse('pos', '', { 'Last-Event-ID': ids[1] });
+  assert.equal(
+    (await again.waitForMessages(1)).map((e) => e.data),
+    ['missed0'],
+  );
+});
+
 test('Last-Event-ID resumes exactly after that message', async () => {
   const ids = await publish('replay', 5);
   const c = await rig.sse('replay', '', { 'Last-Event-ID': ids[1] });

@@ -1,0 +1,112 @@
+import { ByteWriter, concatBytes, textDecoder } from './bytes.ts';
+
+/** One event of an event stream, as its bytes arrived. */
+export interface ParsedEvent {
+  /** The `id:` field of this event, if it had one. */
+  id: string | undefined;
+  /** The `event:` field; `message` when absent. */
+  event: string;
+  /** The `data:` lines joined by LF, as bytes: a text payload needs no decode and re-encode. */
+  data: Uint8Array;
+}
+
+export interface SseParserHandlers {
+  onEvent(event: ParsedEvent): void;
+  onComment?(text: string): void;
+}
+
+const LF = 10;
+const CR = 13;
+const COLON = 58;
+const SPACE = 32;
+
+/**
+ * An incremental event-stream parser over bytes (the WHATWG rules: LF, CRLF or CR end a line; a
+ * blank line dispatches). It reads the sidecar's stream at the edge, so it keeps payload bytes as
+ * they came rather than decoding them to strings and back.
+ */
+export class SseParser {
+  readonly #on: SseParserHandlers;
+  /** A line cut by a chunk boundary, in pieces, joined once the line ends. */
+  #partial: Uint8Array[] = [];
+  /** The previous chunk ended in CR: an LF starting this one belongs to it. */
+  #afterCr = false;
+  #data: ByteWriter | null = null;
+  #event = '';
+  #id: string | undefined;
+
+  constructor(handlers: SseParserHandlers) {
+    this.#on = handlers;
+  }
+
+  feed(chunk: Uint8Array): void {
+    let at = 0;
+    if (this.#afterCr && chunk[0] === LF) at = 1;
+    this.#afterCr = false;
+    const n = chunk.byteLength;
+    while (at < n) {
+      let end = at;
+      while (end < n && chunk[end] !== LF && chunk[end] !== CR) end++;
+      if (end === n) {
+        this.#partial.push(chunk.subarray(at));
+        return;
+      }
+      let line = chunk.subarray(at, end);
+      if (this.#partial.length > 0) {
+        this.#partial.push(line);
+        line = concatBytes(this.#partial);
+        this.#partial = [];
+      }
+      this.#line(line);
+      at = end + 1;
+      if (chunk[end] === CR) {
+        if (at < n && chunk[at] === LF) at++;
+        else if (at === n) this.#afterCr = true;
+      }
+    }
+  }
+
+  #line(line: Uint8Array): void {
+    if (line.byteLength === 0) {
+      this.#dispatch();
+      return;
+    }
+    if (line[0] === COLON) {
+      this.#on.onComment?.(textDecoder.decode(line.subarray(line[1] === SPACE ? 2 : 1)));
+      return;
+    }
+    let colon = line.indexOf(COLON);
+    if (colon < 0) colon = line.byteLength;
+    const name = textDecoder.decode(line.subarray(0, colon));
+    let from = colon + 1;
+    if (from < line.byteLength && line[from] === SPACE) from++;
+    const value = line.subarray(Math.min(from, line.byteLength));
+    switch (name) {
+      case 'data':
+        if (this.#data === null) this.#data = new ByteWriter(value.byteLength + 16);
+        else this.#data.byte(LF);
+        this.#data.bytes(value);
+        break;
+      case 'event':
+        this.#event = textDecoder.decode(value);
+        break;
+      case 'id': {
+        const id = textDecoder.decode(value);
+        if (!id.includes('\0')) this.#id = id;
+        break;
+      }
+      // `retry` and unknown fields are ignored: the edge schedules its own reconnects.
+    }
+  }
+
+  #dispatch(): void {
+    const data = this.#data;
+    const event = this.#event || 'message';
+    const id = this.#id;
+    this.#data = null;
+    this.#event = '';
+    this.#id = undefined;
+    if (data === null) return;
+    this.#on.onEvent({ id, event, data: data.take() });
+  }
+}
