@@ -13,7 +13,7 @@ const RESUBSCRIBE_CHUNK = 500;
  * The pub/sub connection's subscriptions: one channel per group that has members on this node,
  * so a node only receives the groups it serves. Kept here rather than by ioredis so that a
  * reconnect resubscribes exactly the groups that still have members, and so a replay can wait
- * until its group's channel is live before reading the log.
+ * until its group's channel is live before reading the shared history.
  */
 export class Channels {
   readonly #sub: Redis;

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
-import type { StartPoint } from '../../shared/hub.ts';
-import { parseId } from '../../shared/message.ts';
+import type { HistoryPage, StartPoint } from '../../shared/hub.ts';
+import { formatId, type Message, parseId } from '../../shared/message.ts';
+import { resolveStart } from '../replay.ts';
 import { decodeShared, type SharedBatch } from './redis-codec.ts';
 import type { RedisKeys } from './redis-keys.ts';
 import type { Scripted } from './redis-scripts.ts';
@@ -32,6 +33,35 @@ export class SharedHistory {
       }
     }
     return this.#read(group, epoch, after, 0, maxEntries);
+  }
+
+  /** Up to `limit` messages from a start point, as GET /groups/:group/messages pages them; null if the group has no shared history. */
+  async page(group: string, start: StartPoint, limit: number): Promise<HistoryPage | null> {
+    // Each batch holds at least one message: limit + 1 batches tell whether more follow.
+    const snap = await this.snapshot(group, start, limit + 1);
+    if (!snap) return null;
+    const { afterSeq, gap } = resolveStart(start, {
+      epoch: snap.epoch,
+      seq: snap.seq,
+      evictedSeq: snap.evicted,
+      firstSeq: snap.seq > snap.evicted ? snap.evicted + 1 : 0,
+    });
+    const messages: Message[] = [];
+    let more = false;
+    outer: for (const { batch: b } of snap.entries) {
+      for (let i = Math.max(0, afterSeq - b.firstSeq + 1); i < b.count; i++) {
+        if (messages.length === limit) {
+          more = true;
+          break outer;
+        }
+        messages.push({ group, id: b.id(i), data: b.payload(i), origin: '' });
+      }
+    }
+    if (!more && snap.entries.length > 0) {
+      more = snap.entries[snap.entries.length - 1].batch.lastSeq < snap.seq;
+    }
+    const lastId = snap.seq > 0 ? formatId(snap.epoch, snap.seq) : null;
+    return { group, messages, gap, lastId, more };
   }
 
   /** Batches (after, upto] of one epoch; [] when the group moved to another epoch. */

@@ -31,7 +31,7 @@ interface Held {
 
 interface Track {
   mode: Mode;
-  /** While a hole is read back from the log: that read's number (0 otherwise). */
+  /** While a hole is read back from the shared history: that read's number (0 otherwise). */
   reading: number;
   /** Batches that arrived after the hole, in order, waiting for the read. */
   held: Held[];
@@ -40,7 +40,7 @@ interface Track {
 
 export interface SequencerDeps {
   node: string;
-  /** Batches (after, upto] of a group's epoch, from the shared log; what it no longer holds is missing. */
+  /** Batches (after, upto] of a group's epoch, from the shared history; what it no longer holds is missing. */
   readRange(group: string, epoch: number, after: number, upto: number): Promise<SharedBatch[]>;
   /** Bytes that may wait while a hole is read back; past it they are dropped and read back later. */
   maxHeldBytes: number;
@@ -50,7 +50,7 @@ export interface SequencerDeps {
 /**
  * Keeps each group's ids on this node in line with the cluster. Batches from Redis arrive in the
  * cluster's order; each continues the group's sequence, a duplicate is dropped, and a hole (a
- * lost pub/sub connection) is read back from the log before anything after it is delivered.
+ * lost pub/sub connection) is read back from the shared history before anything after it is delivered.
  * While Redis is out of reach, batches published here are numbered here, under an epoch of this
  * node's own (ms x 100 + a per-node digit pair, so it can never be taken for a cluster id). Each
  * switch between sequences reaches SSE subscribers as a gap event, never as a silent jump.
@@ -164,7 +164,7 @@ export class Sequencer {
     this.#deps.readRange(group.name, epoch, group.seq, upto).then(done, () => done([]));
   }
 
-  /** Messages the log no longer holds: counted, and SSE subscribers are told. */
+  /** Messages the shared history no longer holds: counted, and SSE subscribers are told. */
   #skip(group: Group, toSeq: number): void {
     this.#deps.stats.count('lost', toSeq - group.seq);
     group.restart(group.epoch, toSeq, 'evicted');

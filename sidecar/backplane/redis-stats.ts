@@ -97,7 +97,7 @@ export function registerBackplaneMetrics(
   });
   new Counter({
     name: 'groupcast_backplane_receive_problems_total',
-    help: 'Receiving from other nodes: holes (read back from the log), lost (messages the log no longer held), stale, held_dropped, malformed, unframeable',
+    help: 'Receiving from other nodes: holes (read back from the shared history), lost (messages it no longer held), stale, held_dropped, malformed, unframeable',
     labelNames: ['kind'],
     registers,
     collect() {

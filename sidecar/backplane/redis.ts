@@ -1,13 +1,12 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Registry as PromRegistry } from 'prom-client';
 import type { GroupDetail, GroupSummary, HistoryPage, StartPoint } from '../../shared/hub.ts';
-import { type Batch, formatId, type Message } from '../../shared/message.ts';
+import type { Batch } from '../../shared/message.ts';
 import type { SidecarOptions } from '../../shared/options/sidecar.ts';
 import { type Group, PARKED, type SseMember } from '../group.ts';
 import type { LocalHub } from '../hub.ts';
 import type { Logger } from '../logger.ts';
 import type { Member } from '../member.ts';
-import { resolveStart } from '../replay.ts';
 import { Channels } from './redis-channels.ts';
 import { decodeShared, isIdMessage, readIdMessage, type SharedBatch } from './redis-codec.ts';
 import { SharedHistory } from './redis-history.ts';
@@ -36,13 +35,13 @@ export const REDIS_RETRY_MAX_MS = 2_000;
 export const REDIS_SOCKET_TIMEOUT_MS = 5_000;
 /** How long start-up waits for a first connection before it goes on without one. */
 export const REDIS_START_WAIT_MS = 1_000;
-/** Batches from other nodes that may wait while a hole is read back from the log. */
+/** Batches from other nodes that may wait while a hole is read back from the shared history. */
 export const MAX_HELD_BYTES = 16 * 1024 * 1024;
 
 /**
  * Groups shared by several sidecars over Redis. Local members get a batch at once, as with one
  * sidecar; the batch then goes to Redis (see Outbox), which numbers it for the whole cluster,
- * appends it to the group's log and publishes it on the group's channel; every node listening
+ * keeps it in the group's shared history and publishes it on the group's channel; every node listening
  * (including this one, for its SSE subscribers) delivers it from there (see Sequencer). If
  * Redis is out of reach, each node serves its own members and reconnects by itself.
  */
@@ -319,41 +318,11 @@ export class RedisBackplane implements Backplane {
     local: Group | undefined,
   ): Promise<HistoryPage | null> {
     if (!this.#cmdReady) return local?.page(start, limit) ?? null;
-    let snap: Awaited<ReturnType<SharedHistory['snapshot']>>;
     try {
-      snap = await this.#history.snapshot(name, start, limit + 1);
+      return (await this.#history.page(name, start, limit)) ?? local?.page(start, limit) ?? null;
     } catch {
       return local?.page(start, limit) ?? null;
     }
-    if (!snap) return local?.page(start, limit) ?? null;
-    const { afterSeq, gap } = resolveStart(start, {
-      epoch: snap.epoch,
-      seq: snap.seq,
-      evictedSeq: snap.evicted,
-      firstSeq: snap.seq > snap.evicted ? snap.evicted + 1 : 0,
-    });
-    const messages: Message[] = [];
-    let more = false;
-    outer: for (const { batch: b } of snap.entries) {
-      for (let i = Math.max(0, afterSeq - b.firstSeq + 1); i < b.count; i++) {
-        if (messages.length === limit) {
-          more = true;
-          break outer;
-        }
-        messages.push({ group: name, id: b.id(i), data: b.payload(i), origin: '' });
-      }
-    }
-    if (!more && messages.length > 0) {
-      const last = snap.entries[snap.entries.length - 1].batch;
-      more = last.lastSeq < snap.seq;
-    }
-    return {
-      group: name,
-      messages,
-      gap,
-      lastId: snap.seq > 0 ? formatId(snap.epoch, snap.seq) : null,
-      more,
-    };
   }
 
   joined(group: Group, member: Member): void {
