@@ -142,6 +142,7 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
       release();
       throw err;
     }
+    stream.live();
     heartbeat.add(stream);
     stream.onEnd((reason) => {
       release();

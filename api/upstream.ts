@@ -1,4 +1,4 @@
-import { backoffDelay } from '../shared/backoff.ts';
+import { Backoff } from '../shared/backoff.ts';
 import { concatBytes, fromBase64, textDecoder } from '../shared/bytes.ts';
 import {
   type GroupcastError,
@@ -103,7 +103,7 @@ export class Upstream {
   #waiters: Waiter[] = [];
   #ctl: AbortController | null = null;
   #wake: (() => void) | null = null;
-  #attempt = 0;
+  readonly #backoff: Backoff;
   #recent: Batch[] = [];
   #recentMessages = 0;
   #recentBytes = 0;
@@ -114,6 +114,7 @@ export class Upstream {
   #expectNewEpoch = false;
 
   constructor(group: string, cfg: UpstreamConfig, onEmpty: () => void) {
+    this.#backoff = new Backoff({ initialMs: cfg.retryMinMs, maxMs: cfg.retryMaxMs });
     this.group = group;
     this.#cfg = cfg;
     this.#onEmpty = onEmpty;
@@ -340,7 +341,7 @@ export class Upstream {
         if (this.closed) break;
         opened = true;
         this.state = 'open';
-        this.#attempt = 0;
+        this.#backoff.reset();
         this.lastError = null;
         stats.upstreamOpens++;
         log('info', 'upstream open', { group: this.group, resumeAfter: resume });
@@ -354,7 +355,7 @@ export class Upstream {
         stats.upstreamFailures++;
         // Only the subscribers waiting for this attempt fail; the live ones wait for the next.
         this.#settle(e.code === 'INTERNAL' ? new UpstreamError(e.message) : e);
-        const delay = backoffDelay(this.#attempt++, this.#cfg.retryMinMs, this.#cfg.retryMaxMs);
+        const delay = this.#backoff.next();
         log(opened ? 'warn' : 'info', 'upstream failed; reopening', {
           group: this.group,
           error: e.message,

@@ -4,6 +4,8 @@ import { ByteWriter, concatBytes, textDecoder } from './bytes.ts';
 export interface ParsedEvent {
   /** The `id:` field of this event, if it had one. */
   id: string | undefined;
+  /** The last event id in force when it was dispatched, as EventSource keeps it ('' if none). */
+  lastEventId: string;
   /** The `event:` field; `message` when absent. */
   event: string;
   /** The `data:` lines joined by LF, as bytes: a text payload needs no decode and re-encode. */
@@ -12,6 +14,7 @@ export interface ParsedEvent {
 
 export interface SseParserHandlers {
   onEvent(event: ParsedEvent): void;
+  onRetry?(ms: number): void;
   onComment?(text: string): void;
 }
 
@@ -21,9 +24,11 @@ const COLON = 58;
 const SPACE = 32;
 
 /**
- * An incremental event-stream parser over bytes (the WHATWG rules: LF, CRLF or CR end a line; a
- * blank line dispatches). It reads the sidecar's stream at the edge, so it keeps payload bytes as
- * they came rather than decoding them to strings and back.
+ * An incremental event-stream parser over bytes (the WHATWG rules: LF, CRLF or CR end a line in
+ * any chunking; a blank line dispatches; comments; `retry:`; a last-event-id buffer that outlives
+ * events without an `id:`, and that an `id:` with no data moves without dispatching). The edge
+ * worker and the client library read streams with it; it keeps payload bytes as they came rather
+ * than decoding them to strings and back.
  */
 export class SseParser {
   readonly #on: SseParserHandlers;
@@ -34,9 +39,24 @@ export class SseParser {
   #data: ByteWriter | null = null;
   #event = '';
   #id: string | undefined;
+  #lastEventId = '';
 
   constructor(handlers: SseParserHandlers) {
     this.#on = handlers;
+  }
+
+  /** The last event id buffer, moved by every `id:` line, dispatched or not. */
+  get lastEventId(): string {
+    return this.#lastEventId;
+  }
+
+  /** Forgets a half-received line and event (the stream broke); keeps the last event id. */
+  reset(): void {
+    this.#partial = [];
+    this.#afterCr = false;
+    this.#data = null;
+    this.#event = '';
+    this.#id = undefined;
   }
 
   feed(chunk: Uint8Array): void {
@@ -92,10 +112,18 @@ export class SseParser {
         break;
       case 'id': {
         const id = textDecoder.decode(value);
-        if (!id.includes('\0')) this.#id = id;
+        if (!id.includes('\0')) {
+          this.#id = id;
+          this.#lastEventId = id;
+        }
         break;
       }
-      // `retry` and unknown fields are ignored: the edge schedules its own reconnects.
+      case 'retry': {
+        const text = textDecoder.decode(value);
+        if (/^\d+$/.test(text)) this.#on.onRetry?.(Number(text));
+        break;
+      }
+      // Unknown fields are ignored, as the standard says.
     }
   }
 
@@ -107,6 +135,6 @@ export class SseParser {
     this.#event = '';
     this.#id = undefined;
     if (data === null) return;
-    this.#on.onEvent({ id, event, data: data.take() });
+    this.#on.onEvent({ id, lastEventId: this.#lastEventId, event, data: data.take() });
   }
 }

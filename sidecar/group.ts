@@ -1,4 +1,3 @@
-import { concatBytes } from '../shared/bytes.ts';
 import type { GroupCounts, HistoryPage, StartPoint, Subscriber } from '../shared/hub.ts';
 import { type Batch, formatId, type Message } from '../shared/message.ts';
 import { encodeBatchAfter, encodeGap, encodePosition, type GapInfo } from '../shared/sse.ts';
@@ -229,7 +228,8 @@ export class Group {
     // A group that never had a message has no position worth keeping: it may be gone, and
     // re-created under a new epoch, by the time the client comes back.
     if (this.seq > 0) parts.push(encodePosition(formatId(this.epoch, this.seq)));
-    if (parts.length > 0) member.subscriber.write(concatBytes(parts));
+    // Written part by part: whole batches are the encodings every subscriber shares.
+    for (const part of parts) member.subscriber.write(part);
   }
 
   /** Up to `limit` held messages from a start point, oldest first. */

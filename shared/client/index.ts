@@ -5,7 +5,7 @@ export {
   DEFAULT_BACKOFF_INITIAL_MS,
   DEFAULT_BACKOFF_JITTER,
   DEFAULT_BACKOFF_MAX_MS,
-} from './backoff.ts';
+} from '../backoff.ts';
 export { DEFAULT_URL, HttpClient, type HttpClientOptions, type TokenSource } from './http.ts';
 export {
   DEFAULT_SUBSCRIBE_IDLE_TIMEOUT_MS,

@@ -1,9 +1,9 @@
-import { fromBase64, textEncoder } from '../bytes.ts';
+import { Backoff, type BackoffOptions, wait } from '../backoff.ts';
+import { fromBase64 } from '../bytes.ts';
 import { type GroupcastError, RemoteError, toGroupcastError, UnreachableError } from '../errors.ts';
 import type { GapInfo } from '../sse.ts';
-import { Backoff, type BackoffOptions, wait } from './backoff.ts';
+import { type ParsedEvent, SseParser } from '../sse-parser.ts';
 import { type ClientContext, describe, remoteError } from './request.ts';
-import { type ParsedEvent, SseParser } from './sse-parser.ts';
 
 /**
  * No bytes (not even a heartbeat) for this long means the connection is dead: three of the
@@ -198,7 +198,7 @@ export class Subscription implements AsyncIterable<SubscriptionEvent> {
               : new UnreachableError(`the stream broke: ${describe(err)}`);
           }
           if (chunk.done) return;
-          parser.push(chunk.value);
+          parser.feed(chunk.value);
           // A slow consumer must not look like a dead connection.
           clearTimeout(idle);
           while (queue.length > 0) {
@@ -220,25 +220,20 @@ export class Subscription implements AsyncIterable<SubscriptionEvent> {
   }
 
   #toEvent(e: ParsedEvent): SubscriptionEvent | null {
+    const text = lossy.decode(e.data);
     switch (e.event) {
       case 'message':
-        return {
-          type: 'message',
-          id: e.lastEventId,
-          data: textEncoder.encode(e.data),
-          text: e.data,
-          binary: false,
-        };
+        return { type: 'message', id: e.lastEventId, data: e.data, text, binary: false };
       case 'binary': {
-        const data = fromBase64(e.data);
+        const data = fromBase64(text);
         return { type: 'message', id: e.lastEventId, data, text: lossy.decode(data), binary: true };
       }
       case 'gap': {
-        const gap = JSON.parse(e.data) as GapInfo;
+        const gap = JSON.parse(text) as GapInfo;
         return { type: 'gap', ...gap };
       }
       case 'close': {
-        const { code, message } = JSON.parse(e.data) as { code: string; message: string };
+        const { code, message } = JSON.parse(text) as { code: string; message: string };
         this.#options.onStatus?.({ type: 'closed-by-server', code, message });
         return null;
       }

@@ -1,3 +1,4 @@
+import { Backoff, type BackoffOptions, wait } from '../backoff.ts';
 import { concatBytes, textDecoder, textEncoder } from '../bytes.ts';
 import {
   ERROR_CODES,
@@ -9,7 +10,6 @@ import {
 import { type FrameDecoder, type FramingName, framing } from '../framing/index.ts';
 import { validateGroupId } from '../group-id.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PREFIX } from '../options/sidecar.ts';
-import { Backoff, type BackoffOptions, wait } from './backoff.ts';
 import type { TcpConnect, TcpConnection } from './tcp-transport.ts';
 
 /** Bytes held for sending while the hub is unreachable; past it the oldest are dropped. @default 1 MiB */

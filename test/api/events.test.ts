@@ -160,6 +160,19 @@ test('a slow SSE consumer is cut and counted while a fast one gets everything', 
   res.destroy();
 });
 
+test('a replay larger than the stream queue is sent whole; the limit applies to what follows', async () => {
+  await rig.restart({ sseQueueBytes: 64 * 1024, historyBytes: 4 * 1024 * 1024 });
+  const line = `${'r'.repeat(999)}\n`;
+  const sender = await rig.tcp('big-replay');
+  sender.write(line.repeat(1000)); // about 1 MB of history, 16 times the queue
+  await waitFor(() => rig.sc.hub.findGroup('big-replay')?.seq === 1000, 5000, 'history');
+  const c = await rig.sse('big-replay', '?from=earliest');
+  await c.waitForMessages(1000, 10_000);
+  sender.write('live\n');
+  await waitFor(() => c.data().at(-1) === 'live', 5000, 'the live message');
+  assert.is(rig.sc.hub.stats.slowConsumers.sse, 0);
+});
+
 test('1,000 concurrent subscribers of one group all receive a message', async () => {
   const { host, port } = hostPort(rig.sc.addresses.http as string);
   const n = 1000;

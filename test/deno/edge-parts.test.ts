@@ -1,23 +1,19 @@
 import assert from 'node:assert/strict';
 import { errorFromAnswer } from '../../api/sidecar-client.ts';
-import { backoffDelay } from '../../shared/backoff.ts';
+import { Backoff } from '../../shared/backoff.ts';
 import { GroupcastError } from '../../shared/errors.ts';
 import { EDGE_OPTIONS, resolveEdgeOptions } from '../../shared/options/edge.ts';
 import { PromText } from '../../shared/prometheus.ts';
 
-Deno.test('backoff doubles from its minimum and never passes its maximum', () => {
-  const lo = () => 0;
-  const hi = () => 0.999999;
+Deno.test('upstream backoff doubles from its minimum and never passes its maximum', () => {
+  const top = new Backoff({ initialMs: 100, maxMs: 1000, jitter: 0.5 }, () => 0);
   assert.deepEqual(
-    [0, 1, 2, 3, 4, 5, 6].map((a) => backoffDelay(a, 100, 1000, hi)),
+    [0, 1, 2, 3, 4, 5, 6].map(() => top.next()),
     [100, 200, 400, 800, 1000, 1000, 1000],
   );
-  assert.deepEqual(
-    [0, 1, 2].map((a) => backoffDelay(a, 100, 1000, lo)),
-    [50, 100, 200],
-  );
-  for (let a = 0; a < 2000; a += 7) {
-    const d = backoffDelay(a, 250, 10_000);
+  const random = new Backoff({ initialMs: 250, maxMs: 10_000, jitter: 0.5 });
+  for (let a = 0; a < 300; a++) {
+    const d = random.next();
     assert.ok(d >= 125 && d <= 10_000, `attempt ${a}: ${d}`);
   }
 });

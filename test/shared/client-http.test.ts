@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Backoff } from '../../shared/client/backoff.ts';
+import { Backoff } from '../../shared/backoff.ts';
 import { HttpClient } from '../../shared/client/http.ts';
 import type {
   Subscription,

@@ -1,21 +1,33 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type ParsedEvent, SseParser } from '../../shared/client/sse-parser.ts';
+import { type ParsedEvent, SseParser } from '../../shared/sse-parser.ts';
 
+interface TextEvent {
+  event: string;
+  data: string;
+  lastEventId: string;
+}
+
+/** Parses chunks; events as text, for readable expectations. */
 function parse(chunks: (string | Uint8Array)[]): {
-  events: ParsedEvent[];
+  events: TextEvent[];
   retries: number[];
   comments: string[];
 } {
-  const events: ParsedEvent[] = [];
+  const events: TextEvent[] = [];
   const retries: number[] = [];
   const comments: string[] = [];
   const p = new SseParser({
-    onEvent: (e) => events.push(e),
+    onEvent: (e: ParsedEvent) =>
+      events.push({
+        event: e.event,
+        data: new TextDecoder().decode(e.data),
+        lastEventId: e.lastEventId,
+      }),
     onRetry: (ms) => retries.push(ms),
     onComment: (c) => comments.push(c),
   });
-  for (const c of chunks) p.push(typeof c === 'string' ? new TextEncoder().encode(c) : c);
+  for (const c of chunks) p.feed(typeof c === 'string' ? new TextEncoder().encode(c) : c);
   return { events, retries, comments };
 }
 
@@ -80,11 +92,11 @@ test('follows the standard on odd fields', () => {
 test('reset() drops a half-received event but keeps the last event id', () => {
   const events: ParsedEvent[] = [];
   const p = new SseParser({ onEvent: (e) => events.push(e) });
-  p.push(new TextEncoder().encode('id: 5\ndata: done\n\ndata: half'));
+  p.feed(new TextEncoder().encode('id: 5\ndata: done\n\ndata: half'));
   p.reset();
-  p.push(new TextEncoder().encode('data: next\n\n'));
+  p.feed(new TextEncoder().encode('data: next\n\n'));
   assert.equal(
-    events.map((e) => e.data),
+    events.map((e) => new TextDecoder().decode(e.data)),
     ['done', 'next'],
   );
   assert.is(p.lastEventId, '5');
