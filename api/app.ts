@@ -9,6 +9,7 @@ import { encodeRetry } from '../shared/sse.ts';
 import { ipOf, RateLimiter, StreamCounter } from './address-limits.ts';
 import { Authenticator, authConfigured, type Grants, requireGrant, tokenOf } from './auth.ts';
 import { readBody, splitNdjson } from './body.ts';
+import { mountDashboard } from './dashboard/routes.ts';
 import { errorResponse } from './errors.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { type ApiOptions, DEFAULT_SSE_RETRY_MS } from './options.ts';
@@ -141,6 +142,7 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
       release();
       throw err;
     }
+    stream.live();
     heartbeat.add(stream);
     stream.onEnd((reason) => {
       release();
@@ -186,13 +188,17 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
 
   app.get('/healthz', async (c) => {
     const health = await hub.health();
-    return c.json(health, health.status === 'down' ? 503 : 200);
+    const failing =
+      health.status === 'down' || (health.status === 'degraded' && options.healthStrict === true);
+    return c.json(health, failing ? 503 : 200);
   });
 
   app.get('/metrics', async (c) => {
     c.header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8');
     return c.body(await hub.metrics());
   });
+
+  if (options.dashboard !== false) mountDashboard(app);
 
   const methodNotAllowed = (allow: string) => (c: Context) => {
     c.header('Allow', allow);

@@ -27,8 +27,12 @@ export const HTTP_STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   GROUP_FULL: 503,
   INVALID_OPTION: 500,
   UPSTREAM_UNAVAILABLE: 502,
+  BACKPLANE_BUSY: 503,
   SHUTTING_DOWN: 503,
   INTERNAL: 500,
+  // Client-side codes: never produced by the API itself, mapped for completeness.
+  UNREACHABLE: 502,
+  REMOTE_ERROR: 502,
 };
 
 export interface ErrorBody {

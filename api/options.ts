@@ -14,7 +14,10 @@ export type ApiOptions = Pick<
   | 'rateLimit'
   | 'rateBurst'
 > &
-  AuthOptions;
+  AuthOptions &
+  Partial<Pick<SidecarOptions, 'healthStrict'>> &
+  /** Absent means on. */
+  Partial<Pick<SidecarOptions, 'dashboard'>>;
 
 /** How long an EventSource waits before reconnecting (sent as `retry:`). */
 export const DEFAULT_SSE_RETRY_MS = 2000;

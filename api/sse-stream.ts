@@ -16,6 +16,10 @@ export class SseStream implements Subscriber {
   #closed = false;
   #onEnd: ((reason?: GroupcastError) => void) | undefined;
   readonly #drop: (() => void) | undefined;
+  /** True until the subscription is live: the replay is written whole, whatever its size. */
+  #prelude = true;
+  /** Replayed bytes, allowed on top of the limit until the client has read below it. */
+  #allowance = 0;
 
   /**
    * `drop` ends the connection at once (a runtime entry can do it quietly); without it the
@@ -54,11 +58,26 @@ export class SseStream implements Subscriber {
     return this.#limit - (this.#controller.desiredSize ?? this.#limit);
   }
 
+  /**
+   * Ends the prelude (the retry hint and the replay). A replay is bounded by the group's
+   * history, and encoded once for every subscriber, so it is let through whole; the limit then
+   * applies to what comes on top of it.
+   */
+  live(): void {
+    this.#prelude = false;
+  }
+
   write(chunk: Uint8Array): void {
     if (this.#closed) return;
     const pending = this.pendingBytes;
+    if (this.#prelude) {
+      this.#allowance += chunk.byteLength;
+      this.#controller.enqueue(chunk);
+      return;
+    }
+    if (this.#allowance > 0 && pending <= this.#limit) this.#allowance = 0;
     // One turn's output may exceed the limit on its own; only a backlog is a slow consumer.
-    if (pending > 0 && pending + chunk.byteLength > this.#limit) {
+    if (pending > 0 && pending + chunk.byteLength > this.#limit + this.#allowance) {
       const err = new SlowConsumerError(pending + chunk.byteLength, this.#limit);
       this.#closed = true;
       if (this.#drop) this.#drop();

@@ -26,8 +26,11 @@ export const ERROR_CODES = {
   GROUP_FULL: 'member limit of the group reached',
   INVALID_OPTION: 'an option has a bad value',
   UPSTREAM_UNAVAILABLE: 'the sidecar behind this edge worker cannot be reached',
+  BACKPLANE_BUSY: 'too much is waiting for Redis to be shared; retry later',
   SHUTTING_DOWN: 'the server is shutting down',
   INTERNAL: 'unexpected internal error',
+  UNREACHABLE: 'a client cannot reach the server (reported by clients, never sent by a server)',
+  REMOTE_ERROR: 'the server answered with an error code this client does not know',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -133,6 +136,35 @@ export class InvalidOptionError extends GroupcastError {
 export class UpstreamError extends GroupcastError {
   constructor(message: string) {
     super('UPSTREAM_UNAVAILABLE', message);
+  }
+}
+
+export class BackplaneBusyError extends GroupcastError {
+  constructor(limit: number) {
+    super('BACKPLANE_BUSY', `more than ${limit} bytes are waiting for Redis; retry later`);
+  }
+}
+
+/** A client could not reach the server, or lost it and gave up. */
+export class UnreachableError extends GroupcastError {
+  constructor(message: string) {
+    super('UNREACHABLE', message);
+  }
+}
+
+/**
+ * An error a server reported to a client: an HTTP error answer, or an `ERROR <CODE>` line on a
+ * raw TCP socket. `code` is the server's code when this client knows it (else REMOTE_ERROR);
+ * `remoteCode` is always the server's own, so codes added to a newer server stay visible.
+ */
+export class RemoteError extends GroupcastError {
+  /** HTTP status, or 0 for a TCP error line. */
+  readonly status: number;
+  readonly remoteCode: string;
+  constructor(status: number, remoteCode: string, message: string) {
+    super(remoteCode in ERROR_CODES ? (remoteCode as ErrorCode) : 'REMOTE_ERROR', message);
+    this.status = status;
+    this.remoteCode = remoteCode;
   }
 }
 

@@ -64,3 +64,22 @@ export class Batch {
     return this.firstSeq + this.count - 1;
   }
 }
+
+/** A numbered batch of payloads with consecutive ids (the edge rebuilds them from a sidecar's stream). */
+export function batchOf(payloads: readonly Uint8Array[], epoch: number, firstSeq: number): Batch {
+  let total = 0;
+  for (const p of payloads) total += p.byteLength;
+  const wire = new Uint8Array(total);
+  const bounds = new Uint32Array(payloads.length * 2);
+  let at = 0;
+  for (let i = 0; i < payloads.length; i++) {
+    wire.set(payloads[i], at);
+    bounds[2 * i] = at;
+    at += payloads[i].byteLength;
+    bounds[2 * i + 1] = at;
+  }
+  const batch = new Batch(wire, bounds, payloads.length, total);
+  batch.epoch = epoch;
+  batch.firstSeq = firstSeq;
+  return batch;
+}

@@ -55,6 +55,15 @@ export class SseFanout<T extends SseTarget = SseTarget> {
     if (this.#turn.push(batch) === 1) afterTurn(this.#flush);
   }
 
+  /**
+   * Writes what this turn holds now instead of after the turn, for a caller whose sequence
+   * restarts (a sidecar restart behind the edge, a Redis backplane switching sequences): no
+   * subscriber then sees old and new ids in one chunk, and a gap event can follow it.
+   */
+  flush(): void {
+    this.#flush();
+  }
+
   #flush = (): void => {
     const batches = this.#turn;
     this.#turn = [];

@@ -11,6 +11,15 @@ const LF = 10;
 
 export const HEARTBEAT = textEncoder.encode(': heartbeat\n\n');
 
+/**
+ * `id: <id>` with no data: not an event, but it sets the client's last event id (EventSource
+ * does this, per the standard), so a subscriber that reconnects before its first message still
+ * resumes exactly where it started instead of missing what came in between.
+ */
+export function encodePosition(id: string): Uint8Array {
+  return textEncoder.encode(`id: ${id}\n\n`);
+}
+
 export function encodeRetry(ms: number): Uint8Array {
   return textEncoder.encode(`retry: ${ms}\n\n`);
 }

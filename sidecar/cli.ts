@@ -1,13 +1,29 @@
+import { EXIT_CODES_HELP, EXIT_USAGE } from './commands/common.ts';
+import { groupsCommand } from './commands/groups.ts';
+import { sendCommand } from './commands/send.ts';
+import { tailCommand } from './commands/tail.ts';
 import { serve } from './serve.ts';
 import { createToken, TOKEN_HELP } from './token.ts';
 
 const HELP = `Usage: groupcast <command> [options]
 
 Commands:
-  serve     start the sidecar (the default; see groupcast serve --help)
-  token     print a signed token for the configured secret (see groupcast token --help)
+  serve                      start the sidecar (the default; see groupcast serve --help)
+  tail <group>               print a group's messages as they arrive; resumes after reconnects
+  send <group> [message]     publish the message, or each line of standard input
+  groups                     list the groups and their members
+  token                      print a signed token for the configured secret (see groupcast token --help)
 
-Exit codes: 0 ok, 1 runtime failure, 2 bad usage or option.`;
+Each command takes --help. The client commands talk to --url (GROUPCAST_URL,
+default http://127.0.0.1:7480) with --token (GROUPCAST_TOKEN) when auth is on.
+
+${EXIT_CODES_HELP}`;
+
+const CLIENT_COMMANDS: Record<string, (argv: readonly string[]) => Promise<number>> = {
+  tail: tailCommand,
+  send: sendCommand,
+  groups: groupsCommand,
+};
 
 /** `groupcast [command] ...`: dispatches to a command; `serve` when none is given. */
 export async function main(argv: string[]): Promise<void> {
@@ -39,8 +55,19 @@ export async function main(argv: string[]): Promise<void> {
     }
     return;
   }
+  const run = CLIENT_COMMANDS[command];
+  if (run) {
+    const code = await run(rest);
+    // Flush stdout before leaving: a piped consumer must get every line.
+    process.stdout.write('', () => process.exit(code));
+    return;
+  }
+  if (command === 'help') {
+    process.stdout.write(`${HELP}\n`);
+    return;
+  }
   process.stderr.write(
     `groupcast: unknown command ${JSON.stringify(command)}; see groupcast --help\n`,
   );
-  process.exit(2);
+  process.exit(EXIT_USAGE);
 }

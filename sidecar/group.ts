@@ -1,11 +1,17 @@
-import { concatBytes } from '../shared/bytes.ts';
 import type { GroupCounts, HistoryPage, StartPoint, Subscriber } from '../shared/hub.ts';
-import { type Batch, formatId, type Message, parseId } from '../shared/message.ts';
-import { encodeBatchAfter, encodeGap, type GapInfo } from '../shared/sse.ts';
+import { type Batch, formatId, type Message } from '../shared/message.ts';
+import { encodeBatchAfter, encodeGap, encodePosition, type GapInfo } from '../shared/sse.ts';
 import { SseFanout, type SseTarget } from '../shared/sse-fanout.ts';
 import type { History } from './history.ts';
 import type { Member } from './member.ts';
+import { resolveStart } from './replay.ts';
 import type { Stats } from './stats.ts';
+
+/**
+ * `lastSeq` of an SSE member whose replay is still being fetched (from Redis): the fan-out skips
+ * it, so nothing live reaches it before its replay.
+ */
+export const PARKED = Number.POSITIVE_INFINITY;
 
 /** An SSE subscriber as a member: the group writes shared event-stream bytes to it once a turn. */
 export class SseMember implements Member, SseTarget {
@@ -43,8 +49,11 @@ export class SseMember implements Member, SseTarget {
  */
 export class Group {
   readonly name: string;
-  /** Start of this group's id sequence (ms); ids are `<epoch>-<seq>`. */
-  readonly epoch: number;
+  /**
+   * Start of this group's id sequence (ms); ids are `<epoch>-<seq>`. Fixed in memory; with a
+   * backplane it follows the cluster's sequence (see restart).
+   */
+  epoch: number;
   readonly createdAt = Date.now();
   seq = 0;
   readonly members: Member[] = [];
@@ -136,33 +145,75 @@ export class Group {
   }
 
   /**
-   * Where a start point leaves off: replay everything with seq > afterSeq, after telling the
-   * client about a gap when its id was evicted, never issued here, or from an earlier run.
+   * Cluster path: hands a batch published on this node to its socket members (TCP, UDP) but its
+   * origin, at once. SSE subscribers get it once the cluster has numbered it (acceptNumbered).
    */
-  resolveStart(start: StartPoint): { afterSeq: number; gap: GapInfo | null } {
-    let after = this.seq;
-    let reason: GapInfo['reason'] | null = null;
-    if (start.kind === 'earliest') after = 0;
-    else if (start.kind === 'after') {
-      const id = parseId(start.id);
-      if (!id) reason = 'unknown';
-      else if (id.epoch < this.epoch) reason = 'reset';
-      else if (id.epoch > this.epoch || id.seq > this.seq) reason = 'unknown';
-      else if (id.seq < this.history.evictedSeq) reason = 'evicted';
-      else after = id.seq;
-      if (reason) after = 0;
+  deliverToSockets(batch: Batch, origin: Member | null): number {
+    const members = this.members;
+    let recipients = 0;
+    for (let i = 0; i < members.length; i++) {
+      const m = members[i];
+      if (m !== origin) {
+        m.deliver(batch);
+        recipients++;
+      }
     }
-    const firstHeld = this.history.firstSeq;
-    if (firstHeld > 0) after = Math.max(after, firstHeld - 1);
-    const gap =
-      reason && start.kind === 'after'
-        ? {
-            requested: start.id,
-            resumedFrom: firstHeld > 0 ? formatId(this.epoch, firstHeld) : null,
-            reason,
-          }
-        : null;
-    return { afterSeq: after, gap };
+    this.deliveries += recipients * batch.count;
+    return recipients;
+  }
+
+  /**
+   * Cluster path: a batch that already has its ids (from the cluster, or from this node while
+   * the cluster is out of reach) continues the sequence: kept for replay, sent to SSE subscribers
+   * and, unless this node published it (its sockets already have it), to socket members.
+   */
+  acceptNumbered(batch: Batch, toSockets: boolean): number {
+    this.seq = batch.lastSeq;
+    this.messagesIn += batch.count;
+    this.bytesIn += batch.payloadBytes;
+    this.history.append(batch);
+    let recipients = toSockets ? this.deliverToSockets(batch, null) : 0;
+    if (this.sseFanout.size > 0) {
+      this.sseFanout.push(batch);
+      recipients += this.sseFanout.size;
+      this.deliveries += this.sseFanout.size * batch.count;
+    }
+    return recipients;
+  }
+
+  /**
+   * Cluster path: the sequence continues at `<epoch>-<seq + 1>` (the cluster's sequence was
+   * re-created, this node switches to or from ids of its own, or a stretch is lost). Held history
+   * no longer fits and is dropped; SSE subscribers are told with a gap event unless `reason` is
+   * null (nothing was sent from the old sequence that the new one could contradict).
+   */
+  restart(epoch: number, seq: number, reason: GapInfo['reason'] | null): void {
+    this.sseFanout.flush();
+    const resumedFrom = formatId(epoch, seq + 1);
+    const gapAfter = (last: number) =>
+      encodeGap({ requested: formatId(this.epoch, last), resumedFrom, reason: reason ?? 'reset' });
+    const common = reason && this.seq > 0 ? gapAfter(this.seq) : null;
+    for (const t of this.sseFanout.targets.slice()) {
+      if (t.lastSeq === PARKED) continue;
+      if (reason && t.lastSeq > 0) {
+        t.subscriber.write(common && t.lastSeq === this.seq ? common : gapAfter(t.lastSeq));
+      }
+      t.lastSeq = seq;
+    }
+    this.epoch = epoch;
+    this.seq = seq;
+    this.history.restart(seq);
+  }
+
+  /** Where a start point leaves off in this group's own history (see resolveStart). */
+  resolveStart(start: StartPoint): { afterSeq: number; gap: GapInfo | null } {
+    const h = this.history;
+    return resolveStart(start, {
+      epoch: this.epoch,
+      seq: this.seq,
+      evictedSeq: h.evictedSeq,
+      firstSeq: h.firstSeq,
+    });
   }
 
   /** Sends a new subscriber what it asked to replay; it then receives live messages. */
@@ -170,10 +221,15 @@ export class Group {
     const { afterSeq, gap } = this.resolveStart(start);
     if (gap) member.subscriber.write(encodeGap(gap));
     member.lastSeq = this.seq;
-    if (afterSeq >= this.seq) return;
     const parts: Uint8Array[] = [];
-    for (const b of this.history.after(afterSeq)) parts.push(encodeBatchAfter(b, afterSeq));
-    if (parts.length > 0) member.subscriber.write(concatBytes(parts));
+    if (afterSeq < this.seq) {
+      for (const b of this.history.after(afterSeq)) parts.push(encodeBatchAfter(b, afterSeq));
+    }
+    // A group that never had a message has no position worth keeping: it may be gone, and
+    // re-created under a new epoch, by the time the client comes back.
+    if (this.seq > 0) parts.push(encodePosition(formatId(this.epoch, this.seq)));
+    // Written part by part: whole batches are the encodings every subscriber shares.
+    for (const part of parts) member.subscriber.write(part);
   }
 
   /** Up to `limit` held messages from a start point, oldest first. */

@@ -85,4 +85,10 @@ export class History {
     this.messages = 0;
     this.bytes = 0;
   }
+
+  /** Forgets everything held: the sequence continues after `evictedSeq` (a restart or a skipped stretch). */
+  restart(evictedSeq: number): void {
+    this.clear();
+    this.evictedSeq = evictedSeq;
+  }
 }

@@ -17,6 +17,8 @@ import type {
 } from '../shared/hub.ts';
 import { type Batch, formatId } from '../shared/message.ts';
 import type { SidecarOptions } from '../shared/options/sidecar.ts';
+import { MemoryBackplane } from './backplane/memory.ts';
+import type { Backplane } from './backplane/types.ts';
 import { Group, SseMember } from './group.ts';
 import { History } from './history.ts';
 import type { Logger } from './logger.ts';
@@ -38,7 +40,7 @@ export type HubOptions = Pick<
 
 /**
  * The sidecar's in-process hub: the group registry, fan-out and history. TCP, UDP and the HTTP
- * API all publish and subscribe through it.
+ * API all publish and subscribe through it; its backplane decides what other nodes see.
  */
 export class LocalHub implements Hub {
   readonly options: HubOptions;
@@ -46,6 +48,9 @@ export class LocalHub implements Hub {
   readonly codec: Framing;
   readonly stats = new Stats();
   readonly log: Logger;
+  /** This sidecar's id among the nodes sharing groups (shown in /healthz and on members). */
+  readonly node: string;
+  readonly backplane: Backplane;
   /** Listener states, filled in by the servers. */
   readonly listeners: Record<string, ListenerStatus> = {};
   /** Open TCP connections and SSE streams, against maxConnections. */
@@ -56,12 +61,19 @@ export class LocalHub implements Hub {
   #lastEpoch = 0;
   #closed = false;
 
-  constructor(options: HubOptions, log: Logger) {
+  constructor(
+    options: HubOptions,
+    log: Logger,
+    node: string = nanoid(10),
+    backplane: (hub: LocalHub) => Backplane = () => new MemoryBackplane(),
+  ) {
     this.options = options;
     this.framing = options.tcpFraming;
     // Node Buffers: sockets write them without wrapping each one again.
     this.codec = framingByName(options.tcpFraming, (n) => Buffer.allocUnsafe(n));
     this.log = log;
+    this.node = node;
+    this.backplane = backplane(this);
   }
 
   get groupCount(): number {
@@ -107,6 +119,7 @@ export class LocalHub implements Hub {
     }
     this.#wake(group);
     group.add(member);
+    this.backplane.joined(group, member);
     this.log.info(
       { group: name, member: member.id, transport: member.transport, remote: member.remote },
       'join',
@@ -116,6 +129,7 @@ export class LocalHub implements Hub {
 
   leave(group: Group, member: Member, reason?: string): void {
     if (!group.remove(member)) return;
+    this.backplane.left(group, member);
     this.log.info(
       { group: group.name, member: member.id, transport: member.transport, reason },
       'leave',
@@ -169,7 +183,7 @@ export class LocalHub implements Hub {
     const s = this.stats.byTransport[transport];
     s.messagesIn += batch.count;
     s.bytesIn += batch.payloadBytes;
-    const recipients = group.publish(batch, origin);
+    const recipients = this.backplane.publish(group, batch, origin);
     if (origin === null && group.size === 0) {
       // A publish into an idle group restarts its time to live.
       this.#wake(group);
@@ -186,8 +200,11 @@ export class LocalHub implements Hub {
       }
     }
     const batch = this.codec.encode(payloads);
+    this.backplane.admit(batch.wire.byteLength);
     const group = this.groupFor(name);
     const recipients = this.publishBatch(group, batch, null, origin.transport);
+    const numbered = this.backplane.numbered(batch);
+    if (numbered) await numbered;
     const ids: string[] = [];
     for (let i = 0; i < batch.count; i++) ids.push(batch.id(i));
     return { ids, recipients };
@@ -199,7 +216,8 @@ export class LocalHub implements Hub {
     const member = new SseMember(nanoid(10), subscriber);
     const group = this.join(name, member);
     this.connections.sse++;
-    group.replay(member, start);
+    const replayed = this.backplane.replay(group, member, start);
+    if (replayed) await replayed;
     let done = false;
     return {
       unsubscribe: (reason?: GroupcastError) => {
@@ -214,7 +232,7 @@ export class LocalHub implements Hub {
 
   async history(name: string, start: StartPoint, limit: number): Promise<HistoryPage | null> {
     validateGroupId(name);
-    return this.#groups.get(name)?.page(start, limit) ?? null;
+    return this.backplane.page(name, start, limit, this.#groups.get(name));
   }
 
   async groups(): Promise<GroupSummary[]> {
@@ -223,10 +241,15 @@ export class LocalHub implements Hub {
       out.push({ group: g.name, counts: { ...g.counts }, lastId: g.lastId });
     }
     out.sort((a, b) => (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
-    return out;
+    return this.backplane.groups(out);
   }
 
   async group(name: string): Promise<GroupDetail | null> {
+    return this.backplane.group(name, this.localGroup(name));
+  }
+
+  /** One group as this node alone sees it. */
+  localGroup(name: string): GroupDetail | null {
     const g = this.#groups.get(name);
     if (!g) return null;
     const h = g.history;
@@ -234,7 +257,7 @@ export class LocalHub implements Hub {
       group: g.name,
       counts: { ...g.counts },
       lastId: g.lastId,
-      members: [...g.members, ...g.sse].map(memberInfo),
+      members: [...g.members, ...g.sse].map((m) => memberInfo(m, this.node)),
       history: {
         messages: h.messages,
         bytes: h.bytes,
@@ -250,11 +273,16 @@ export class LocalHub implements Hub {
 
   async health(): Promise<HealthReport> {
     const down = Object.values(this.listeners).some((l) => !l.listening);
+    const backplane = this.backplane.health();
     return {
-      status: this.#closed || down ? 'down' : 'ok',
+      status: this.#closed || down ? 'down' : backplane.degraded ? 'degraded' : 'ok',
+      node: this.node,
       listeners: structuredClone(this.listeners),
       groups: this.#groups.size,
       connections: { ...this.connections },
+      // An edge worker in front of this sidecar learns the framing from here.
+      framing: this.framing,
+      backplane: backplane.detail,
     };
   }
 

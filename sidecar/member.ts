@@ -17,12 +17,13 @@ export interface Member {
   close(reason?: GroupcastError): void;
 }
 
-export function memberInfo(m: Member): MemberInfo {
+export function memberInfo(m: Member, node: string): MemberInfo {
   return {
     id: m.id,
     transport: m.transport,
     remote: m.remote,
     joinedAt: new Date(m.joinedAt).toISOString(),
     pendingBytes: m.pendingBytes,
+    node,
   };
 }

@@ -120,5 +120,6 @@ function buildRegistry(hub: LocalHub): Registry {
       this.set(n);
     },
   });
+  hub.backplane.registerMetrics(register);
   return register;
 }

@@ -73,10 +73,21 @@ export async function serve(argv: readonly string[]): Promise<void> {
     process.stderr.write(`groupcast: cannot start: ${(err as Error).message}\n`);
     process.exit(1);
   }
+  log.info(
+    { node: sidecar.hub.node, backplane: sidecar.hub.backplane.kind },
+    `node ${sidecar.hub.node} (${sidecar.hub.backplane.kind === 'redis' ? 'sharing groups over Redis' : 'groups in memory'})`,
+  );
   // Where it listens is always printed, whatever the log level: scripts wait for these lines.
   const always = log.child({}, { level: 'info' });
   for (const [transport, address] of Object.entries(sidecar.addresses)) {
     always.info({ transport, address }, `${transport} listening on ${address}`);
+  }
+  if (sidecar.addresses.http && options.dashboard) {
+    // Bound to every interface: the page is still reachable on this machine's loopback.
+    const local = sidecar.addresses.http
+      .replace(/^0\.0\.0\.0:/, '127.0.0.1:')
+      .replace(/^\[::\]:/, '[::1]:');
+    log.info({ url: `http://${local}/` }, `dashboard at http://${local}/`);
   }
   for (const warning of exposureWarnings(options)) log.warn({ host: options.host }, warning);
   let stopping = false;

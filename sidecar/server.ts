@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { nanoid } from 'nanoid';
 import { Authenticator, authConfigured } from '../api/auth.ts';
 import { listenApi } from '../api/node.ts';
 import { InvalidOptionError } from '../shared/errors.ts';
 import type { SidecarOptions } from '../shared/options/sidecar.ts';
+import { RedisBackplane } from './backplane/redis.ts';
 import { LocalHub } from './hub.ts';
 import type { Logger } from './logger.ts';
 import { TcpServer } from './tcp-server.ts';
@@ -26,15 +28,27 @@ function readPem(value: string | null): string | null {
   }
 }
 
-/** Starts every listener the options ask for, around one hub. */
+/**
+ * Starts every listener the options ask for, around one hub; with a Redis URL the hub shares its
+ * groups with the other sidecars on that Redis (reachable or not yet).
+ */
 export async function startSidecar(
   options: Readonly<SidecarOptions>,
   log: Logger,
 ): Promise<Sidecar> {
-  const hub = new LocalHub(options, log);
+  const node = options.nodeId ?? nanoid(10);
+  const redisUrl = options.redisUrl;
+  const hub = new LocalHub(
+    options,
+    log,
+    node,
+    redisUrl ? (h) => new RedisBackplane(h, { ...options, redisUrl }, log) : undefined,
+  );
   const addresses: Sidecar['addresses'] = {};
   const closers: (() => Promise<void>)[] = [];
   try {
+    await hub.backplane.start();
+    closers.push(() => hub.backplane.close());
     if (options.tcpPort !== null) {
       const tcp = new TcpServer(hub, options);
       addresses.tcp = await tcp.listen(options.host, options.tcpPort);

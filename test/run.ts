@@ -7,9 +7,10 @@
  *
  * Usage: npm test [-- <path filter>...]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { parseDenoSummary } from './helpers/deno-summary.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const FILE_TIMEOUT_MS = 5 * 60_000;
@@ -76,13 +77,34 @@ function strip(text: string): string {
   return text.replace(/\u001b\[[0-9;]*m/g, '');
 }
 
+/** The suite running now, in its own process group, so a timeout or Ctrl-C ends all of it. */
+let current: ChildProcess | null = null;
+function killGroup(child: ChildProcess): void {
+  try {
+    if (child.pid) process.kill(-child.pid, 'SIGKILL');
+  } catch {}
+}
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (current) killGroup(current);
+    process.exit(130);
+  });
+}
+
 function run(
   cmd: string,
   args: string[],
   env: NodeJS.ProcessEnv,
 ): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own group: the processes a suite starts (a Deno suite's sidecars) go with it.
+    const child = spawn(cmd, args, {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    current = child;
     let out = '';
     const onData = (d: Buffer) => {
       out += d;
@@ -92,10 +114,11 @@ function run(
     child.stderr.on('data', onData);
     const timer = setTimeout(() => {
       out += `\n[run] timed out after ${FILE_TIMEOUT_MS} ms\n`;
-      child.kill('SIGKILL');
+      killGroup(child);
     }, FILE_TIMEOUT_MS);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      current = null;
       resolve({ code: code ?? (signal ? 1 : 0), out: strip(out) });
     });
   });
@@ -148,19 +171,21 @@ async function runDeno(filters: string[]): Promise<void> {
     ],
     { ...process.env, NO_COLOR: '1' },
   );
-  const m =
-    /(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed(?: \(\d+ steps?\))?(?: \| (\d+) ignored)?/.exec(
-      out,
-    );
-  if (!m) {
+  const summary = parseDenoSummary(out);
+  if (!summary) {
     tally.failed++;
     failures.push(`test/deno (crashed, exit ${code})`);
     return;
   }
-  tally.passed += Number(m[1]);
-  tally.failed += Number(m[2]);
-  tally.skipped += Number(m[3] ?? 0);
-  if (Number(m[2]) > 0) failures.push(`test/deno (${m[2]} failed)`);
+  tally.passed += summary.passed;
+  tally.failed += summary.failed;
+  tally.skipped += summary.ignored;
+  if (summary.failed > 0) failures.push(`test/deno (${summary.failed} failed)`);
+  else if (code !== 0) {
+    // Every test passed but deno failed the run (`only` used, an error after the tests).
+    tally.failed++;
+    failures.push(`test/deno (exit ${code} after its tests)`);
+  }
 }
 
 async function main(): Promise<void> {

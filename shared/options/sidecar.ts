@@ -59,6 +59,12 @@ export const DEFAULT_GROUP_TTL_MS = 10 * 60_000;
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 export const DEFAULT_SSE_QUEUE_BYTES = 4 * MiB;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 2_000;
+export const DEFAULT_REDIS_PREFIX = 'groupcast:';
+export const DEFAULT_REDIS_QUEUE_BYTES = 32 * MiB;
+export const DEFAULT_NODE_HEARTBEAT_MS = 2_000;
+export const DEFAULT_NODE_EXPIRY_MS = 10_000;
+/** Node ids go into Redis key names and listings: short, printable, no separators. */
+export const NODE_ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 export const DEFAULT_MAX_CONNECTIONS_PER_IP = 1_000;
 export const DEFAULT_MAX_SSE_PER_IP = 1_000;
 /** Messages a second per connection (or UDP sender, or HTTP client); 0 = unlimited. */
@@ -92,8 +98,15 @@ export interface SidecarOptions {
   heartbeatMs: number;
   sseQueueBytes: number;
   corsOrigins: string[];
+  dashboard: boolean;
   shutdownGraceMs: number;
   redisUrl: string | null;
+  redisPrefix: string;
+  redisQueueBytes: number;
+  nodeId: string | null;
+  nodeHeartbeatMs: number;
+  nodeExpiryMs: number;
+  healthStrict: boolean;
   jwtSecret: string | null;
   jwtPublicKey: string | null;
   jwtJwksUrl: string | null;
@@ -383,6 +396,14 @@ export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
     { defaultDoc: 'none (same origin only)' },
   ),
   spec(
+    'dashboard',
+    'DASHBOARD',
+    true,
+    'serve the dashboard page at / (its files under /_dashboard/); off: / answers 404',
+    (r) => parseBool(r),
+    { boolean: true, defaultDoc: 'on' },
+  ),
+  spec(
     'shutdownGraceMs',
     'SHUTDOWN_GRACE',
     DEFAULT_SHUTDOWN_GRACE_MS,
@@ -521,6 +542,61 @@ export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
     (r) => parseUrl(r, ['redis', 'rediss']),
     { flag: 'redis', defaultDoc: 'none' },
   ),
+  spec(
+    'redisPrefix',
+    'REDIS_PREFIX',
+    DEFAULT_REDIS_PREFIX,
+    'prefix of every Redis key and channel, so several clusters can share one Redis',
+    (r) => {
+      const s = parseString(r);
+      if (/[\s]/.test(s) || s.length > 64) throw new Reason('up to 64 characters, no whitespace');
+      return s;
+    },
+  ),
+  spec(
+    'redisQueueBytes',
+    'REDIS_QUEUE_BYTES',
+    DEFAULT_REDIS_QUEUE_BYTES,
+    'bytes waiting for Redis (queued or unanswered); past it a batch is not shared (counted) and HTTP answers 503',
+    (r) => parseBytes(r, 64 * KiB, 4 * GiB),
+    { defaultDoc: '32 MiB' },
+  ),
+  spec(
+    'nodeId',
+    'NODE_ID',
+    null,
+    "this sidecar's id among the nodes sharing groups (letters, digits, _ . -)",
+    (r) => {
+      const s = parseString(r);
+      if (!NODE_ID_RE.test(s)) throw new Reason('1-64 letters, digits, _ . or -');
+      return s;
+    },
+    { defaultDoc: 'random at each start' },
+  ),
+  spec(
+    'nodeHeartbeatMs',
+    'NODE_HEARTBEAT',
+    DEFAULT_NODE_HEARTBEAT_MS,
+    'how often a node tells Redis it is alive (and refreshes its members)',
+    (r) => parseDuration(r, 50, 600e3),
+    { defaultDoc: '2s' },
+  ),
+  spec(
+    'nodeExpiryMs',
+    'NODE_EXPIRY',
+    DEFAULT_NODE_EXPIRY_MS,
+    'a node silent this long is dropped from listings with its members; more than the heartbeat',
+    (r) => parseDuration(r, 100, 3600e3),
+    { defaultDoc: '10s' },
+  ),
+  spec(
+    'healthStrict',
+    'HEALTH_STRICT',
+    false,
+    '/healthz answers 503 when degraded (Redis out of reach), not only when down',
+    (r) => parseBool(r),
+    { boolean: true },
+  ),
 ];
 
 export interface ResolvedSidecar extends Resolved<SidecarOptions> {
@@ -559,6 +635,13 @@ export function resolveSidecarOptions(
   }
   if (options.maxMessageBytes > options.maxBodyBytes)
     options.maxBodyBytes = options.maxMessageBytes;
+  if (options.nodeExpiryMs <= options.nodeHeartbeatMs) {
+    throw new InvalidOptionError(
+      'nodeExpiryMs',
+      options.nodeExpiryMs,
+      `expected more than nodeHeartbeatMs (${options.nodeHeartbeatMs} ms)`,
+    );
+  }
   return { ...resolved, options: deepFreeze(options), socketForwarderMode };
 }
 

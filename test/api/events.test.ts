@@ -24,6 +24,23 @@ test('an SSE response has the streaming headers and a retry hint', async () => {
   assert.is(c.response.headers.get('x-accel-buffering'), 'no');
 });
 
+test('a live stream starts with its position (an id with no data), so a reconnect loses nothing', async () => {
+  const ids = await publish('pos', 2);
+  const res = await fetch(`${baseUrl(rig.sc)}/groups/pos/events`);
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  let text = '';
+  while (!text.includes(`id: ${ids[1]}\n\n`))
+    text += new TextDecoder().decode((await reader.read()).value);
+  assert.not.match(text, /data:/, 'no message was replayed');
+  await reader.cancel();
+  await publish('pos', 1, 'missed');
+  const again = await rig.sse('pos', '', { 'Last-Event-ID': ids[1] });
+  assert.equal(
+    (await again.waitForMessages(1)).map((e) => e.data),
+    ['missed0'],
+  );
+});
+
 test('Last-Event-ID resumes exactly after that message', async () => {
   const ids = await publish('replay', 5);
   const c = await rig.sse('replay', '', { 'Last-Event-ID': ids[1] });
@@ -141,6 +158,19 @@ test('a slow SSE consumer is cut and counted while a fast one gets everything', 
     'slow subscriber removed',
   );
   res.destroy();
+});
+
+test('a replay larger than the stream queue is sent whole; the limit applies to what follows', async () => {
+  await rig.restart({ sseQueueBytes: 64 * 1024, historyBytes: 4 * 1024 * 1024 });
+  const line = `${'r'.repeat(999)}\n`;
+  const sender = await rig.tcp('big-replay');
+  sender.write(line.repeat(1000)); // about 1 MB of history, 16 times the queue
+  await waitFor(() => rig.sc.hub.findGroup('big-replay')?.seq === 1000, 5000, 'history');
+  const c = await rig.sse('big-replay', '?from=earliest');
+  await c.waitForMessages(1000, 10_000);
+  sender.write('live\n');
+  await waitFor(() => c.data().at(-1) === 'live', 5000, 'the live message');
+  assert.is(rig.sc.hub.stats.slowConsumers.sse, 0);
 });
 
 test('1,000 concurrent subscribers of one group all receive a message', async () => {

@@ -95,6 +95,26 @@ test('healthz reports each listener', async () => {
   }
 });
 
+test('healthz names this node; with no Redis the backplane is in memory and strict mode changes nothing', async () => {
+  const h = await getJson(sc, '/healthz');
+  assert.type(h.json.node, 'string');
+  assert.ok(h.json.node.length > 0);
+  assert.equal(h.json.backplane, { kind: 'memory' });
+  const named = await startTestSidecar({ nodeId: 'edge-7', healthStrict: true });
+  try {
+    const n = await getJson(named, '/healthz');
+    assert.is(n.status, 200);
+    assert.is(n.json.node, 'edge-7');
+    const t = await TcpPeer.open(named.addresses.tcp as string, 'tagged');
+    await waitFor(() => named.hub.findGroup('tagged')?.size === 1);
+    const detail = await getJson(named, '/groups/tagged');
+    assert.is(detail.json.members[0].node, 'edge-7');
+    t.close();
+  } finally {
+    await named.close();
+  }
+});
+
 test('an SSE subscriber leaves the listing when its stream ends', async () => {
   const s = await SseClient.open(`${baseUrl(sc)}/groups/watch/events`);
   await waitFor(() => sc.hub.findGroup('watch')?.counts.sse === 1);

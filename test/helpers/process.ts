@@ -96,25 +96,87 @@ export function startProcess(
   });
 }
 
-/** Runs a command to completion. */
+/**
+ * Starts a daemon that is not a sidecar (redis-server) in its own process group and resolves once
+ * its output matches `ready`. Stopped like a sidecar, and killed with the test process at the latest.
+ */
+export function startDaemon(
+  cmd: string,
+  args: string[],
+  ready: RegExp,
+  ms = 10_000,
+): Promise<Omit<Started, 'addresses'>> {
+  const child = spawn(cmd, args, {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  let out = '';
+  let err = '';
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode === null && child.signalCode === null && child.pid) {
+      try {
+        process.kill(-child.pid, signal);
+      } catch {}
+    }
+    const timer = setTimeout(() => child.pid && process.kill(-child.pid, 'SIGKILL'), 10_000);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stop('SIGKILL');
+      reject(new Error(`${cmd} not ready after ${ms} ms:\n${out}\n${err}`));
+    }, ms);
+    const check = () => {
+      if (!ready.test(out)) return;
+      clearTimeout(timer);
+      resolve({ child, stdout: () => out, stderr: () => err, stop, exited });
+    };
+    child.stdout?.on('data', (d) => {
+      out += d;
+      check();
+    });
+    child.stderr?.on('data', (d) => {
+      err += d;
+    });
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${cmd} exited with ${code} before it was ready:\n${out}\n${err}`));
+    });
+  });
+}
+
+/** Runs a command to completion; `input`, when given, is its standard input. */
 export function runProcess(
   cmd: string,
   args: string[],
   env: Record<string, string> = {},
   ms = 20_000,
+  input?: string,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+    if (input !== undefined) child.stdin?.end(input);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => {
+    child.stdout?.on('data', (d) => {
       stdout += d;
     });
-    child.stderr.on('data', (d) => {
+    child.stderr?.on('data', (d) => {
       stderr += d;
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), ms);
@@ -123,4 +185,54 @@ export function runProcess(
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+export interface Running {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Sends a signal to the process group and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+/** Starts a long-running command (its own process group, killed if the test process exits). */
+export function spawnProcess(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Running {
+  const child = spawn(cmd, args, {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d) => {
+    out += d;
+  });
+  child.stderr?.on('data', (d) => {
+    err += d;
+  });
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode === null && child.signalCode === null && child.pid) {
+      try {
+        process.kill(-child.pid, signal);
+      } catch {}
+    }
+    const timer = setTimeout(() => child.pid && process.kill(-child.pid, 'SIGKILL'), 10_000);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  };
+  return { child, stdout: () => out, stderr: () => err, stop, exited };
 }

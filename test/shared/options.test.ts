@@ -124,6 +124,60 @@ test('options: a bad value names the option, where it came from and the value', 
   }
 });
 
+test('options: the cluster options (Redis, node id, heartbeat, strict health)', () => {
+  const d = resolveSidecarOptions({}, []).options;
+  assert.is(d.redisUrl, null);
+  assert.is(d.nodeId, null, 'random at start-up');
+  assert.is(d.redisPrefix, 'groupcast:');
+  assert.is(d.redisQueueBytes, 32 * 1024 * 1024);
+  assert.is(d.nodeHeartbeatMs, 2000);
+  assert.is(d.nodeExpiryMs, 10_000);
+  assert.is(d.healthStrict, false);
+  const { options } = resolveSidecarOptions(
+    {
+      GROUPCAST_REDIS_URL: 'redis://10.0.0.2:6379/1',
+      GROUPCAST_NODE_ID: 'edge-1.eu',
+      GROUPCAST_NODE_HEARTBEAT: '500ms',
+      GROUPCAST_NODE_EXPIRY: '3s',
+      GROUPCAST_REDIS_QUEUE_BYTES: '4MiB',
+    },
+    ['--health-strict', '--redis-prefix', 'gc1:'],
+  );
+  assert.is(options.redisUrl, 'redis://10.0.0.2:6379/1');
+  assert.is(options.nodeId, 'edge-1.eu');
+  assert.is(options.nodeHeartbeatMs, 500);
+  assert.is(options.nodeExpiryMs, 3000);
+  assert.is(options.redisQueueBytes, 4 * 1024 * 1024);
+  assert.is(options.healthStrict, true);
+  assert.is(options.redisPrefix, 'gc1:');
+  assert.is(
+    resolveSidecarOptions({ GROUPCAST_HEALTH_STRICT: 'true' }, ['--no-health-strict']).options
+      .healthStrict,
+    false,
+  );
+  assert.is(
+    resolveSidecarOptions({}, ['--redis', 'rediss://x:6380']).options.redisUrl,
+    'rediss://x:6380',
+  );
+  const bad: [Record<string, string>, string[], RegExp][] = [
+    [{ GROUPCAST_NODE_ID: 'a:b' }, [], /nodeId/],
+    [{ GROUPCAST_NODE_ID: 'x'.repeat(65) }, [], /nodeId/],
+    [{}, ['--redis', 'http://localhost:6379'], /redisUrl/],
+    [
+      { GROUPCAST_NODE_HEARTBEAT: '5s', GROUPCAST_NODE_EXPIRY: '5s' },
+      [],
+      /nodeExpiryMs.*more than nodeHeartbeatMs/,
+    ],
+    [{}, ['--redis-prefix', 'a b'], /redisPrefix/],
+  ];
+  for (const [env, argv, re] of bad) {
+    assert.throws(
+      () => resolveSidecarOptions(env, argv),
+      (e: Error & { code?: string }) => e.code === 'INVALID_OPTION' && re.test(e.message),
+    );
+  }
+});
+
 test('options: unknown config-file keys are refused', () => {
   assert.throws(() => resolveSidecarOptions({}, [], { tcpPrt: 1 }), code('INVALID_OPTION'));
 });

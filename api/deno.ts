@@ -1,0 +1,92 @@
+// The edge worker on Deno: `deno task edge` (or `deno run --allow-net --allow-env api/deno.ts`).
+import type { Context } from 'hono';
+import { GroupcastError } from '../shared/errors.ts';
+import { EDGE_OPTIONS } from '../shared/options/edge.ts';
+import { createEdge, type Edge } from './edge.ts';
+
+function usage(): string {
+  const rows = EDGE_OPTIONS.map((s) => {
+    const def = s.defaultDoc ?? JSON.stringify(s.default);
+    return `  --${s.flag.padEnd(20)} ${s.env.padEnd(30)} ${s.doc} [default: ${def}]`;
+  });
+  return [
+    'Usage: deno task edge [options]',
+    '',
+    'Serves the groupcast HTTP/SSE API backed by a sidecar. Precedence: defaults < environment < flags',
+    ...rows,
+  ].join('\n');
+}
+
+function hostPort(hostname: string, port: number): string {
+  return hostname.includes(':') ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+}
+
+if (Deno.args.includes('--help') || Deno.args.includes('-h')) {
+  console.log(usage());
+  Deno.exit(0);
+}
+
+let edge: Edge;
+try {
+  edge = createEdge(Deno.env.toObject(), Deno.args, {
+    remoteAddress: (c: Context) => {
+      const a = (c.env as Deno.ServeHandlerInfo<Deno.NetAddr>).remoteAddr;
+      return hostPort(a.hostname, a.port);
+    },
+  });
+} catch (err) {
+  console.error(`groupcast-edge: ${err instanceof GroupcastError ? err.message : String(err)}`);
+  Deno.exit(2);
+}
+
+const { app, hub, options, log } = edge;
+let server: Deno.HttpServer<Deno.NetAddr>;
+try {
+  server = Deno.serve(
+    {
+      hostname: options.host,
+      port: options.port,
+      // Deno reports here a response stream that ended in an error: a slow subscriber cut at its
+      // queue limit is expected and counted, not worth a stack trace.
+      onError: (err) => {
+        if (err instanceof GroupcastError && err.code === 'SLOW_CONSUMER') {
+          log('debug', 'slow subscriber cut', { reason: err.message });
+        } else log('error', 'http error', { err: err instanceof Error ? err.stack : String(err) });
+        return new Response(null, { status: 500 });
+      },
+      onListen: (addr) => {
+        const address = hostPort(addr.hostname, addr.port);
+        hub.listeners.http = { listening: true, address };
+        log('info', `http listening on ${address}`, {
+          transport: 'http',
+          address,
+          sidecar: hub.client.url,
+        });
+      },
+    },
+    app.fetch,
+  );
+} catch (err) {
+  log('error', 'cannot start', { err: (err as Error).message });
+  console.error(`groupcast-edge: cannot start: ${(err as Error).message}`);
+  Deno.exit(1);
+}
+
+let stopping = false;
+async function stop(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log('info', 'shutting down', { signal });
+  // Open streams never end by themselves: end them (with `event: close`), then drain.
+  hub.close();
+  const deadline = setTimeout(() => {
+    log('warn', 'shutdown grace passed; exiting');
+    Deno.exit(0);
+  }, options.shutdownGraceMs);
+  await server.shutdown();
+  clearTimeout(deadline);
+  log('info', 'stopped');
+  Deno.exit(0);
+}
+Deno.addSignalListener('SIGINT', () => void stop('SIGINT'));
+Deno.addSignalListener('SIGTERM', () => void stop('SIGTERM'));

@@ -1,0 +1,46 @@
+import type { Context, Hono } from 'hono';
+import { type EdgeOptions, resolveEdgeOptions } from '../shared/options/edge.ts';
+import { type ApiRuntime, createApi } from './app.ts';
+import { jsonLog } from './edge-log.ts';
+import { type EdgeLog, RemoteHub } from './remote-hub.ts';
+
+export interface Edge {
+  app: Hono;
+  hub: RemoteHub;
+  options: Readonly<EdgeOptions>;
+  log: EdgeLog;
+}
+
+/**
+ * The edge worker, runtime-neutral: options from an environment and flags, a RemoteHub to the
+ * sidecar, and the same API the sidecar serves. Any fetch runtime can serve `app.fetch`.
+ */
+export function createEdge(
+  env: Record<string, string | undefined>,
+  argv: readonly string[] = [],
+  runtime: ApiRuntime & { log?: EdgeLog } = {},
+): Edge {
+  const { options } = resolveEdgeOptions(env, argv);
+  const log = runtime.log ?? jsonLog(options.logLevel);
+  const hub = new RemoteHub({
+    url: options.sidecarUrl,
+    token: options.sidecarToken,
+    timeoutMs: options.upstreamTimeoutMs,
+    idleMs: options.upstreamIdleMs,
+    retryMinMs: options.upstreamRetryMinMs,
+    retryMaxMs: options.upstreamRetryMaxMs,
+    maxConnections: options.maxConnections,
+    sseQueueBytes: options.sseQueueBytes,
+    log,
+  });
+  const app = createApi(hub, options, {
+    onRejected: (code) => hub.stats.count(hub.stats.rejected, code),
+    logError: (err: unknown, c: Context) =>
+      log('error', 'http handler error', {
+        path: c.req.path,
+        err: err instanceof Error ? err.stack : String(err),
+      }),
+    ...runtime,
+  });
+  return { app, hub, options, log };
+}

@@ -1,0 +1,532 @@
+import { Backoff } from '../shared/backoff.ts';
+import { concatBytes, fromBase64, textDecoder } from '../shared/bytes.ts';
+import {
+  type GroupcastError,
+  SlowConsumerError,
+  toGroupcastError,
+  UpstreamError,
+} from '../shared/errors.ts';
+import type { StartPoint, Subscriber } from '../shared/hub.ts';
+import { type Batch, batchOf, formatId, parseId } from '../shared/message.ts';
+import { encodeBatch, encodeGap, type GapInfo } from '../shared/sse.ts';
+import { SseFanout, type SseTarget } from '../shared/sse-fanout.ts';
+import { type ParsedEvent, SseParser } from '../shared/sse-parser.ts';
+import type { EdgeStats } from './edge-stats.ts';
+import { groupPath, type SidecarClient, wirePayload } from './sidecar-client.ts';
+
+export type UpstreamState = 'connecting' | 'open' | 'backoff' | 'closed';
+
+export type EdgeLog = (
+  level: 'debug' | 'info' | 'warn' | 'error',
+  msg: string,
+  fields?: Record<string, unknown>,
+) => void;
+
+export interface UpstreamConfig {
+  client: SidecarClient;
+  stats: EdgeStats;
+  log: EdgeLog;
+  /** An open stream silent this long is dropped and reopened. */
+  idleMs: number;
+  retryMinMs: number;
+  retryMaxMs: number;
+  /** A replay for one subscriber stops at this many bytes (its queue limit). */
+  replayLimitBytes: number;
+}
+
+/** The history page size the sidecar allows at most. */
+const PAGE = 1000;
+/** A replay longer than this many pages is refused; the sidecar's history limit is 10M messages. */
+const MAX_REPLAY_PAGES = 10_000;
+/** Rounds of "read history, then compare with the live stream" before a subscriber gives up. */
+const MAX_CATCH_UP_ROUNDS = 3;
+/**
+ * Recent batches kept to bridge a new subscriber from the end of its history replay to the live
+ * stream: that window lasts one request, so a small bound covers it; past it, history is read
+ * again.
+ */
+const RECENT_MESSAGES = 256;
+const RECENT_BYTES = 1024 * 1024;
+
+/** An edge subscriber as its upstream sees it. */
+export class EdgeTarget implements SseTarget {
+  readonly subscriber: Subscriber;
+  slot = -1;
+  /** Newest seq sent, within `epoch`. */
+  lastSeq = 0;
+  /** The sidecar sequence (`<epoch>-` of ids) `lastSeq` belongs to; 0 while none is known. */
+  epoch = 0;
+  /** The id the subscriber asked to resume after. */
+  readonly requested: string | null;
+  /** Already told that the sidecar's sequence restarted; no second gap for the same restart. */
+  toldReset = false;
+  /** Caught up to a newer sidecar sequence than the stream carries yet; joins when it does. */
+  parked = false;
+  released = false;
+
+  constructor(subscriber: Subscriber, start: StartPoint) {
+    this.subscriber = subscriber;
+    this.requested = start.kind === 'after' ? start.id : null;
+  }
+
+  /** What this subscriber would send as Last-Event-ID now. */
+  get position(): string {
+    if (this.epoch !== 0) return formatId(this.epoch, this.lastSeq);
+    return this.requested ?? '';
+  }
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(err: GroupcastError): void;
+}
+
+/**
+ * One SSE stream from the sidecar for one group, shared by every subscriber of that group on this
+ * edge worker. Messages keep their ids; batches from one read are fanned out once per turn with
+ * SseFanout. When the stream fails it is reopened with backoff and Last-Event-ID, so subscribers
+ * lose nothing the sidecar still holds; when the sidecar's sequence restarted (the sidecar did),
+ * they get the sidecar's `gap` event, never a silent jump. It closes with its last subscriber.
+ */
+export class Upstream {
+  readonly group: string;
+  state: UpstreamState = 'connecting';
+  readonly fanout: SseFanout<EdgeTarget>;
+  /** Sidecar sequence of the stream and newest seq received in it (0, 0 until known). */
+  epoch = 0;
+  seq = 0;
+  lastError: string | null = null;
+  readonly #cfg: UpstreamConfig;
+  readonly #onEmpty: () => void;
+  /** Subscribers being caught up, or parked until the stream reaches their sequence. */
+  readonly #waiting = new Set<EdgeTarget>();
+  #waiters: Waiter[] = [];
+  #ctl: AbortController | null = null;
+  #wake: (() => void) | null = null;
+  readonly #backoff: Backoff;
+  #recent: Batch[] = [];
+  #recentMessages = 0;
+  #recentBytes = 0;
+  /** Payloads of consecutive messages of the current read, not yet a batch. */
+  #pending: Uint8Array[] = [];
+  #pendingFirst = 0;
+  /** The sidecar announced a new sequence (gap reset/unknown): the next id starts it. */
+  #expectNewEpoch = false;
+
+  constructor(group: string, cfg: UpstreamConfig, onEmpty: () => void) {
+    this.#backoff = new Backoff({ initialMs: cfg.retryMinMs, maxMs: cfg.retryMaxMs });
+    this.group = group;
+    this.#cfg = cfg;
+    this.#onEmpty = onEmpty;
+    this.fanout = new SseFanout<EdgeTarget>((messages, bytes) => {
+      cfg.stats.messagesOut += messages;
+      cfg.stats.bytesOut += bytes;
+    });
+    void this.#run();
+  }
+
+  get closed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** Subscribers held: live, catching up and parked. */
+  get size(): number {
+    return this.fanout.size + this.#waiting.size;
+  }
+
+  /**
+   * Adds a subscriber: waits for the stream to be open, replays what it asked for from the
+   * sidecar's history, then it receives live messages with no message twice and none skipped.
+   * Rejects with UPSTREAM_UNAVAILABLE when the next connection attempt fails.
+   */
+  async attach(t: EdgeTarget, start: StartPoint): Promise<void> {
+    this.#waiting.add(t);
+    await this.#whenOpen();
+    if (t.released) return;
+    if (start.kind === 'live') {
+      this.#join(t, this.seq, []);
+      return;
+    }
+    let after = start.kind === 'after' ? start.id : null;
+    const parts: Uint8Array[] = [];
+    for (let round = 0; round < MAX_CATCH_UP_ROUNDS; round++) {
+      const at = await this.#replay(after, parts);
+      if (t.released) return;
+      if (at === 'too-long') {
+        // Send what fits; the client resumes after it with its next connection.
+        t.subscriber.write(concatBytes(parts));
+        t.subscriber.close(
+          new SlowConsumerError(this.#cfg.replayLimitBytes, this.#cfg.replayLimitBytes),
+        );
+        return;
+      }
+      if (this.epoch === 0 && at.epoch !== 0) this.#advance(at.epoch, null);
+      if (
+        at.epoch !== 0 &&
+        at.epoch !== this.epoch &&
+        (at.epoch > this.epoch || this.#expectNewEpoch)
+      ) {
+        // The sidecar restarted and the history came from the new run before the stream did.
+        t.epoch = at.epoch;
+        t.lastSeq = at.seq;
+        t.parked = true;
+        if (parts.length > 0) t.subscriber.write(concatBytes(parts));
+        return;
+      }
+      if (at.epoch === 0 || at.epoch === this.epoch) {
+        const from = at.epoch === 0 ? 0 : at.seq;
+        if (from >= this.seq) {
+          this.#join(t, from, parts);
+          return;
+        }
+        const extra = this.#recentAfter(from);
+        if (extra) {
+          for (const b of extra) parts.push(encodeBatch(b));
+          this.#join(t, this.seq, parts);
+          return;
+        }
+        after = formatId(this.epoch, from);
+      } else {
+        // The history is from an older run of the sidecar than the stream: read on from there.
+        after = formatId(at.epoch, at.seq);
+      }
+    }
+    throw new UpstreamError(`cannot catch up with group ${this.group} on the sidecar`);
+  }
+
+  /** Removes a subscriber (idempotent); the stream closes with its last one. */
+  release(t: EdgeTarget): void {
+    if (t.released) return;
+    t.released = true;
+    this.fanout.remove(t);
+    this.#waiting.delete(t);
+    if (this.size === 0) this.close();
+  }
+
+  /** Closes the stream; with a reason, also ends every subscriber's stream with it. */
+  close(reason?: GroupcastError): void {
+    if (this.state !== 'closed') {
+      this.state = 'closed';
+      this.#ctl?.abort();
+      this.#wake?.();
+      this.#settle(new UpstreamError('the upstream stream closed'));
+      this.#cfg.log('debug', 'upstream closed', { group: this.group });
+      this.#onEmpty();
+    }
+    if (reason) {
+      for (const t of [...this.fanout.targets, ...this.#waiting]) t.subscriber.close(reason);
+    }
+  }
+
+  #join(t: EdgeTarget, seq: number, parts: Uint8Array[]): void {
+    this.#waiting.delete(t);
+    t.epoch = this.epoch;
+    t.lastSeq = seq;
+    // Added before the write: a write that ends the subscriber then removes it again.
+    this.fanout.add(t);
+    if (parts.length > 0) t.subscriber.write(concatBytes(parts));
+  }
+
+  /**
+   * Replays held messages after `after` (from the earliest with null) into `parts`, gap first,
+   * page by page; resolves with how far it got, or 'too-long' past the subscriber's queue limit.
+   */
+  async #replay(
+    after: string | null,
+    parts: Uint8Array[],
+  ): Promise<{ epoch: number; seq: number } | 'too-long'> {
+    let cursor = after;
+    let bytes = 0;
+    for (const p of parts) bytes += p.byteLength;
+    for (let n = 0; n < MAX_REPLAY_PAGES; n++) {
+      const page = await this.#cfg.client.historyPage(this.group, cursor, PAGE);
+      this.#cfg.stats.replayPages++;
+      if (!page) return { epoch: 0, seq: 0 };
+      if (page.gap) {
+        parts.push(encodeGap(page.gap));
+        this.#cfg.stats.count(this.#cfg.stats.gaps, page.gap.reason);
+      }
+      let run: Uint8Array[] = [];
+      let runEpoch = 0;
+      let runFirst = 0;
+      const flush = () => {
+        if (run.length === 0) return;
+        const chunk = encodeBatch(batchOf(run, runEpoch, runFirst));
+        parts.push(chunk);
+        bytes += chunk.byteLength;
+        run = [];
+      };
+      for (const m of page.messages) {
+        const id = parseId(m.id);
+        if (!id) continue;
+        if (run.length > 0 && (id.epoch !== runEpoch || id.seq !== runFirst + run.length)) flush();
+        if (run.length === 0) {
+          runEpoch = id.epoch;
+          runFirst = id.seq;
+        }
+        run.push(wirePayload(m));
+      }
+      flush();
+      const last = page.messages.at(-1)?.id ?? null;
+      if (!page.more) {
+        const at = parseId(page.lastId ?? last ?? '');
+        return at ?? { epoch: 0, seq: 0 };
+      }
+      if (bytes >= this.#cfg.replayLimitBytes) return 'too-long';
+      if (last === null) return { epoch: 0, seq: 0 };
+      cursor = last;
+    }
+    return 'too-long';
+  }
+
+  /** Held recent batches covering every seq after `after`, or null if they do not reach back. */
+  #recentAfter(after: number): Batch[] | null {
+    const first = this.#recent[0];
+    if (!first || first.firstSeq > after + 1) return null;
+    const out: Batch[] = [];
+    for (const b of this.#recent) {
+      if (b.lastSeq <= after) continue;
+      out.push(
+        b.firstSeq > after
+          ? b
+          : batchOf(
+              Array.from({ length: b.lastSeq - after }, (_, i) =>
+                b.payload(after - b.firstSeq + 1 + i),
+              ),
+              b.epoch,
+              after + 1,
+            ),
+      );
+    }
+    return out;
+  }
+
+  #whenOpen(): Promise<void> {
+    if (this.state === 'open') return Promise.resolve();
+    if (this.state === 'closed') return Promise.reject(new UpstreamError('the upstream closed'));
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  #settle(err?: GroupcastError): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) {
+      if (err) w.reject(err);
+      else w.resolve();
+    }
+  }
+
+  /** The id to resume after: the newest the stream delivered, or where it started. */
+  get #resumeId(): string | null {
+    return this.epoch === 0 ? null : formatId(this.epoch, this.seq);
+  }
+
+  async #run(): Promise<void> {
+    const { client, log, stats } = this.#cfg;
+    while (!this.closed) {
+      this.state = 'connecting';
+      const ctl = new AbortController();
+      this.#ctl = ctl;
+      const resume = this.#resumeId;
+      let opened = false;
+      try {
+        const headers: Record<string, string> = { Accept: 'text/event-stream' };
+        if (resume) headers['Last-Event-ID'] = resume;
+        const res = await client.open(`${groupPath(this.group)}/events`, {
+          headers,
+          signal: ctl.signal,
+        });
+        if (!res.ok || !res.body) throw await client.errorOf(res);
+        if (resume === null) await this.#locate();
+        if (this.closed) break;
+        opened = true;
+        this.state = 'open';
+        this.#backoff.reset();
+        this.lastError = null;
+        stats.upstreamOpens++;
+        log('info', 'upstream open', { group: this.group, resumeAfter: resume });
+        this.#settle();
+        await this.#read(res.body, ctl);
+        throw new UpstreamError('the sidecar ended the stream');
+      } catch (err) {
+        if (this.closed) break;
+        const e = toGroupcastError(err);
+        this.lastError = e.message;
+        stats.upstreamFailures++;
+        // Only the subscribers waiting for this attempt fail; the live ones wait for the next.
+        this.#settle(e.code === 'INTERNAL' ? new UpstreamError(e.message) : e);
+        const delay = this.#backoff.next();
+        log(opened ? 'warn' : 'info', 'upstream failed; reopening', {
+          group: this.group,
+          error: e.message,
+          retryInMs: delay,
+        });
+        this.state = 'backoff';
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          this.#wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#wake = null;
+      } finally {
+        ctl.abort();
+      }
+    }
+  }
+
+  /** Where the group stands when a stream opens with no id to resume after: live starts there. */
+  async #locate(): Promise<void> {
+    const page = await this.#cfg.client.historyPage(this.group, null, 1);
+    const at = parseId(page?.lastId ?? '');
+    if (!at) return;
+    this.#advance(at.epoch, null);
+    this.seq = at.seq;
+  }
+
+  async #read(body: ReadableStream<Uint8Array>, ctl: AbortController): Promise<void> {
+    const parser = new SseParser({ onEvent: (e) => this.#onEvent(e) });
+    const reader = body.getReader();
+    let idle: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => ctl.abort(), this.#cfg.idleMs);
+    };
+    try {
+      arm();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        arm();
+        parser.feed(value);
+        this.#endBatch();
+      }
+    } catch (err) {
+      if (ctl.signal.aborted && !this.closed) {
+        throw new UpstreamError(`no data from the sidecar for ${this.#cfg.idleMs} ms`);
+      }
+      throw err;
+    } finally {
+      clearTimeout(idle);
+      reader.cancel().catch(() => {});
+    }
+  }
+
+  #onEvent(e: ParsedEvent): void {
+    if (e.event === 'message' || e.event === 'binary') {
+      const payload = e.event === 'binary' ? fromBase64(textDecoder.decode(e.data)) : e.data;
+      this.#onMessage(e.id ?? '', payload);
+    } else if (e.event === 'gap') {
+      this.#endBatch();
+      let gap: GapInfo;
+      try {
+        gap = JSON.parse(textDecoder.decode(e.data));
+      } catch {
+        return;
+      }
+      this.#onGap(gap);
+    } else if (e.event === 'close') {
+      this.#cfg.log('info', 'sidecar closed the upstream', {
+        group: this.group,
+        reason: textDecoder.decode(e.data),
+      });
+    }
+  }
+
+  #onMessage(idText: string, payload: Uint8Array): void {
+    const id = parseId(idText);
+    if (!id) return;
+    if (this.#expectNewEpoch || (id.epoch !== this.epoch && this.epoch === 0)) {
+      this.#endBatch();
+      this.#advance(id.epoch, idText);
+      this.#expectNewEpoch = false;
+    } else if (id.epoch !== this.epoch) {
+      // An older sequence is stale; a newer one without a gap event is a restart all the same.
+      if (id.epoch < this.epoch) return;
+      this.#endBatch();
+      this.#advance(id.epoch, idText);
+    }
+    if (id.seq <= this.seq) return;
+    if (this.#pending.length > 0 && id.seq !== this.#pendingFirst + this.#pending.length) {
+      this.#endBatch();
+    }
+    if (this.#pending.length === 0) this.#pendingFirst = id.seq;
+    this.#pending.push(payload);
+    this.seq = id.seq;
+  }
+
+  #endBatch(): void {
+    if (this.#pending.length === 0) return;
+    const batch = batchOf(this.#pending, this.epoch, this.#pendingFirst);
+    this.#pending = [];
+    this.#cfg.stats.messagesIn += batch.count;
+    this.#cfg.stats.bytesIn += batch.payloadBytes;
+    this.#remember(batch);
+    this.fanout.push(batch);
+  }
+
+  #remember(batch: Batch): void {
+    this.#recent.push(batch);
+    this.#recentMessages += batch.count;
+    this.#recentBytes += batch.wire.byteLength;
+    while (
+      this.#recent.length > 1 &&
+      (this.#recentMessages > RECENT_MESSAGES || this.#recentBytes > RECENT_BYTES)
+    ) {
+      const old = this.#recent.shift() as Batch;
+      this.#recentMessages -= old.count;
+      this.#recentBytes -= old.wire.byteLength;
+    }
+  }
+
+  /** The sidecar says what its replay after our Last-Event-ID cannot include. */
+  #onGap(gap: GapInfo): void {
+    this.fanout.flush();
+    const restart = gap.reason !== 'evicted';
+    const from = gap.resumedFrom ? parseId(gap.resumedFrom) : null;
+    for (const t of this.fanout.targets.slice()) {
+      if (restart ? t.toldReset : from && from.epoch === t.epoch && t.lastSeq >= from.seq - 1) {
+        continue;
+      }
+      this.#tell(t, { requested: t.position, resumedFrom: gap.resumedFrom, reason: gap.reason });
+      if (restart) t.toldReset = true;
+    }
+    if (restart) this.#expectNewEpoch = true;
+  }
+
+  /**
+   * The stream moved to sidecar sequence `epoch` (a restart, or the first one learnt): everything
+   * of the old sequence is written first, then each subscriber starts the new one from 0, told
+   * of the gap unless the sidecar already said it.
+   */
+  #advance(epoch: number, firstId: string | null): void {
+    this.fanout.flush();
+    for (const t of this.fanout.targets.slice()) {
+      if (t.epoch !== 0 && t.epoch !== epoch && !t.toldReset) {
+        this.#tell(t, { requested: t.position, resumedFrom: firstId, reason: 'reset' });
+      }
+      t.epoch = epoch;
+      t.lastSeq = 0;
+      t.toldReset = false;
+    }
+    this.epoch = epoch;
+    this.seq = 0;
+    this.#recent = [];
+    this.#recentMessages = 0;
+    this.#recentBytes = 0;
+    for (const t of this.#waiting) {
+      if (!t.parked || t.epoch > epoch) continue;
+      t.parked = false;
+      if (t.epoch !== epoch) {
+        this.#tell(t, { requested: t.position, resumedFrom: firstId, reason: 'reset' });
+        this.#join(t, 0, []);
+      } else this.#join(t, t.lastSeq, []);
+    }
+  }
+
+  #tell(t: EdgeTarget, gap: GapInfo): void {
+    this.#cfg.stats.count(this.#cfg.stats.gaps, gap.reason);
+    t.subscriber.write(encodeGap(gap));
+  }
+}

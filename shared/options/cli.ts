@@ -1,0 +1,84 @@
+import { DEFAULT_URL } from '../client/http.ts';
+import { parseEnum, parseString, parseUrl } from './parse.ts';
+import type { OptionSpec } from './resolve.ts';
+
+/** Options of the client commands (`tail`, `send`, `groups`); `serve` uses SIDECAR_OPTIONS. */
+
+export { DEFAULT_URL };
+export const OUTPUT_FORMATS = ['text', 'json'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+export const DEFAULT_FORMAT: OutputFormat = 'text';
+export const TAIL_STARTS = ['live', 'earliest'] as const;
+export const DEFAULT_TAIL_FROM = 'live';
+
+export interface CliOptions {
+  url: string;
+  token: string | null;
+  format: OutputFormat;
+  from: (typeof TAIL_STARTS)[number];
+  lastEventId: string | null;
+}
+
+function spec(
+  key: keyof CliOptions,
+  env: string,
+  flag: string,
+  def: unknown,
+  doc: string,
+  parse: (raw: unknown) => unknown,
+  defaultDoc?: string,
+): OptionSpec {
+  return { key, env: `GROUPCAST_${env}`, flag, default: def, doc, parse, defaultDoc };
+}
+
+export const CLI_URL = spec(
+  'url',
+  'URL',
+  'url',
+  DEFAULT_URL,
+  'base URL of the groupcast HTTP API (a sidecar or an edge worker)',
+  (r) => parseUrl(r, ['http', 'https']),
+);
+export const CLI_TOKEN = spec(
+  'token',
+  'TOKEN',
+  'token',
+  null,
+  'bearer token sent with every request (when the server has auth on)',
+  (r) => parseString(r),
+  'none',
+);
+export const CLI_FORMAT = spec(
+  'format',
+  'FORMAT',
+  'format',
+  DEFAULT_FORMAT,
+  'output: text (for people) or json (one JSON object a line, for scripts)',
+  (r) => parseEnum(r, OUTPUT_FORMATS),
+);
+export const CLI_FROM = spec(
+  'from',
+  'TAIL_FROM',
+  'from',
+  DEFAULT_TAIL_FROM,
+  'tail: live (only new messages) or earliest (everything the server still holds first)',
+  (r) => parseEnum(r, TAIL_STARTS),
+);
+export const CLI_LAST_EVENT_ID = spec(
+  'lastEventId',
+  'LAST_EVENT_ID',
+  'last-event-id',
+  null,
+  'tail: resume after this message id (overrides --from)',
+  (r) => parseString(r),
+  'none',
+);
+
+/** Every client-command option, for docs and --help. */
+export const CLI_OPTIONS: readonly OptionSpec[] = [
+  CLI_URL,
+  CLI_TOKEN,
+  CLI_FORMAT,
+  CLI_FROM,
+  CLI_LAST_EVENT_ID,
+];

@@ -1,0 +1,108 @@
+import { textDecoder, textEncoder } from '../../shared/bytes.ts';
+import { FRAMINGS, type FramingName } from '../../shared/framing/index.ts';
+import { Batch, parseId } from '../../shared/message.ts';
+
+/**
+ * A batch as nodes share it, built once per group per turn from the batches published here:
+ *
+ *   u8 version, u8 framing, u8 node id length, node id, u32 count, u32 payload bytes,
+ *   u32 wire length, count x (u32 start, u32 end), wire bytes          (integers little-endian)
+ *
+ * The wire bytes are exactly what TCP members of the publishing node received, so a node with
+ * the same framing writes them on as they are: one write per member per shared batch. The
+ * history holds this blob; on the channel, a message `<epoch>-<last seq>` (ASCII digits) comes
+ * right before it.
+ */
+const VERSION = 1;
+
+export interface SharedBatch {
+  /** Node that published it. */
+  origin: string;
+  framing: FramingName;
+  batch: Batch;
+  /** Set when this node's TCP framing cannot carry it (nodes with different framings). */
+  notForSockets?: boolean;
+}
+
+export class MalformedBatchError extends Error {}
+
+/** Joins a turn's batches of one group into one shared blob. */
+export function encodeShared(
+  node: string,
+  framing: FramingName,
+  batches: readonly Batch[],
+): Uint8Array {
+  const nodeBytes = textEncoder.encode(node);
+  let count = 0;
+  let payloadBytes = 0;
+  let wireBytes = 0;
+  for (const b of batches) {
+    count += b.count;
+    payloadBytes += b.payloadBytes;
+    wireBytes += b.wire.byteLength;
+  }
+  const head = 3 + nodeBytes.byteLength + 12;
+  const out = new Uint8Array(head + count * 8 + wireBytes);
+  const view = new DataView(out.buffer);
+  out[0] = VERSION;
+  out[1] = FRAMINGS.indexOf(framing);
+  out[2] = nodeBytes.byteLength;
+  out.set(nodeBytes, 3);
+  let at = 3 + nodeBytes.byteLength;
+  view.setUint32(at, count, true);
+  view.setUint32(at + 4, payloadBytes, true);
+  view.setUint32(at + 8, wireBytes, true);
+  at = head;
+  let wireAt = head + count * 8;
+  let base = 0;
+  for (const b of batches) {
+    for (let i = 0; i < 2 * b.count; i++) {
+      view.setUint32(at, base + b.bounds[i], true);
+      at += 4;
+    }
+    out.set(b.wire, wireAt);
+    wireAt += b.wire.byteLength;
+    base += b.wire.byteLength;
+  }
+  return out;
+}
+
+/** Reads a shared blob numbered `<epoch>-<lastSeq>`; the batch's bytes stay views of `blob`. */
+export function decodeShared(blob: Uint8Array, epoch: number, lastSeq: number): SharedBatch {
+  if (blob.byteLength < 15 || blob[0] !== VERSION) throw new MalformedBatchError('bad header');
+  const framing = FRAMINGS[blob[1]];
+  const nodeLen = blob[2];
+  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  let at = 3 + nodeLen;
+  if (!framing || blob.byteLength < at + 12) throw new MalformedBatchError('bad header');
+  const origin = textDecoder.decode(blob.subarray(3, at));
+  const count = view.getUint32(at, true);
+  const payloadBytes = view.getUint32(at + 4, true);
+  const wireBytes = view.getUint32(at + 8, true);
+  at += 12;
+  if (blob.byteLength !== at + count * 8 + wireBytes) throw new MalformedBatchError('bad length');
+  const bounds = new Uint32Array(count * 2);
+  for (let i = 0; i < bounds.length; i++) {
+    bounds[i] = view.getUint32(at, true);
+    at += 4;
+    if (bounds[i] > wireBytes) throw new MalformedBatchError('bad bounds');
+  }
+  const batch = new Batch(blob.subarray(at, at + wireBytes), bounds, count, payloadBytes);
+  batch.epoch = epoch;
+  batch.firstSeq = lastSeq - count + 1;
+  return { origin, framing, batch };
+}
+
+const DIGIT_0 = 48;
+const DIGIT_9 = 57;
+
+/** A channel message holds either the id of the batch that follows (ASCII digits) or that batch. */
+export function isIdMessage(message: Uint8Array): boolean {
+  return message.byteLength > 0 && message[0] >= DIGIT_0 && message[0] <= DIGIT_9;
+}
+
+/** `<epoch>-<last seq>` of the batch that follows on the channel, or null if malformed. */
+export function readIdMessage(message: Uint8Array): { epoch: number; seq: number } | null {
+  if (message.byteLength > 40) return null;
+  return parseId(String.fromCharCode(...message));
+}

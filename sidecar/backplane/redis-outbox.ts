@@ -1,0 +1,274 @@
+import type { Redis } from 'ioredis';
+import { nanoid } from 'nanoid';
+import { BackplaneBusyError } from '../../shared/errors.ts';
+import type { FramingName } from '../../shared/framing/index.ts';
+import type { Batch } from '../../shared/message.ts';
+import { afterTurn } from '../../shared/turn.ts';
+import type { Group } from '../group.ts';
+import type { Logger } from '../logger.ts';
+import { encodeShared } from './redis-codec.ts';
+import type { RedisKeys } from './redis-keys.ts';
+import type { Scripted } from './redis-scripts.ts';
+import type { Sequencer } from './redis-sequencer.ts';
+import type { BackplaneStats } from './redis-stats.ts';
+
+export interface OutboxOptions {
+  node: string;
+  framing: FramingName;
+  historyMessages: number;
+  historyBytes: number;
+  /** How long a group's shared history outlives its last activity. */
+  keyTtlMs: number;
+  /** Bound of the queue toward Redis (this turn's batches plus those sent and unanswered). */
+  maxQueueBytes: number;
+}
+
+/**
+ * queued: waits for the end of this turn; sending: in a pipeline, unanswered; done: Redis took it;
+ * failed: Redis did not confirm it; local: published while Redis was away, behind chunks that
+ * were still sending (it is numbered here after them, keeping the publisher's order).
+ */
+type State = 'queued' | 'sending' | 'done' | 'failed' | 'local';
+
+interface Chunk {
+  group: Group;
+  batches: Batch[];
+  bytes: number;
+  state: State;
+}
+
+/**
+ * The queue toward Redis. Everything a group publishes on this node within one event-loop turn
+ * becomes one shared batch and one MULTI/EXEC (store it, number it, publish it: see
+ * redis-scripts.ts); the transactions of a turn go out as one pipeline, so there is no round
+ * trip per message and none of it delays local delivery. Bounded by
+ * maxQueueBytes: past it, a batch is not shared (counted as queue_full) and HTTP answers 503
+ * before publishing. Batches Redis did not take are numbered here, in order, for this node's
+ * own SSE subscribers.
+ */
+export class Outbox {
+  /** Whether the command connection is ready; set by the backplane. */
+  up = false;
+  readonly #redis: Redis & Scripted;
+  readonly #keys: RedisKeys;
+  readonly #opts: OutboxOptions;
+  readonly #sequencer: Sequencer;
+  readonly #stats: BackplaneStats;
+  readonly #log: Logger;
+  /** This turn's chunks, in order; `#open` is the one a group's next batch joins. */
+  #turn: Chunk[] = [];
+  readonly #open = new Map<Group, Chunk>();
+  /** Per group, chunks not settled yet, oldest first. */
+  readonly #lines = new Map<Group, Chunk[]>();
+  readonly #waiters = new Map<Batch, () => void>();
+  #bytes = 0;
+  #scheduled = false;
+  /** Fields of shared batches in a group's blobs: unique per node and process. */
+  readonly #fieldPrefix: string;
+  #fields = 0;
+  #failing = false;
+
+  constructor(
+    redis: Redis & Scripted,
+    keys: RedisKeys,
+    opts: OutboxOptions,
+    sequencer: Sequencer,
+    stats: BackplaneStats,
+    log: Logger,
+  ) {
+    this.#redis = redis;
+    this.#keys = keys;
+    this.#opts = opts;
+    this.#sequencer = sequencer;
+    this.#stats = stats;
+    this.#log = log;
+    this.#fieldPrefix = `${opts.node}:${nanoid(8)}:`;
+  }
+
+  get queuedBytes(): number {
+    return this.#bytes;
+  }
+
+  /** An empty queue takes any one batch, so a batch larger than the bound is still shared. */
+  #fits(bytes: number): boolean {
+    return this.#bytes === 0 || this.#bytes + bytes <= this.#opts.maxQueueBytes;
+  }
+
+  admit(bytes: number): void {
+    if (this.up && !this.#fits(bytes)) throw new BackplaneBusyError(this.#opts.maxQueueBytes);
+  }
+
+  publish(group: Group, batch: Batch): void {
+    const line = this.#lines.get(group);
+    if (!this.up) {
+      this.#stats.notShared('down', batch.count);
+      if (line) {
+        line.push({ group, batches: [batch], bytes: 0, state: 'local' });
+        // A batch after this one must not join a chunk ahead of it.
+        this.#open.delete(group);
+      } else this.#numberHere(group, batch);
+      return;
+    }
+    const bytes = batch.wire.byteLength;
+    if (!this.#fits(bytes)) {
+      this.#stats.notShared('queue_full', batch.count);
+      this.#warn('redis queue full: a batch was not shared');
+      return;
+    }
+    let chunk = this.#open.get(group);
+    if (!chunk) {
+      chunk = { group, batches: [], bytes: 0, state: 'queued' };
+      this.#open.set(group, chunk);
+      this.#turn.push(chunk);
+      if (line) line.push(chunk);
+      else this.#lines.set(group, [chunk]);
+    }
+    chunk.batches.push(batch);
+    chunk.bytes += bytes;
+    this.#bytes += bytes;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      afterTurn(this.#flush);
+    }
+  }
+
+  /** Resolves once a published batch has ids (from Redis, or from this node when Redis did not take it). */
+  numbered(batch: Batch): Promise<void> | undefined {
+    if (batch.epoch !== 0) return undefined;
+    return new Promise((resolve) => this.#waiters.set(batch, resolve));
+  }
+
+  #flush = (): void => {
+    this.#scheduled = false;
+    const chunks = this.#turn;
+    this.#turn = [];
+    this.#open.clear();
+    if (chunks.length === 0) return;
+    if (!this.up) {
+      for (const c of chunks) this.#settle(c, 'down');
+      return;
+    }
+    for (const c of chunks) this.#send(c);
+  };
+
+  /**
+   * One transaction per chunk: store the batch, number it (the script publishes its id), publish
+   * it. The five commands are issued in one go, so nothing else on this connection can come
+   * between them, and written as they are issued: a pipeline would copy every batch once more.
+   */
+  #send(c: Chunk): void {
+    const { node, framing, historyMessages, historyBytes, keyTtlMs } = this.#opts;
+    const keys = this.#keys;
+    const r = this.#redis;
+    c.state = 'sending';
+    const name = c.group.name;
+    let count = 0;
+    let wireBytes = 0;
+    for (const b of c.batches) {
+      count += b.count;
+      wireBytes += b.wire.byteLength;
+    }
+    const blob = asBuffer(encodeShared(node, framing, c.batches));
+    const field = `${this.#fieldPrefix}${++this.#fields}`;
+    const channel = keys.channel(name);
+    // Their outcome is EXEC's; a failure shows there too.
+    r.multi({ pipeline: false }).catch(ignore);
+    r.hset(keys.blobs(name), field, blob).catch(ignore);
+    r.gcNumber(
+      keys.meta(name),
+      keys.index(name),
+      keys.blobs(name),
+      keys.groups,
+      count,
+      field,
+      wireBytes,
+      historyMessages,
+      historyBytes,
+      keyTtlMs,
+      channel,
+      name,
+    ).catch(ignore);
+    r.publish(channel, blob).catch(ignore);
+    r.exec().then(
+      (replies) => {
+        // [[err, HSET], [err, script], [err, PUBLISH]]
+        const [err, numbered] = replies?.[1] ?? [new Error('no reply'), null];
+        if (err || !Array.isArray(numbered)) this.#settle(c, 'error', err ?? toError(numbered));
+        else this.#settle(c, numbered as [number, number]);
+      },
+      (err: Error) => this.#settle(c, 'error', err),
+    );
+  }
+
+  #settle(chunk: Chunk, outcome: [number, number] | 'down' | 'error', err?: Error): void {
+    this.#bytes -= chunk.bytes;
+    let count = 0;
+    for (const b of chunk.batches) count += b.count;
+    if (Array.isArray(outcome)) {
+      chunk.state = 'done';
+      let seq = outcome[1];
+      for (const b of chunk.batches) {
+        b.epoch = outcome[0];
+        b.firstSeq = seq;
+        seq += b.count;
+      }
+      this.#stats.shared += count;
+      this.#failing = false;
+    } else {
+      chunk.state = 'failed';
+      this.#stats.notShared(outcome, count);
+      if (err && !this.#failing) {
+        this.#failing = true;
+        this.#log.warn({ err: err.message }, 'redis did not take a batch: numbering it here');
+      }
+    }
+    this.#advance(chunk.group);
+  }
+
+  /** Settles a group's chunks in publishing order, as far as they are answered. */
+  #advance(group: Group): void {
+    const line = this.#lines.get(group);
+    if (!line) return;
+    while (line.length > 0 && line[0].state !== 'sending' && line[0].state !== 'queued') {
+      const c = line.shift() as Chunk;
+      for (const b of c.batches) {
+        if (c.state !== 'done') this.#numberHere(group, b);
+        else this.#wake(b);
+      }
+    }
+    if (line.length === 0) this.#lines.delete(group);
+  }
+
+  #numberHere(group: Group, batch: Batch): void {
+    this.#sequencer.local(group, batch);
+    this.#wake(batch);
+  }
+
+  #wake(batch: Batch): void {
+    const resolve = this.#waiters.get(batch);
+    if (!resolve) return;
+    this.#waiters.delete(batch);
+    resolve();
+  }
+
+  #warnedAt = 0;
+
+  /** One line per 10 s at most: an overloaded queue must not flood the log too. */
+  #warn(msg: string): void {
+    const now = Date.now();
+    if (now - this.#warnedAt < 10_000) return;
+    this.#warnedAt = now;
+    this.#log.warn({ limit: this.#opts.maxQueueBytes }, msg);
+  }
+}
+
+function ignore(): void {}
+
+function toError(x: unknown): Error {
+  return x instanceof Error ? x : new Error(`unexpected reply ${String(x)}`);
+}
+
+/** ioredis sends a Buffer as bytes but turns a plain Uint8Array into text. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}

@@ -1,0 +1,411 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Registry as PromRegistry } from 'prom-client';
+import type { GroupDetail, GroupSummary, HistoryPage, StartPoint } from '../../shared/hub.ts';
+import type { Batch } from '../../shared/message.ts';
+import type { SidecarOptions } from '../../shared/options/sidecar.ts';
+import { type Group, PARKED, type SseMember } from '../group.ts';
+import type { LocalHub } from '../hub.ts';
+import type { Logger } from '../logger.ts';
+import type { Member } from '../member.ts';
+import { Channels } from './redis-channels.ts';
+import { decodeShared, isIdMessage, readIdMessage, type SharedBatch } from './redis-codec.ts';
+import { SharedHistory } from './redis-history.ts';
+import { RedisKeys } from './redis-keys.ts';
+import { Outbox } from './redis-outbox.ts';
+import { Registry } from './redis-registry.ts';
+import { defineScripts, type Scripted } from './redis-scripts.ts';
+import { Sequencer } from './redis-sequencer.ts';
+import { BackplaneStats, registerBackplaneMetrics } from './redis-stats.ts';
+import type { Backplane, BackplaneHealth } from './types.ts';
+
+export type RedisBackplaneOptions = Pick<
+  SidecarOptions,
+  | 'redisPrefix'
+  | 'redisQueueBytes'
+  | 'nodeHeartbeatMs'
+  | 'nodeExpiryMs'
+  | 'historyMessages'
+  | 'historyBytes'
+  | 'groupTtlMs'
+> & { redisUrl: string };
+
+/** Longest wait between reconnection attempts. */
+export const REDIS_RETRY_MAX_MS = 2_000;
+/** A command unanswered this long means the connection is dead: it is dropped and retried. */
+export const REDIS_SOCKET_TIMEOUT_MS = 5_000;
+/** How long start-up waits for a first connection before it goes on without one. */
+export const REDIS_START_WAIT_MS = 1_000;
+/** Batches from other nodes that may wait while a hole is read back from the shared history. */
+export const MAX_HELD_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Groups shared by several sidecars over Redis. Local members get a batch at once, as with one
+ * sidecar; the batch then goes to Redis (see Outbox), which numbers it for the whole cluster,
+ * keeps it in the group's shared history and publishes it on the group's channel; every node listening
+ * (including this one, for its SSE subscribers) delivers it from there (see Sequencer). If
+ * Redis is out of reach, each node serves its own members and reconnects by itself.
+ */
+export class RedisBackplane implements Backplane {
+  readonly kind = 'redis' as const;
+  readonly #hub: LocalHub;
+  readonly #opts: RedisBackplaneOptions;
+  readonly #log: Logger;
+  readonly #keys: RedisKeys;
+  readonly #cmd: Redis & Scripted;
+  readonly #sub: Redis;
+  readonly #stats = new BackplaneStats();
+  readonly #sequencer: Sequencer;
+  readonly #outbox: Outbox;
+  readonly #channels: Channels;
+  readonly #registry: Registry;
+  readonly #history: SharedHistory;
+  readonly #channelPrefixBytes: number;
+  /** Per channel: the id announced for the batch that comes next on it. */
+  readonly #announced = new Map<string, { epoch: number; seq: number }>();
+  #cmdReady = false;
+  #subReady = false;
+  #everConnected = false;
+  #changedAt = Date.now();
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(hub: LocalHub, opts: RedisBackplaneOptions, log: Logger) {
+    this.#hub = hub;
+    this.#opts = opts;
+    this.#log = log.child({ backplane: 'redis' });
+    this.#keys = new RedisKeys(opts.redisPrefix);
+    this.#channelPrefixBytes = Buffer.byteLength(this.#keys.channelPrefix);
+    const node = hub.node;
+    const base: RedisOptions = {
+      lazyConnect: true,
+      // Nothing waits for a connection: a command fails at once, and a batch is numbered here.
+      enableOfflineQueue: false,
+      // In-flight commands fail when the connection drops instead of being sent again, which
+      // could publish a batch twice.
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      autoResubscribe: false,
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), REDIS_RETRY_MAX_MS),
+      connectTimeout: REDIS_START_WAIT_MS * 2,
+      socketTimeout: REDIS_SOCKET_TIMEOUT_MS,
+    };
+    this.#cmd = defineScripts(
+      new Redis(opts.redisUrl, { ...base, connectionName: `groupcast-${node}` }),
+    );
+    this.#sub = new Redis(opts.redisUrl, { ...base, connectionName: `groupcast-${node}-sub` });
+    const keyTtlMs = Math.max(opts.groupTtlMs, opts.nodeExpiryMs);
+    this.#history = new SharedHistory(this.#cmd, this.#keys);
+    this.#sequencer = new Sequencer({
+      node,
+      readRange: (group, epoch, after, upto) =>
+        this.#history.range(group, epoch, after, upto).then((list) => list.map(this.#reframe)),
+      maxHeldBytes: MAX_HELD_BYTES,
+      stats: this.#stats,
+    });
+    this.#outbox = new Outbox(
+      this.#cmd,
+      this.#keys,
+      {
+        node,
+        framing: hub.framing,
+        historyMessages: opts.historyMessages,
+        historyBytes: opts.historyBytes,
+        keyTtlMs,
+        maxQueueBytes: opts.redisQueueBytes,
+      },
+      this.#sequencer,
+      this.#stats,
+      this.#log,
+    );
+    this.#channels = new Channels(this.#sub, this.#keys);
+    this.#registry = new Registry(
+      this.#cmd,
+      this.#keys,
+      hub,
+      {
+        node,
+        expiryMs: opts.nodeExpiryMs,
+        keyTtlMs,
+        historyMessages: opts.historyMessages,
+        historyBytes: opts.historyBytes,
+      },
+      this.#log,
+    );
+  }
+
+  get #connected(): boolean {
+    return this.#cmdReady && this.#subReady;
+  }
+
+  async start(): Promise<void> {
+    const cmd = this.#cmd;
+    const sub = this.#sub;
+    cmd.on('ready', this.#cmdOnReady);
+    cmd.on('close', this.#cmdOnClose);
+    cmd.on('error', this.#onError);
+    sub.on('ready', this.#subOnReady);
+    sub.on('close', this.#subOnClose);
+    sub.on('error', this.#onError);
+    sub.on('messageBuffer', this.#subOnMessage);
+    const first = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, REDIS_START_WAIT_MS);
+      timer.unref();
+      cmd.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    cmd.connect().catch(() => {});
+    sub.connect().catch(() => {});
+    await first;
+    if (!this.#cmdReady) {
+      this.#log.warn(
+        { url: redactUrl(this.#opts.redisUrl) },
+        'redis out of reach: serving local members only, retrying in the background',
+      );
+    }
+    this.#timer = setInterval(this.#onHeartbeat, this.#opts.nodeHeartbeatMs);
+    this.#timer.unref();
+  }
+
+  #changed(): void {
+    this.#changedAt = Date.now();
+  }
+
+  #cmdOnReady = (): void => {
+    this.#cmdReady = true;
+    this.#outbox.up = true;
+    this.#registry.up = true;
+    this.#changed();
+    if (this.#everConnected) this.#stats.reconnects++;
+    this.#log.info(
+      { url: redactUrl(this.#opts.redisUrl), node: this.#hub.node },
+      this.#everConnected
+        ? 'redis connection back: sharing groups again'
+        : 'redis connected: sharing groups',
+    );
+    this.#everConnected = true;
+    this.#registry
+      .resync()
+      .catch((err: Error) => this.#log.warn({ err: err.message }, 'redis registry resync failed'));
+  };
+
+  #cmdOnClose = (): void => {
+    if (this.#cmdReady) {
+      this.#log.warn('redis connection lost: serving local members only, reconnecting');
+      this.#changed();
+    }
+    this.#cmdReady = false;
+    this.#outbox.up = false;
+    this.#registry.up = false;
+  };
+
+  #subOnReady = (): void => {
+    this.#subReady = true;
+    this.#changed();
+    this.#channels.onReady();
+  };
+
+  #subOnClose = (): void => {
+    if (this.#subReady) this.#changed();
+    this.#subReady = false;
+    this.#announced.clear();
+    this.#channels.onClose();
+  };
+
+  #errorAt = 0;
+
+  #onError = (err: Error): void => {
+    // Each failed reconnection reports one; once every 10 s is enough to tell an operator.
+    const now = Date.now();
+    if (now - this.#errorAt < 10_000) return;
+    this.#errorAt = now;
+    this.#log.warn({ err: err.message }, 'redis error');
+  };
+
+  /** Each batch on a channel comes right after a message with its id (see redis-scripts.ts). */
+  #subOnMessage = (channel: Buffer, message: Buffer): void => {
+    const name = channel.toString('utf8', this.#channelPrefixBytes);
+    if (isIdMessage(message)) {
+      const id = readIdMessage(message);
+      if (id) this.#announced.set(name, id);
+      else this.#stats.count('malformed', 1);
+      return;
+    }
+    const id = this.#announced.get(name);
+    this.#announced.delete(name);
+    const group = this.#hub.findGroup(name);
+    if (!group) return;
+    let shared: SharedBatch;
+    try {
+      if (!id) throw new Error('a batch without its id');
+      shared = this.#reframe(decodeShared(message, id.epoch, id.seq));
+    } catch {
+      this.#stats.count('malformed', 1);
+      return;
+    }
+    this.#sequencer.fromRedis(group, shared);
+  };
+
+  /** A batch from a node with another TCP framing is framed for this node's TCP members. */
+  #reframe = (shared: SharedBatch): SharedBatch => {
+    if (shared.framing === this.#hub.framing || shared.origin === this.#hub.node) return shared;
+    const src = shared.batch;
+    const payloads: Uint8Array[] = [];
+    for (let i = 0; i < src.count; i++) payloads.push(src.payload(i));
+    try {
+      const b = this.#hub.codec.encode(payloads);
+      b.epoch = src.epoch;
+      b.firstSeq = src.firstSeq;
+      return { ...shared, batch: b };
+    } catch {
+      this.#stats.count('unframeable', src.count);
+      return { ...shared, notForSockets: true };
+    }
+  };
+
+  #onHeartbeat = (): void => {
+    if (this.#subReady) this.#sub.ping().catch(() => {});
+    this.#registry
+      .heartbeat()
+      .catch((err: Error) => this.#log.debug({ err: err.message }, 'redis heartbeat failed'));
+  };
+
+  publish(group: Group, batch: Batch, origin: Member | null): number {
+    const recipients = group.deliverToSockets(batch, origin);
+    this.#outbox.publish(group, batch);
+    // SSE subscribers here get it with its cluster id, from the channel.
+    return recipients + group.sseFanout.size;
+  }
+
+  admit(bytes: number): void {
+    this.#outbox.admit(bytes);
+  }
+
+  numbered(batch: Batch): Promise<void> | undefined {
+    return this.#outbox.numbered(batch);
+  }
+
+  replay(group: Group, member: SseMember, start: StartPoint): Promise<void> | undefined {
+    if (start.kind === 'live' || !this.#connected) {
+      group.replay(member, start);
+      return undefined;
+    }
+    return this.#replayShared(group, member, start);
+  }
+
+  async #replayShared(group: Group, member: SseMember, start: StartPoint): Promise<void> {
+    member.lastSeq = PARKED;
+    try {
+      // Listening before reading: whatever the snapshot misses then arrives on the channel.
+      await this.#channels.confirmed(group.name);
+      const snap = await this.#history.snapshot(group.name, start, 0);
+      this.#sequencer.merge(group, member, start, snap);
+    } catch (err) {
+      this.#log.debug(
+        { err: (err as Error).message },
+        'shared replay failed: replaying from this node',
+      );
+      member.lastSeq = 0;
+      group.replay(member, start);
+    }
+  }
+
+  async page(
+    name: string,
+    start: StartPoint,
+    limit: number,
+    local: Group | undefined,
+  ): Promise<HistoryPage | null> {
+    if (!this.#cmdReady) return local?.page(start, limit) ?? null;
+    try {
+      return (await this.#history.page(name, start, limit)) ?? local?.page(start, limit) ?? null;
+    } catch {
+      return local?.page(start, limit) ?? null;
+    }
+  }
+
+  joined(group: Group, member: Member): void {
+    this.#registry.joined(group, member);
+    if (group.size === 1) this.#channels.want(group.name);
+  }
+
+  left(group: Group, member: Member): void {
+    this.#registry.left(group, member);
+    if (group.size === 0) {
+      this.#channels.unwant(group.name);
+      this.#sequencer.unsync(group);
+    }
+  }
+
+  async groups(local: GroupSummary[]): Promise<GroupSummary[]> {
+    if (!this.#cmdReady) return local;
+    try {
+      return await this.#registry.groups(local);
+    } catch {
+      return local;
+    }
+  }
+
+  async group(name: string, local: GroupDetail | null): Promise<GroupDetail | null> {
+    if (!this.#cmdReady) return local;
+    try {
+      return await this.#registry.group(name, local);
+    } catch {
+      return local;
+    }
+  }
+
+  health(): BackplaneHealth {
+    return {
+      degraded: !this.#connected,
+      detail: {
+        kind: 'redis',
+        connected: this.#connected,
+        since: new Date(this.#changedAt).toISOString(),
+        url: redactUrl(this.#opts.redisUrl),
+        nodes: this.#registry.liveNodes,
+        queueBytes: this.#outbox.queuedBytes,
+      },
+    };
+  }
+
+  registerMetrics(register: PromRegistry): void {
+    registerBackplaneMetrics(register, this.#stats, {
+      connected: () => this.#connected,
+      queueBytes: () => this.#outbox.queuedBytes,
+      nodes: () => this.#registry.liveNodes,
+    });
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      clearInterval(this.#timer);
+      try {
+        await withTimeout(this.#registry.withdraw(), REDIS_START_WAIT_MS);
+      } catch {}
+      this.#cmd.disconnect();
+      this.#sub.disconnect();
+    })();
+    return this.#closing;
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** The URL without its password, for logs and /healthz. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'redis://?';
+  }
+}
