@@ -50,9 +50,15 @@ export async function cluster(ctx: Context): Promise<void> {
   const started: Running[] = [redis];
   try {
     const env = { GROUPCAST_REDIS_URL: redis.url };
-    const a = await startGroupcast('groupcast A', { env, profileDir: ctx.profileDir });
+    const a = await startGroupcast('groupcast A', {
+      env: { ...env, GROUPCAST_NODE_ID: 'bench-a' },
+      profileDir: ctx.profileDir,
+    });
     started.push(a);
-    const b = await startGroupcast('groupcast B', { env, profileDir: ctx.profileDir });
+    const b = await startGroupcast('groupcast B', {
+      env: { ...env, GROUPCAST_NODE_ID: 'bench-b' },
+      profileDir: ctx.profileDir,
+    });
     started.push(b);
     if (!a.tcp || !b.tcp || !(await crosses(a.tcp.addr, b.tcp.addr))) {
       ctx.results.skip(SCENARIO, CASE, 'groupcast x2', 'msg/s', 'skipped: no Redis backplane yet');
