@@ -48,7 +48,8 @@ export function ratioTable(res: Results): string {
       ...cells,
     ];
   });
-  return table(['case', 'groupcast', ...present.map((b) => `vs ${b}`)], rows);
+  const label = (b: string) => (b === 'groupcast' ? 'vs 1 sidecar' : `vs ${b}`);
+  return table(['case', 'groupcast', ...present.map(label)], rows);
 }
 
 interface CaseRows {
