@@ -15,12 +15,13 @@ export async function readBody(
   what: 'message' | 'body',
 ): Promise<Uint8Array> {
   const declared = req.headers.get('content-length');
-  if (declared !== null && Number(declared) > limit) throw new MessageTooLargeError(limit, what);
-  if (!req.body) return new Uint8Array(0);
   if (declared !== null) {
-    // Bounded by the header (the server enforces it): one read is the fast path.
+    if (Number(declared) > limit) throw new MessageTooLargeError(limit, what);
+    // Bounded by the header (the server enforces it): one read. Runtimes read such a body
+    // without building a stream (touching req.body first would build one).
     return new Uint8Array(await req.arrayBuffer());
   }
+  if (!req.body) return new Uint8Array(0);
   const reader = req.body.getReader();
   const parts: Uint8Array[] = [];
   let total = 0;
