@@ -65,11 +65,14 @@ export class Batch {
   }
 }
 
-/** A numbered batch of payloads with consecutive ids (the edge rebuilds them from a sidecar's stream). */
-export function batchOf(payloads: readonly Uint8Array[], epoch: number, firstSeq: number): Batch {
+/** Payloads packed back to back into one batch (raw framing's wire format), not yet numbered. */
+export function packPayloads(
+  payloads: readonly Uint8Array[],
+  alloc: (size: number) => Uint8Array = (n) => new Uint8Array(n),
+): Batch {
   let total = 0;
   for (const p of payloads) total += p.byteLength;
-  const wire = new Uint8Array(total);
+  const wire = alloc(total);
   const bounds = new Uint32Array(payloads.length * 2);
   let at = 0;
   for (let i = 0; i < payloads.length; i++) {
@@ -78,7 +81,12 @@ export function batchOf(payloads: readonly Uint8Array[], epoch: number, firstSeq
     at += payloads[i].byteLength;
     bounds[2 * i + 1] = at;
   }
-  const batch = new Batch(wire, bounds, payloads.length, total);
+  return new Batch(wire, bounds, payloads.length, total);
+}
+
+/** A numbered batch of payloads with consecutive ids (the edge rebuilds them from a sidecar's stream). */
+export function batchOf(payloads: readonly Uint8Array[], epoch: number, firstSeq: number): Batch {
+  const batch = packPayloads(payloads);
   batch.epoch = epoch;
   batch.firstSeq = firstSeq;
   return batch;

@@ -127,26 +127,18 @@ export class Group {
       this.bytesIn += batch.payloadBytes;
       this.history.append(batch);
     }
-    const members = this.members;
-    let recipients = 0;
-    for (let i = 0; i < members.length; i++) {
-      const m = members[i];
-      if (m !== origin) {
-        m.deliver(batch);
-        recipients++;
-      }
-    }
+    let recipients = this.deliverToSockets(batch, origin);
     if (batch.count > 0 && this.sseFanout.size > 0) {
       this.sseFanout.push(batch);
       recipients += this.sseFanout.size;
+      this.deliveries += this.sseFanout.size * batch.count;
     }
-    this.deliveries += recipients * batch.count;
     return recipients;
   }
 
   /**
-   * Cluster path: hands a batch published on this node to its socket members (TCP, UDP) but its
-   * origin, at once. SSE subscribers get it once the cluster has numbered it (acceptNumbered).
+   * Hands a batch to every socket member (TCP, UDP) but its origin, at once. On the cluster path
+   * SSE subscribers get it only once the cluster has numbered it (acceptNumbered).
    */
   deliverToSockets(batch: Batch, origin: Member | null): number {
     const members = this.members;

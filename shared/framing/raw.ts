@@ -1,5 +1,5 @@
 import { EmptyMessageError } from '../errors.ts';
-import { Batch } from '../message.ts';
+import { Batch, packPayloads } from '../message.ts';
 import type { Alloc } from './scratch.ts';
 import type { FrameDecoder, Framing } from './types.ts';
 
@@ -35,20 +35,7 @@ export const rawFraming = (alloc: Alloc): Framing => ({
   alloc,
   decoder: (max) => new RawDecoder(max),
   encode(payloads) {
-    let total = 0;
-    for (const p of payloads) {
-      if (p.byteLength === 0) throw new EmptyMessageError();
-      total += p.byteLength;
-    }
-    const wire = alloc(total);
-    const bounds = new Uint32Array(payloads.length * 2);
-    let at = 0;
-    for (let i = 0; i < payloads.length; i++) {
-      wire.set(payloads[i], at);
-      bounds[2 * i] = at;
-      at += payloads[i].byteLength;
-      bounds[2 * i + 1] = at;
-    }
-    return new Batch(wire, bounds, payloads.length, total);
+    for (const p of payloads) if (p.byteLength === 0) throw new EmptyMessageError();
+    return packPayloads(payloads, alloc);
   },
 });

@@ -3,15 +3,9 @@ import { join } from 'node:path';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 
-export interface Started {
-  child: ChildProcess;
+export interface Started extends Running {
   /** Listener -> address, from the "listening" log lines. */
   addresses: Record<string, string>;
-  stdout(): string;
-  stderr(): string;
-  /** Sends a signal to the process group and resolves with the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-  exited: Promise<number | null>;
 }
 
 const running = new Set<ChildProcess>();
@@ -24,17 +18,22 @@ process.on('exit', () => {
   }
 });
 
-/**
- * Starts a command in its own process group and resolves once it has logged `listeners`
- * listening lines (or rejects if it exits first or takes longer than `ms`).
- */
-export function startProcess(
+export interface Running {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Sends a signal to the process group and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+/** Starts a long-running command (its own process group, killed if the test process exits). */
+export function spawnProcess(
   cmd: string,
   args: string[],
-  env: Record<string, string>,
-  listeners: string[],
-  ms = 15_000,
-): Promise<Started> {
+  env: Record<string, string> = {},
+  onOutput?: () => void,
+): Running {
   const child = spawn(cmd, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
@@ -44,7 +43,13 @@ export function startProcess(
   running.add(child);
   let out = '';
   let err = '';
-  const addresses: Record<string, string> = {};
+  child.stdout?.on('data', (d) => {
+    out += d;
+    onOutput?.();
+  });
+  child.stderr?.on('data', (d) => {
+    err += d;
+  });
   const exited = new Promise<number | null>((resolve) =>
     child.on('exit', (code) => {
       running.delete(child);
@@ -62,31 +67,42 @@ export function startProcess(
     clearTimeout(timer);
     return code;
   };
+  return { child, stdout: () => out, stderr: () => err, stop, exited };
+}
+
+/**
+ * Spawns a command and resolves once `ready(stdout)` is true; rejects (and kills it) if it exits
+ * first or takes longer than `ms`.
+ */
+function spawnUntil(
+  cmd: string,
+  args: string[],
+  env: Record<string, string>,
+  ready: (out: string) => boolean,
+  ms: number,
+  what: string,
+): Promise<Running> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      stop('SIGKILL');
-      reject(new Error(`not listening after ${ms} ms:\n${out}\n${err}`));
-    }, ms);
-    child.stderr?.on('data', (d) => {
-      err += d;
-    });
-    child.stdout?.on('data', (d) => {
-      out += d;
-      for (const line of String(d).split('\n')) {
-        try {
-          const rec = JSON.parse(line);
-          if (rec.msg?.includes(' listening on ')) addresses[rec.transport] = rec.address;
-        } catch {}
-      }
-      if (listeners.every((l) => addresses[l])) {
-        clearTimeout(timer);
-        resolve({ child, addresses, stdout: () => out, stderr: () => err, stop, exited });
-      }
-    });
-    exited.then((code) => {
+    let settled = false;
+    const p: Running = spawnProcess(cmd, args, env, () => {
+      if (settled || !ready(p.stdout())) return;
+      settled = true;
       clearTimeout(timer);
+      resolve(p);
+    });
+    const timer = setTimeout(() => {
+      settled = true;
+      p.stop('SIGKILL');
+      reject(new Error(`${cmd}: not ${what} after ${ms} ms:\n${p.stdout()}\n${p.stderr()}`));
+    }, ms);
+    p.exited.then((code) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      const out = p.stdout();
+      const err = p.stderr();
       reject(
-        Object.assign(new Error(`exited with ${code} before listening:\n${out}\n${err}`), {
+        Object.assign(new Error(`${cmd} exited with ${code} before ${what}:\n${out}\n${err}`), {
           code,
           out,
           err,
@@ -94,6 +110,37 @@ export function startProcess(
       );
     });
   });
+}
+
+/** The `<transport> listening on <address>` lines a sidecar logged, by transport. */
+function listening(out: string): Record<string, string> {
+  const addresses: Record<string, string> = {};
+  for (const line of out.split('\n')) {
+    try {
+      const rec = JSON.parse(line);
+      if (rec.msg?.includes(' listening on ')) addresses[rec.transport] = rec.address;
+    } catch {}
+  }
+  return addresses;
+}
+
+/**
+ * Starts a command in its own process group and resolves once it has logged `listeners`
+ * listening lines (or rejects if it exits first or takes longer than `ms`).
+ */
+export async function startProcess(
+  cmd: string,
+  args: string[],
+  env: Record<string, string>,
+  listeners: string[],
+  ms = 15_000,
+): Promise<Started> {
+  const ready = (out: string) => {
+    const a = listening(out);
+    return listeners.every((l) => a[l]);
+  };
+  const p = await spawnUntil(cmd, args, env, ready, ms, 'listening');
+  return { ...p, addresses: listening(p.stdout()) };
 }
 
 /**
@@ -105,55 +152,8 @@ export function startDaemon(
   args: string[],
   ready: RegExp,
   ms = 10_000,
-): Promise<Omit<Started, 'addresses'>> {
-  const child = spawn(cmd, args, {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root' },
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.add(child);
-  let out = '';
-  let err = '';
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('exit', (code) => {
-      running.delete(child);
-      resolve(code);
-    }),
-  );
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    if (child.exitCode === null && child.signalCode === null && child.pid) {
-      try {
-        process.kill(-child.pid, signal);
-      } catch {}
-    }
-    const timer = setTimeout(() => child.pid && process.kill(-child.pid, 'SIGKILL'), 10_000);
-    const code = await exited;
-    clearTimeout(timer);
-    return code;
-  };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      stop('SIGKILL');
-      reject(new Error(`${cmd} not ready after ${ms} ms:\n${out}\n${err}`));
-    }, ms);
-    const check = () => {
-      if (!ready.test(out)) return;
-      clearTimeout(timer);
-      resolve({ child, stdout: () => out, stderr: () => err, stop, exited });
-    };
-    child.stdout?.on('data', (d) => {
-      out += d;
-      check();
-    });
-    child.stderr?.on('data', (d) => {
-      err += d;
-    });
-    exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`${cmd} exited with ${code} before it was ready:\n${out}\n${err}`));
-    });
-  });
+): Promise<Running> {
+  return spawnUntil(cmd, args, {}, (out) => ready.test(out), ms, 'ready');
 }
 
 /** Runs a command to completion; `input`, when given, is its standard input. */
@@ -185,54 +185,4 @@ export function runProcess(
       resolve({ code, stdout, stderr });
     });
   });
-}
-
-export interface Running {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  /** Sends a signal to the process group and resolves with the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-  exited: Promise<number | null>;
-}
-
-/** Starts a long-running command (its own process group, killed if the test process exits). */
-export function spawnProcess(
-  cmd: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Running {
-  const child = spawn(cmd, args, {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  running.add(child);
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (d) => {
-    out += d;
-  });
-  child.stderr?.on('data', (d) => {
-    err += d;
-  });
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('exit', (code) => {
-      running.delete(child);
-      resolve(code);
-    }),
-  );
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    if (child.exitCode === null && child.signalCode === null && child.pid) {
-      try {
-        process.kill(-child.pid, signal);
-      } catch {}
-    }
-    const timer = setTimeout(() => child.pid && process.kill(-child.pid, 'SIGKILL'), 10_000);
-    const code = await exited;
-    clearTimeout(timer);
-    return code;
-  };
-  return { child, stdout: () => out, stderr: () => err, stop, exited };
 }
