@@ -17,11 +17,17 @@ export interface NodeApiHooks {
   onRejected: (code: ErrorCode) => void;
 }
 
+export interface ListenAt {
+  host: string;
+  port: number;
+  /** Accept queue asked of the kernel (capped by the OS). */
+  backlog: number;
+}
+
 export async function listenApi(
   hub: Hub,
   options: ApiOptions,
-  host: string,
-  port: number,
+  { host, port, backlog }: ListenAt,
   hooks: NodeApiHooks,
 ): Promise<ApiServer> {
   const app = createApi(hub, options, {
@@ -38,7 +44,7 @@ export async function listenApi(
   const server = createAdaptorServer({ fetch: app.fetch, hostname: host });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -28,6 +28,16 @@ function buildRegistry(hub: LocalHub): Registry {
       this.set({ transport: 'sse' }, hub.connections.sse);
     },
   });
+  new Counter({
+    name: 'groupcast_connections_accepted_total',
+    help: 'TCP connections accepted, including those then refused (by address, limit)',
+    labelNames: ['transport'],
+    registers: [register],
+    collect() {
+      this.reset();
+      this.inc({ transport: 'tcp' }, hub.stats.accepted.tcp);
+    },
+  });
   new Gauge({
     name: 'groupcast_members',
     help: 'Group members by transport',

@@ -29,6 +29,26 @@ function readPem(value: string | null): string | null {
 }
 
 /**
+ * Linux silently caps a listener's accept queue at net.core.somaxconn; when that is below what we
+ * ask for, a burst of connections (every proxy reconnecting after a restart) overflows it and the
+ * kernel drops them, so say so once at start-up.
+ */
+function warnIfBacklogCapped(backlog: number, log: Logger): void {
+  let somaxconn: number;
+  try {
+    somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+  } catch {
+    return; // not Linux, or no procfs: nothing to read
+  }
+  if (somaxconn > 0 && somaxconn < backlog) {
+    log.warn(
+      { listenBacklog: backlog, somaxconn },
+      `the kernel caps the accept queue at net.core.somaxconn=${somaxconn}; raise it (sysctl -w net.core.somaxconn=${backlog}) to take bursts of connections`,
+    );
+  }
+}
+
+/**
  * Starts every listener the options ask for, around one hub; with a Redis URL the hub shares its
  * groups with the other sidecars on that Redis (reachable or not yet).
  */
@@ -44,6 +64,7 @@ export async function startSidecar(
     node,
     redisUrl ? (h) => new RedisBackplane(h, { ...options, redisUrl }, log) : undefined,
   );
+  warnIfBacklogCapped(options.listenBacklog, log);
   const addresses: Sidecar['addresses'] = {};
   const closers: (() => Promise<void>)[] = [];
   try {
@@ -63,7 +84,8 @@ export async function startSidecar(
       const apiOptions = { ...options, jwtPublicKey: readPem(options.jwtPublicKey) };
       // A key that cannot be used stops start-up, not the first request.
       if (authConfigured(apiOptions)) await new Authenticator(apiOptions).ready();
-      const api = await listenApi(hub, apiOptions, options.host, options.httpPort, {
+      const at = { host: options.host, port: options.httpPort, backlog: options.listenBacklog };
+      const api = await listenApi(hub, apiOptions, at, {
         logError: (err) =>
           log.error({ err: err instanceof Error ? err.stack : String(err) }, 'http handler error'),
         onRejected: (code) => hub.stats.reject(code),

@@ -19,6 +19,8 @@ export class Stats {
     http: blank(),
   };
   readonly rejected = new Map<string, number>();
+  /** TCP connections accepted from the kernel, refused ones included. */
+  readonly accepted = { tcp: 0 };
   readonly slowConsumers: Record<'tcp' | 'sse', number> = { tcp: 0, sse: 0 };
   /** Messages that could not reach a transport (too big for a datagram, unframeable). */
   readonly dropped = new Map<string, number>();

@@ -11,6 +11,7 @@ import { TcpMember, type TcpMemberOptions } from './tcp-member.ts';
 
 export interface TcpServerOptions extends Omit<TcpMemberOptions, 'secretFor'> {
   tcpKeepaliveMs: number;
+  listenBacklog: number;
   tcpPreconfig: readonly GroupHostPort[];
   tcpAllow: readonly string[];
   maxConnectionsPerIp: number;
@@ -51,7 +52,7 @@ export class TcpServer {
     }
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
-      this.#server.listen({ host, port }, () => {
+      this.#server.listen({ host, port, backlog: this.#opts.listenBacklog }, () => {
         this.#server.off('error', reject);
         resolve();
       });
@@ -63,6 +64,7 @@ export class TcpServer {
   }
 
   #serverOnConnection = (socket: Socket): void => {
+    this.#hub.stats.accepted.tcp++;
     const ip = normalizeIp(socket.remoteAddress);
     const remote = formatAddress(ip, socket.remotePort ?? 0);
     const perIp = this.#perIp.get(ip) ?? 0;

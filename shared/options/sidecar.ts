@@ -51,6 +51,8 @@ export const DEFAULT_LEGACY_JOIN_WAIT_MS = 50;
 export const DEFAULT_MAX_PENDING_BYTES = 8 * MiB;
 export const DEFAULT_TCP_KEEPALIVE_MS = 30_000;
 export const DEFAULT_MAX_CONNECTIONS = 50_000;
+/** Accept queue asked of the kernel; Linux caps it at net.core.somaxconn (4096 by default since 5.4). */
+export const DEFAULT_LISTEN_BACKLOG = 4096;
 export const DEFAULT_MAX_GROUPS = 10_000;
 export const DEFAULT_MAX_MEMBERS_PER_GROUP = 10_000;
 export const DEFAULT_HISTORY_MESSAGES = 1000;
@@ -89,6 +91,7 @@ export interface SidecarOptions {
   legacyJoinWaitMs: number;
   maxPendingBytes: number;
   tcpKeepaliveMs: number;
+  listenBacklog: number;
   maxConnections: number;
   maxGroups: number;
   maxMembersPerGroup: number;
@@ -330,6 +333,13 @@ export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
     'idle time before TCP keepalive probes; 0 turns keepalive off',
     (r) => parseDuration(r, 0, 7200e3),
     { defaultDoc: '30s' },
+  ),
+  spec(
+    'listenBacklog',
+    'LISTEN_BACKLOG',
+    DEFAULT_LISTEN_BACKLOG,
+    'connections the kernel may hold for the TCP and HTTP listeners before they are accepted (a reconnect storm); Linux caps it at net.core.somaxconn',
+    (r) => parseInteger(r, 1, 65535),
   ),
   spec(
     'maxConnections',

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -35,6 +35,28 @@ test('npm start passes SocketForwarder dotted keys through to the sidecar', asyn
   } finally {
     assert.is(await p.stop('SIGTERM'), 0, 'SIGTERM exits 0');
   }
+});
+
+test('a listen backlog above net.core.somaxconn is named at start-up; the listeners still take connections', async () => {
+  const backlog = 65535;
+  const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+  const env = { ...FREE, GROUPCAST_HOST: '127.0.0.1', GROUPCAST_LISTEN_BACKLOG: String(backlog) };
+  const p = await startProcess(NODE, [BIN, 'serve'], env, ['tcp', 'http']);
+  try {
+    const warning = /caps the accept queue at net\.core\.somaxconn=(\d+)/.exec(p.stdout());
+    if (somaxconn < backlog) assert.is(Number(warning?.[1]), somaxconn, p.stdout());
+    else assert.is(warning, null, 'no warning when the kernel allows the backlog');
+    const peer = await TcpPeer.open(p.addresses.tcp, 'g');
+    await sleep(100);
+    const metrics = await (await fetch(`http://${p.addresses.http}/metrics`)).text();
+    assert.match(metrics, /^groupcast_connections_accepted_total\{transport="tcp"\} 1$/m);
+    peer.close();
+  } finally {
+    await p.stop('SIGTERM');
+  }
+  const bad = await runProcess(NODE, [BIN, 'serve'], { ...FREE, GROUPCAST_LISTEN_BACKLOG: '0' });
+  assert.is.not(bad.code, 0);
+  assert.match(bad.stderr + bad.stdout, /listenBacklog/);
 });
 
 test('the package bin honours dotted keys and SocketForwarder positional ports', async () => {
