@@ -26,12 +26,15 @@ export interface SharedBatch {
 
 export class MalformedBatchError extends Error {}
 
-/** Joins a turn's batches of one group into one shared blob. */
-export function encodeShared(
+/**
+ * Joins a turn's batches of one group into one shared blob, as parts: a header (with every
+ * message's bounds) followed by the batches' own wire bytes, which are not copied.
+ */
+export function encodeSharedParts(
   node: string,
   framing: FramingName,
   batches: readonly Batch[],
-): Uint8Array {
+): Uint8Array[] {
   const nodeBytes = textEncoder.encode(node);
   let count = 0;
   let payloadBytes = 0;
@@ -41,30 +44,29 @@ export function encodeShared(
     payloadBytes += b.payloadBytes;
     wireBytes += b.wire.byteLength;
   }
-  const head = 3 + nodeBytes.byteLength + 12;
-  const out = new Uint8Array(head + count * 8 + wireBytes);
-  const view = new DataView(out.buffer);
-  out[0] = VERSION;
-  out[1] = FRAMINGS.indexOf(framing);
-  out[2] = nodeBytes.byteLength;
-  out.set(nodeBytes, 3);
+  const fixed = 3 + nodeBytes.byteLength + 12;
+  const head = new Uint8Array(fixed + count * 8);
+  const view = new DataView(head.buffer);
+  head[0] = VERSION;
+  head[1] = FRAMINGS.indexOf(framing);
+  head[2] = nodeBytes.byteLength;
+  head.set(nodeBytes, 3);
   let at = 3 + nodeBytes.byteLength;
   view.setUint32(at, count, true);
   view.setUint32(at + 4, payloadBytes, true);
   view.setUint32(at + 8, wireBytes, true);
-  at = head;
-  let wireAt = head + count * 8;
+  at = fixed;
   let base = 0;
+  const parts: Uint8Array[] = [head];
   for (const b of batches) {
     for (let i = 0; i < 2 * b.count; i++) {
       view.setUint32(at, base + b.bounds[i], true);
       at += 4;
     }
-    out.set(b.wire, wireAt);
-    wireAt += b.wire.byteLength;
+    parts.push(b.wire);
     base += b.wire.byteLength;
   }
-  return out;
+  return parts;
 }
 
 /** Reads a shared blob numbered `<epoch>-<lastSeq>`; the batch's bytes stay views of `blob`. */
