@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import type { RedisKeys } from './redis-keys.ts';
+import type { RedisSubscriber } from './redis-subscriber.ts';
 
 interface Subscription {
   /** Resolves once Redis confirmed the subscription on the current connection. */
@@ -11,17 +11,17 @@ const RESUBSCRIBE_CHUNK = 500;
 
 /**
  * The pub/sub connection's subscriptions: one channel per group that has members on this node,
- * so a node only receives the groups it serves. Kept here rather than by ioredis so that a
+ * so a node only receives the groups it serves. Kept here, not by the connection, so that a
  * reconnect resubscribes exactly the groups that still have members, and so a replay can wait
  * until its group's channel is live before reading the shared history.
  */
 export class Channels {
-  readonly #sub: Redis;
+  readonly #sub: RedisSubscriber;
   readonly #keys: RedisKeys;
   readonly #subs = new Map<string, Subscription>();
   #ready = false;
 
-  constructor(sub: Redis, keys: RedisKeys) {
+  constructor(sub: RedisSubscriber, keys: RedisKeys) {
     this.#sub = sub;
     this.#keys = keys;
   }
@@ -39,7 +39,7 @@ export class Channels {
 
   unwant(group: string): void {
     if (!this.#subs.delete(group)) return;
-    if (this.#ready) this.#sub.unsubscribe(this.#keys.channel(group)).catch(() => {});
+    if (this.#ready) this.#sub.unsubscribe([this.#keys.channel(group)]).catch(() => {});
   }
 
   /** Resolves once the group's channel is live; rejects while the connection is down. */
@@ -63,7 +63,7 @@ export class Channels {
   }
 
   #subscribe(channels: string[]): Promise<void> {
-    const p = this.#sub.subscribe(...channels).then(() => undefined);
+    const p = this.#sub.subscribe(channels);
     // Awaited only by replays; a failure here shows as a dropped connection, handled elsewhere.
     p.catch(() => {});
     return p;

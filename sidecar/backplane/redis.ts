@@ -16,6 +16,7 @@ import { Registry } from './redis-registry.ts';
 import { defineScripts, type Scripted } from './redis-scripts.ts';
 import { Sequencer } from './redis-sequencer.ts';
 import { BackplaneStats, registerBackplaneMetrics } from './redis-stats.ts';
+import { RedisSubscriber } from './redis-subscriber.ts';
 import type { Backplane, BackplaneHealth } from './types.ts';
 
 export type RedisBackplaneOptions = Pick<
@@ -52,14 +53,14 @@ export class RedisBackplane implements Backplane {
   readonly #log: Logger;
   readonly #keys: RedisKeys;
   readonly #cmd: Redis & Scripted;
-  readonly #sub: Redis;
+  readonly #sub: RedisSubscriber;
   readonly #stats = new BackplaneStats();
   readonly #sequencer: Sequencer;
   readonly #outbox: Outbox;
   readonly #channels: Channels;
   readonly #registry: Registry;
   readonly #history: SharedHistory;
-  readonly #channelPrefixBytes: number;
+  readonly #channelPrefix: number;
   /** Per channel: the id announced for the batch that comes next on it. */
   readonly #announced = new Map<string, { epoch: number; seq: number }>();
   #cmdReady = false;
@@ -74,8 +75,10 @@ export class RedisBackplane implements Backplane {
     this.#opts = opts;
     this.#log = log.child({ backplane: 'redis' });
     this.#keys = new RedisKeys(opts.redisPrefix);
-    this.#channelPrefixBytes = Buffer.byteLength(this.#keys.channelPrefix);
+    this.#channelPrefix = this.#keys.channelPrefix.length;
     const node = hub.node;
+    const retryDelayMs = (times: number) =>
+      Math.min(50 * 2 ** Math.min(times, 6), REDIS_RETRY_MAX_MS);
     const base: RedisOptions = {
       lazyConnect: true,
       // Nothing waits for a connection: a command fails at once, and a batch is numbered here.
@@ -85,14 +88,28 @@ export class RedisBackplane implements Backplane {
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
       autoResubscribe: false,
-      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), REDIS_RETRY_MAX_MS),
+      retryStrategy: retryDelayMs,
       connectTimeout: REDIS_START_WAIT_MS * 2,
       socketTimeout: REDIS_SOCKET_TIMEOUT_MS,
     };
     this.#cmd = defineScripts(
       new Redis(opts.redisUrl, { ...base, connectionName: `groupcast-${node}` }),
     );
-    this.#sub = new Redis(opts.redisUrl, { ...base, connectionName: `groupcast-${node}-sub` });
+    this.#sub = new RedisSubscriber(
+      {
+        url: opts.redisUrl,
+        name: `groupcast-${node}-sub`,
+        connectTimeoutMs: REDIS_START_WAIT_MS * 2,
+        socketTimeoutMs: REDIS_SOCKET_TIMEOUT_MS,
+        retryDelayMs,
+      },
+      {
+        ready: () => this.#subOnReady(),
+        close: () => this.#subOnClose(),
+        error: (err) => this.#onError(err),
+        message: (channel, payload) => this.#subOnMessage(channel, payload),
+      },
+    );
     const keyTtlMs = Math.max(opts.groupTtlMs, opts.nodeExpiryMs);
     this.#history = new SharedHistory(this.#cmd, this.#keys);
     this.#sequencer = new Sequencer({
@@ -143,10 +160,6 @@ export class RedisBackplane implements Backplane {
     cmd.on('ready', this.#cmdOnReady);
     cmd.on('close', this.#cmdOnClose);
     cmd.on('error', this.#onError);
-    sub.on('ready', this.#subOnReady);
-    sub.on('close', this.#subOnClose);
-    sub.on('error', this.#onError);
-    sub.on('messageBuffer', this.#subOnMessage);
     const first = new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, REDIS_START_WAIT_MS);
       timer.unref();
@@ -156,7 +169,7 @@ export class RedisBackplane implements Backplane {
       });
     });
     cmd.connect().catch(() => {});
-    sub.connect().catch(() => {});
+    sub.connect();
     await first;
     if (!this.#cmdReady) {
       this.#log.warn(
@@ -224,8 +237,8 @@ export class RedisBackplane implements Backplane {
   };
 
   /** Each batch on a channel comes right after a message with its id (see redis-scripts.ts). */
-  #subOnMessage = (channel: Buffer, message: Buffer): void => {
-    const name = channel.toString('utf8', this.#channelPrefixBytes);
+  #subOnMessage = (channel: string, message: Uint8Array): void => {
+    const name = channel.slice(this.#channelPrefix);
     if (isIdMessage(message)) {
       const id = readIdMessage(message);
       if (id) this.#announced.set(name, id);
