@@ -69,6 +69,31 @@ export function encodeSharedParts(
   return parts;
 }
 
+/**
+ * What every blob this node publishes starts with, and how much of one to read to know its
+ * message count: its own batches come back on the channel, and it needs no more of them.
+ */
+export function ownBlobStart(
+  node: string,
+  framing: FramingName,
+): { prefix: Uint8Array; keep: number } {
+  const nodeBytes = textEncoder.encode(node);
+  const prefix = new Uint8Array(3 + nodeBytes.byteLength);
+  prefix[0] = VERSION;
+  prefix[1] = FRAMINGS.indexOf(framing);
+  prefix[2] = nodeBytes.byteLength;
+  prefix.set(nodeBytes, 3);
+  return { prefix, keep: prefix.byteLength + 12 };
+}
+
+/** The message count of a shared blob, from its first bytes (at least ownBlobStart's `keep`). */
+export function sharedCount(start: Uint8Array): number {
+  if (start.byteLength < 3 || start[0] !== VERSION) throw new MalformedBatchError('bad header');
+  const at = 3 + start[2];
+  if (start.byteLength < at + 4) throw new MalformedBatchError('bad header');
+  return new DataView(start.buffer, start.byteOffset, start.byteLength).getUint32(at, true);
+}
+
 /** Reads a shared blob numbered `<epoch>-<lastSeq>`; the batch's bytes stay views of `blob`. */
 export function decodeShared(blob: Uint8Array, epoch: number, lastSeq: number): SharedBatch {
   if (blob.byteLength < 15 || blob[0] !== VERSION) throw new MalformedBatchError('bad header');

@@ -36,6 +36,12 @@ interface Chunk {
   batches: Batch[];
   bytes: number;
   state: State;
+  /** Once Redis numbered it: its ids are `<epoch>-<first>` and the `count - 1` after it. */
+  epoch: number;
+  first: number;
+  count: number;
+  /** Its echo came back on the channel before Redis's answer: what waits for the answer. */
+  onSettled: (() => void)[] | null;
 }
 
 /**
@@ -50,6 +56,8 @@ interface Chunk {
 export class Outbox {
   /** Whether the command connection is ready; set by the backplane. */
   up = false;
+  /** Whether batches published in a group now come back on its channel; set by the backplane. */
+  listening: (group: Group) => boolean = () => false;
   readonly #redis: Redis & Scripted;
   readonly #keys: RedisKeys;
   readonly #opts: OutboxOptions;
@@ -62,6 +70,9 @@ export class Outbox {
   /** Per group, chunks not settled yet, oldest first. */
   readonly #lines = new Map<Group, Chunk[]>();
   readonly #waiters = new Map<Batch, () => void>();
+  /** Per group, chunks sent that may still come back on its channel, oldest first (see published). */
+  readonly #echoes = new Map<Group, Chunk[]>();
+  #echoBytes = 0;
   #bytes = 0;
   #scheduled = false;
   /** Fields of shared batches in a group's blobs: unique per node and process. */
@@ -104,7 +115,7 @@ export class Outbox {
     if (!this.up) {
       this.#stats.notShared('down', batch.count);
       if (line) {
-        line.push({ group, batches: [batch], bytes: 0, state: 'local' });
+        line.push(newChunk(group, 'local', batch));
         // A batch after this one must not join a chunk ahead of it.
         this.#open.delete(group);
       } else this.#numberHere(group, batch);
@@ -118,7 +129,7 @@ export class Outbox {
     }
     let chunk = this.#open.get(group);
     if (!chunk) {
-      chunk = { group, batches: [], bytes: 0, state: 'queued' };
+      chunk = newChunk(group, 'queued');
       this.#open.set(group, chunk);
       this.#turn.push(chunk);
       if (line) line.push(chunk);
@@ -170,6 +181,7 @@ export class Outbox {
     const keys = this.#keys;
     const r = this.#redis;
     c.state = 'sending';
+    if (this.listening(c.group)) this.#keepForEcho(c);
     const name = c.group.name;
     let count = 0;
     let wireBytes = 0;
@@ -222,6 +234,9 @@ export class Outbox {
     for (const b of chunk.batches) count += b.count;
     if (Array.isArray(outcome)) {
       chunk.state = 'done';
+      chunk.epoch = outcome[0];
+      chunk.first = outcome[1];
+      chunk.count = count;
       let seq = outcome[1];
       for (const b of chunk.batches) {
         b.epoch = outcome[0];
@@ -239,6 +254,70 @@ export class Outbox {
       }
     }
     this.#advance(chunk.group);
+    const waiting = chunk.onSettled;
+    chunk.onSettled = null;
+    if (waiting) for (const fn of waiting) fn();
+  }
+
+  #keepForEcho(c: Chunk): void {
+    // Echoes normally come back within a millisecond; when they do not (a subscription not yet
+    // confirmed), what is forgotten is read back from the shared history instead.
+    if (this.#echoBytes + c.bytes > this.#opts.maxQueueBytes) this.forgetEchoes();
+    const list = this.#echoes.get(c.group);
+    if (list) list.push(c);
+    else this.#echoes.set(c.group, [c]);
+    this.#echoBytes += c.bytes;
+  }
+
+  /** Echoes that will not come: the pub/sub connection dropped, or the group stopped listening. */
+  forgetEchoes(group?: Group): void {
+    if (!group) {
+      this.#echoes.clear();
+      this.#echoBytes = 0;
+      return;
+    }
+    for (const c of this.#echoes.get(group) ?? []) this.#echoBytes -= c.bytes;
+    this.#echoes.delete(group);
+  }
+
+  /**
+   * The batches published here that Redis numbered `<epoch>-<first..last>`, when they come back
+   * on the group's channel: this node does not read its own batches there (see PubSubReader).
+   * A promise when Redis's answer is still on its way (the echo overtook it); null when this
+   * outbox no longer has them (Redis did not confirm them, or they were forgotten).
+   */
+  published(
+    group: Group,
+    epoch: number,
+    first: number,
+    last: number,
+  ): Batch[] | null | Promise<Batch[] | null> {
+    const list = this.#echoes.get(group);
+    while (list && list.length > 0) {
+      const c = list[0];
+      if (c.state === 'sending') {
+        return new Promise((resolve) => {
+          c.onSettled ??= [];
+          c.onSettled.push(() => resolve(this.published(group, epoch, first, last)));
+        });
+      }
+      const done = c.state === 'done';
+      if (done && c.epoch === epoch && c.first === first && c.first + c.count - 1 === last) {
+        this.#dropEcho(list);
+        return c.batches;
+      }
+      // Newer than the echo: the batches of the echo are not here.
+      if (done && (c.epoch > epoch || (c.epoch === epoch && c.first > last))) return null;
+      // Older: its own echo never came (or Redis never numbered it).
+      this.#dropEcho(list);
+    }
+    return null;
+  }
+
+  #dropEcho(list: Chunk[]): void {
+    const c = list.shift() as Chunk;
+    this.#echoBytes -= c.bytes;
+    if (list.length === 0) this.#echoes.delete(c.group);
   }
 
   /** Settles a group's chunks in publishing order, as far as they are answered. */
@@ -276,6 +355,19 @@ export class Outbox {
     this.#warnedAt = now;
     this.#log.warn({ limit: this.#opts.maxQueueBytes }, msg);
   }
+}
+
+function newChunk(group: Group, state: State, batch?: Batch): Chunk {
+  return {
+    group,
+    batches: batch ? [batch] : [],
+    bytes: 0,
+    state,
+    epoch: 0,
+    first: 0,
+    count: 0,
+    onSettled: null,
+  };
 }
 
 function ignore(): void {}

@@ -22,12 +22,29 @@ export interface Snapshot {
  */
 type Mode = 'unsynced' | 'cluster' | 'local';
 
+/** A batch from the channel, in the order it arrived. */
 interface Held {
-  batch: Batch;
+  epoch: number;
+  firstSeq: number;
+  count: number;
+  /**
+   * Null for a batch this node published: its channel copy is not read (see OwnEcho), and its
+   * batches are taken from the outbox, or from the shared history if the outbox no longer has them.
+   */
+  batch: Batch | null;
   /** False for a batch this node published (its sockets have it) or cannot frame for them. */
   toSockets: boolean;
   fromOther: boolean;
 }
+
+/** A batch this node published, as it came back on the group's channel: its id, not its bytes. */
+export interface OwnEcho {
+  epoch: number;
+  firstSeq: number;
+  count: number;
+}
+
+const lastOf = (h: Held): number => h.firstSeq + h.count - 1;
 
 interface Track {
   mode: Mode;
@@ -38,10 +55,31 @@ interface Track {
   heldBytes: number;
 }
 
+function ownHeld(b: Batch): Held {
+  return {
+    epoch: b.epoch,
+    firstSeq: b.firstSeq,
+    count: b.count,
+    batch: b,
+    toSockets: false,
+    fromOther: false,
+  };
+}
+
 export interface SequencerDeps {
   node: string;
   /** Batches (after, upto] of a group's epoch, from the shared history; what it no longer holds is missing. */
   readRange(group: string, epoch: number, after: number, upto: number): Promise<SharedBatch[]>;
+  /**
+   * The batches this node published as `<epoch>-<first..last>`, if its outbox still has them: at
+   * once, or once Redis's answer for them arrives (their echo can overtake it); null if not.
+   */
+  published(
+    group: Group,
+    epoch: number,
+    first: number,
+    last: number,
+  ): Batch[] | null | Promise<Batch[] | null>;
   /** Bytes that may wait while a hole is read back; past it they are dropped and read back later. */
   maxHeldBytes: number;
   stats: BackplaneStats;
@@ -86,23 +124,39 @@ export class Sequencer {
   }
 
   #held(shared: SharedBatch): Held {
+    const b = shared.batch;
     const fromOther = shared.origin !== this.#deps.node;
-    return { batch: shared.batch, toSockets: fromOther && !shared.notForSockets, fromOther };
+    return {
+      epoch: b.epoch,
+      firstSeq: b.firstSeq,
+      count: b.count,
+      batch: b,
+      toSockets: fromOther && !shared.notForSockets,
+      fromOther,
+    };
   }
 
   /** A batch from the channel. */
   fromRedis(group: Group, shared: SharedBatch): void {
+    this.#arrived(group, this.#held(shared));
+  }
+
+  /** A batch this node published, back from the channel (see OwnEcho). */
+  echoed(group: Group, echo: OwnEcho): void {
+    this.#arrived(group, { ...echo, batch: null, toSockets: false, fromOther: false });
+  }
+
+  #arrived(group: Group, h: Held): void {
     const t = this.#track(group);
-    const h = this.#held(shared);
     if (t.reading !== 0) this.#hold(t, h);
     else this.#accept(group, t, h);
   }
 
   #hold(t: Track, h: Held): void {
-    const bytes = h.batch.wire.byteLength;
+    const bytes = h.batch?.wire.byteLength ?? 0;
     if (t.heldBytes + bytes > this.#deps.maxHeldBytes) {
       // Dropped for now: the next batch after the hole finds it missing and reads it back.
-      this.#deps.stats.count('held_dropped', h.batch.count);
+      this.#deps.stats.count('held_dropped', h.count);
       return;
     }
     t.held.push(h);
@@ -110,58 +164,86 @@ export class Sequencer {
   }
 
   #accept(group: Group, t: Track, h: Held): void {
-    const batch = h.batch;
-    if (batch.count === 0) {
-      if (h.toSockets) group.deliverToSockets(batch, null);
+    if (h.count === 0) {
+      if (h.toSockets && h.batch) group.deliverToSockets(h.batch, null);
       return;
     }
     if (t.mode !== 'cluster') {
-      group.restart(batch.epoch, batch.firstSeq - 1, t.mode === 'local' ? 'reset' : null);
+      group.restart(h.epoch, h.firstSeq - 1, t.mode === 'local' ? 'reset' : null);
       t.mode = 'cluster';
-    } else if (batch.epoch !== group.epoch) {
-      if (batch.epoch < group.epoch) {
+    } else if (h.epoch !== group.epoch) {
+      if (h.epoch < group.epoch) {
         // From a sequence this node already left behind (its snapshot saw the newer one first).
-        this.#deps.stats.count('stale', batch.count);
+        this.#deps.stats.count('stale', h.count);
         return;
       }
-      group.restart(batch.epoch, batch.firstSeq - 1, 'reset');
-    } else if (batch.lastSeq <= group.seq) {
+      group.restart(h.epoch, h.firstSeq - 1, 'reset');
+    } else if (lastOf(h) <= group.seq) {
       return;
-    } else if (batch.firstSeq > group.seq + 1) {
-      this.#fillHole(group, t, h);
+    } else if (h.firstSeq > group.seq + 1) {
+      this.#deps.stats.count('holes', 1);
+      this.#readBack(group, t, h.firstSeq - 1, this.#fromHistory(group, h.firstSeq - 1), [h]);
       return;
     }
-    this.#deliver(group, h);
+    if (h.batch) {
+      this.#deliver(group, h);
+      return;
+    }
+    const last = lastOf(h);
+    const own = this.#deps.published(group, h.epoch, h.firstSeq, last);
+    if (Array.isArray(own)) {
+      this.#deliverOwn(group, own);
+      return;
+    }
+    // Redis's answer for it is still on its way, or the outbox no longer has it.
+    const fromOutbox = own ?? Promise.resolve(null);
+    const entries = fromOutbox.then((batches) =>
+      batches ? batches.map(ownHeld) : this.#fromHistory(group, last),
+    );
+    this.#readBack(group, t, last, entries, []);
   }
 
   #deliver(group: Group, h: Held): void {
-    group.acceptNumbered(h.batch, h.toSockets);
-    if (h.fromOther) this.#deps.stats.received += h.batch.count;
+    group.acceptNumbered(h.batch as Batch, h.toSockets);
+    if (h.fromOther) this.#deps.stats.received += h.count;
   }
 
-  #fillHole(group: Group, t: Track, h: Held): void {
-    const batch = h.batch;
+  #deliverOwn(group: Group, batches: Batch[]): void {
+    for (const b of batches) if (b.count > 0) group.acceptNumbered(b, false);
+  }
+
+  /** Batches after the group's seq up to `upto` (of its epoch now), from the shared history. */
+  #fromHistory(group: Group, upto: number): Promise<Held[]> {
+    return this.#deps
+      .readRange(group.name, group.epoch, group.seq, upto)
+      .then((list) => list.map((e) => this.#held(e)));
+  }
+
+  /**
+   * Delivers batches (group.seq, upto] once `entries` has them, while what arrives meanwhile
+   * waits (with `held`, already in line); what `entries` lacks is skipped as lost.
+   */
+  #readBack(group: Group, t: Track, upto: number, entries: Promise<Held[]>, held: Held[]): void {
     const read = ++this.#reads;
     t.reading = read;
-    t.held = [h];
-    t.heldBytes = batch.wire.byteLength;
+    t.held = held;
+    t.heldBytes = 0;
+    for (const h of held) t.heldBytes += h.batch?.wire.byteLength ?? 0;
     const epoch = group.epoch;
-    const upto = batch.firstSeq - 1;
-    this.#deps.stats.count('holes', 1);
-    const done = (entries: SharedBatch[]) => {
+    const done = (list: Held[]) => {
       if (t.reading !== read) return;
       t.reading = 0;
       if (t.mode === 'cluster' && group.epoch === epoch) {
-        for (const e of entries) {
-          if (e.batch.lastSeq <= group.seq) continue;
-          if (e.batch.firstSeq > group.seq + 1) this.#skip(group, e.batch.firstSeq - 1);
-          this.#deliver(group, this.#held(e));
+        for (const e of list) {
+          if (lastOf(e) <= group.seq || !e.batch) continue;
+          if (e.firstSeq > group.seq + 1) this.#skip(group, e.firstSeq - 1);
+          this.#deliver(group, e);
         }
         if (group.seq < upto) this.#skip(group, upto);
       }
       this.#drain(group, t);
     };
-    this.#deps.readRange(group.name, epoch, group.seq, upto).then(done, () => done([]));
+    entries.then(done, () => done([]));
   }
 
   /** Messages the shared history no longer holds: counted, and SSE subscribers are told. */
@@ -185,7 +267,7 @@ export class Sequencer {
     if (t.reading === 0) return;
     t.reading = 0;
     let n = 0;
-    for (const h of t.held) n += h.batch.count;
+    for (const h of t.held) n += h.count;
     if (count && n > 0) this.#deps.stats.count('lost', n);
     t.held = [];
     t.heldBytes = 0;

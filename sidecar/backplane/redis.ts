@@ -8,7 +8,14 @@ import type { LocalHub } from '../hub.ts';
 import type { Logger } from '../logger.ts';
 import type { Member } from '../member.ts';
 import { Channels } from './redis-channels.ts';
-import { decodeShared, isIdMessage, readIdMessage, type SharedBatch } from './redis-codec.ts';
+import {
+  decodeShared,
+  isIdMessage,
+  ownBlobStart,
+  readIdMessage,
+  type SharedBatch,
+  sharedCount,
+} from './redis-codec.ts';
 import { SharedHistory } from './redis-history.ts';
 import { RedisKeys } from './redis-keys.ts';
 import { Outbox } from './redis-outbox.ts';
@@ -102,12 +109,14 @@ export class RedisBackplane implements Backplane {
         connectTimeoutMs: REDIS_START_WAIT_MS * 2,
         socketTimeoutMs: REDIS_SOCKET_TIMEOUT_MS,
         retryDelayMs,
+        // This node's own batches come back on the channel: only their ids are needed.
+        skip: ownBlobStart(node, hub.framing),
       },
       {
         ready: () => this.#subOnReady(),
         close: () => this.#subOnClose(),
         error: (err) => this.#onError(err),
-        message: (channel, payload) => this.#subOnMessage(channel, payload),
+        message: (channel, payload, skipped) => this.#subOnMessage(channel, payload, skipped),
       },
     );
     const keyTtlMs = Math.max(opts.groupTtlMs, opts.nodeExpiryMs);
@@ -116,6 +125,7 @@ export class RedisBackplane implements Backplane {
       node,
       readRange: (group, epoch, after, upto) =>
         this.#history.range(group, epoch, after, upto).then((list) => list.map(this.#reframe)),
+      published: (group, epoch, first, last) => this.#outbox.published(group, epoch, first, last),
       maxHeldBytes: MAX_HELD_BYTES,
       stats: this.#stats,
     });
@@ -134,6 +144,7 @@ export class RedisBackplane implements Backplane {
       this.#stats,
       this.#log,
     );
+    this.#outbox.listening = (group) => this.#subReady && group.size > 0;
     this.#channels = new Channels(this.#sub, this.#keys);
     this.#registry = new Registry(
       this.#cmd,
@@ -223,6 +234,7 @@ export class RedisBackplane implements Backplane {
     if (this.#subReady) this.#changed();
     this.#subReady = false;
     this.#announced.clear();
+    this.#outbox.forgetEchoes();
     this.#channels.onClose();
   };
 
@@ -236,8 +248,11 @@ export class RedisBackplane implements Backplane {
     this.#log.warn({ err: err.message }, 'redis error');
   };
 
-  /** Each batch on a channel comes right after a message with its id (see redis-scripts.ts). */
-  #subOnMessage = (channel: string, message: Uint8Array): void => {
+  /**
+   * Each batch on a channel comes right after a message with its id (see redis-scripts.ts). Of
+   * a batch this node published, only the first bytes were read (`skipped`).
+   */
+  #subOnMessage = (channel: string, message: Uint8Array, skipped: boolean): void => {
     const name = channel.slice(this.#channelPrefix);
     if (isIdMessage(message)) {
       const id = readIdMessage(message);
@@ -249,15 +264,19 @@ export class RedisBackplane implements Backplane {
     this.#announced.delete(name);
     const group = this.#hub.findGroup(name);
     if (!group) return;
-    let shared: SharedBatch;
+    let shared: SharedBatch | null = null;
+    let count = 0;
     try {
       if (!id) throw new Error('a batch without its id');
-      shared = this.#reframe(decodeShared(message, id.epoch, id.seq));
+      if (skipped) count = sharedCount(message);
+      else shared = this.#reframe(decodeShared(message, id.epoch, id.seq));
     } catch {
       this.#stats.count('malformed', 1);
       return;
     }
-    this.#sequencer.fromRedis(group, shared);
+    if (shared) this.#sequencer.fromRedis(group, shared);
+    else if (id)
+      this.#sequencer.echoed(group, { epoch: id.epoch, firstSeq: id.seq - count + 1, count });
   };
 
   /** A batch from a node with another TCP framing is framed for this node's TCP members. */
@@ -348,6 +367,7 @@ export class RedisBackplane implements Backplane {
     if (group.size === 0) {
       this.#channels.unwant(group.name);
       this.#sequencer.unsync(group);
+      this.#outbox.forgetEchoes(group);
     }
   }
 

@@ -273,12 +273,13 @@ test('listings show the members of every node, each tagged with its node', async
   assert.is((await getJson(B, '/groups/nowhere')).status, 404);
 });
 
-test('order per publisher across nodes, with thousands of messages from several publishers', async () => {
+test('order per publisher across nodes, with thousands of messages from several publishers; SSE on either node gets the same ids', async () => {
   const group = 'order';
   const N = 3000;
   const pubs = [await tcp(A, group), await tcp(A, group), await tcp(B, group)];
   const recvA = await tcp(A, group);
   const recvB = await tcp(B, group);
+  const sseA = await sse(A, group);
   const sseB = await sse(B, group);
   await waitListening(look, group, 2);
   // Interleaved, in uneven writes that split lines, as real senders do.
@@ -325,6 +326,13 @@ test('order per publisher across nodes, with thousands of messages from several 
     [N, N, N],
   );
   assert.ok(contiguous(events.map((e) => e.id)), 'cluster ids contiguous on B');
+  // Node A publishes most of them: it takes its own from its outbox, not from the channel.
+  const eventsA = await sseA.waitForMessages(total, 20_000);
+  assert.equal(
+    eventsA.map((e) => `${e.id} ${e.data}`),
+    events.map((e) => `${e.id} ${e.data}`),
+    'sse on A: the same ids and messages as on B',
+  );
   // Each publisher gets the others' messages, in order, and never its own.
   for (let p = 0; p < pubs.length; p++) {
     const others = bytes.reduce((n, b, i) => (i === p ? n : n + b), 0);

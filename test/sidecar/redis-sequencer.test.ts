@@ -1,0 +1,140 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { framing } from '../../shared/framing/index.ts';
+import type { Batch } from '../../shared/message.ts';
+import type { SharedBatch } from '../../sidecar/backplane/redis-codec.ts';
+import { type OwnEcho, Sequencer } from '../../sidecar/backplane/redis-sequencer.ts';
+import { BackplaneStats } from '../../sidecar/backplane/redis-stats.ts';
+import { Group } from '../../sidecar/group.ts';
+import { History } from '../../sidecar/history.ts';
+import type { Member } from '../../sidecar/member.ts';
+import { Stats } from '../../sidecar/stats.ts';
+
+const EPOCH = 1795308229733;
+const line = framing('line');
+const dec = new TextDecoder();
+
+/** Messages `<prefix><first>` .. `<prefix><last>`, numbered first..last. */
+function batch(prefix: string, first: number, last: number): Batch {
+  const payloads = [];
+  for (let i = first; i <= last; i++) payloads.push(new TextEncoder().encode(`${prefix}${i}`));
+  const b = line.encode(payloads);
+  b.epoch = EPOCH;
+  b.firstSeq = first;
+  return b;
+}
+
+const fromNode = (origin: string, b: Batch): SharedBatch => ({ origin, framing: 'line', batch: b });
+const echo = (b: Batch): OwnEcho => ({ epoch: b.epoch, firstSeq: b.firstSeq, count: b.count });
+
+/** A TCP member that records what it is sent. */
+function socketMember(): Member & { got: string[] } {
+  const got: string[] = [];
+  return {
+    id: 'm',
+    transport: 'tcp',
+    remote: '',
+    joinedAt: 0,
+    slot: -1,
+    pendingBytes: 0,
+    got,
+    deliver: (b: Batch) => {
+      for (let i = 0; i < b.count; i++) got.push(dec.decode(b.payload(i)));
+    },
+    close: () => {},
+  };
+}
+
+interface Setup {
+  seq: Sequencer;
+  group: Group;
+  sockets: Member & { got: string[] };
+  stats: BackplaneStats;
+  /** What node A's outbox answers for its own batches. */
+  published: (first: number) => Batch[] | null | Promise<Batch[] | null>;
+  /** The shared history, by first seq. */
+  shared: Map<number, SharedBatch>;
+}
+
+function setup(): Setup {
+  const stats = new BackplaneStats();
+  const s: Setup = {
+    stats,
+    group: new Group('g', EPOCH, new History(1000, 1 << 20), new Stats()),
+    sockets: socketMember(),
+    published: () => null,
+    shared: new Map(),
+    seq: undefined as unknown as Sequencer,
+  };
+  s.group.add(s.sockets);
+  s.seq = new Sequencer({
+    node: 'A',
+    readRange: async (_name, _epoch, after, upto) =>
+      [...s.shared.values()].filter((e) => e.batch.firstSeq > after && e.batch.lastSeq <= upto),
+    published: (_g, _epoch, first) => s.published(first),
+    maxHeldBytes: 1 << 20,
+    stats,
+  });
+  return s;
+}
+
+/** Message ids and payloads in the group's history: what SSE subscribers get. */
+function history(g: Group): string[] {
+  const out: string[] = [];
+  for (const b of g.history.after(0)) {
+    for (let i = 0; i < b.count; i++) out.push(`${b.firstSeq + i}:${dec.decode(b.payload(i))}`);
+  }
+  return out;
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+test('a batch published here comes from the outbox when its echo arrives, in line with the others', () => {
+  const s = setup();
+  const own = batch('a', 3, 4);
+  s.published = (first) => (first === 3 ? [own] : null);
+  s.seq.fromRedis(s.group, fromNode('B', batch('b', 1, 2)));
+  s.seq.echoed(s.group, echo(own));
+  s.seq.fromRedis(s.group, fromNode('B', batch('b', 5, 5)));
+  assert.equal(history(s.group), ['1:b1', '2:b2', '3:a3', '4:a4', '5:b5']);
+  assert.equal(s.sockets.got, ['b1', 'b2', 'b5'], 'its own never go back to its sockets');
+  assert.is(s.stats.received, 3);
+});
+
+test('an echo that overtook Redis answer waits for it; what arrives meanwhile waits behind it', async () => {
+  const s = setup();
+  const own = batch('a', 1, 2);
+  let answer: (b: Batch[]) => void = () => {};
+  s.published = () => new Promise((resolve) => (answer = resolve));
+  s.seq.echoed(s.group, echo(own));
+  s.seq.fromRedis(s.group, fromNode('B', batch('b', 3, 3)));
+  await tick();
+  assert.equal(history(s.group), [], 'nothing before the answer');
+  answer([own]);
+  await tick();
+  assert.equal(history(s.group), ['1:a1', '2:a2', '3:b3']);
+  assert.equal(s.sockets.got, ['b3']);
+});
+
+test('an echo of a batch the outbox no longer has is read back from the shared history', async () => {
+  const s = setup();
+  s.shared.set(1, fromNode('A', batch('a', 1, 2)));
+  s.seq.echoed(s.group, echo(batch('a', 1, 2)));
+  s.seq.fromRedis(s.group, fromNode('B', batch('b', 3, 3)));
+  await tick();
+  assert.equal(history(s.group), ['1:a1', '2:a2', '3:b3']);
+  assert.equal(s.sockets.got, ['b3'], 'read back, its own still not sent to its sockets');
+});
+
+test('what neither the outbox nor the shared history has is counted lost, and the group goes on', async () => {
+  const s = setup();
+  s.seq.fromRedis(s.group, fromNode('B', batch('b', 1, 1)));
+  s.seq.echoed(s.group, echo(batch('a', 2, 3)));
+  s.seq.fromRedis(s.group, fromNode('B', batch('b', 4, 4)));
+  await tick();
+  assert.equal(history(s.group), ['4:b4'], 'a gap restarts what is held at the loss');
+  assert.is(s.group.seq, 4);
+  assert.is(s.stats.problems.get('lost'), 2);
+});
+
+test.run();
