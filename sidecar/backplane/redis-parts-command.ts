@@ -15,7 +15,7 @@ const CRLF = Buffer.from('\r\n');
  */
 export class PartsCommand extends Command {
   readonly #head: Buffer;
-  readonly #parts: readonly Uint8Array[];
+  #parts: readonly Uint8Array[];
 
   constructor(name: string, args: readonly string[], parts: readonly Uint8Array[]) {
     super(name);
@@ -31,6 +31,7 @@ export class PartsCommand extends Command {
     const out = socket as Writable;
     out.write(this.#head);
     for (const p of this.#parts) out.write(p);
+    this.#parts = [];
     return CRLF;
   }
 }
