@@ -50,17 +50,23 @@ async function killSubscriberOfB(): Promise<void> {
   await look.client('KILL', 'ID', id as string);
 }
 
-const lines = (from: number, to: number, prefix = 'm') =>
-  Array.from({ length: to - from }, (_, i) => `${prefix}${from + i}\n`).join('');
-
-test('a node whose pub/sub connection drops reads what it missed back from the shared history, in order', async () => {
-  const group = 'blip';
+/** A TCP member on A and one on B, an SSE subscriber on B, both nodes listening to the group. */
+async function memberOnEachNodeAndWatcherOnB(group: string) {
   const a1 = await tcp(A, group);
   const b1 = await tcp(B, group);
   const events = await SseClient.open(`${baseUrl(B)}/groups/${group}/events`);
   open.push(events);
   await waitFor(() => B.hub.findGroup(group)?.counts.sse === 1, 2000, 'sse on B');
   await waitListening(look, group, 2);
+  return { a1, b1, events };
+}
+
+const lines = (from: number, to: number, prefix = 'm') =>
+  Array.from({ length: to - from }, (_, i) => `${prefix}${from + i}\n`).join('');
+
+test('a node whose pub/sub connection drops reads what it missed back from the shared history, in order', async () => {
+  const group = 'blip';
+  const { a1, b1, events } = await memberOnEachNodeAndWatcherOnB(group);
   a1.write(lines(0, 10));
   await b1.waitForText('m9\n');
   const holesBefore = await metric(B, /kind="holes"\} (\d+)/);
@@ -87,12 +93,7 @@ test('a node whose pub/sub connection drops reads what it missed back from the s
 
 test('what the shared history no longer holds is counted as lost, and SSE subscribers get a gap', async () => {
   const group = 'longblip';
-  const a1 = await tcp(A, group);
-  const b1 = await tcp(B, group);
-  const events = await SseClient.open(`${baseUrl(B)}/groups/${group}/events`);
-  open.push(events);
-  await waitFor(() => B.hub.findGroup(group)?.counts.sse === 1, 2000, 'sse on B');
-  await waitListening(look, group, 2);
+  const { a1, b1, events } = await memberOnEachNodeAndWatcherOnB(group);
   a1.write(lines(0, 5));
   await b1.waitForText('m4\n');
   const lostBefore = await metric(B, /kind="lost"\} (\d+)/);
