@@ -100,6 +100,16 @@ export interface Contender {
   job: (t: Running) => FlowJob | string;
 }
 
+/** Each spec's shared target (started once per run), and contenders that all run one job. */
+export async function sharedTargets(ctx: Context, specs: TargetSpec[]) {
+  const targets = await Promise.all(specs.map((s) => ctx.target(s)));
+  return {
+    targets,
+    each: (job: Contender['job']): Contender[] =>
+      specs.map((s, i) => ({ name: s.name, target: targets[i], job })),
+  };
+}
+
 /**
  * Measures one case on every contender, alternating round by round (A B C, A B C, ...), so
  * drift and noise from the machine fall on all of them alike.

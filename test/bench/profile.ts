@@ -37,9 +37,11 @@ function area(url: string, fn: string): string {
   return 'node internals';
 }
 
-/** Busy time (idle excluded) by area, largest first. */
-export function byArea(files: string[]): Hot[] {
-  const sums = new Map<string, number>();
+/** Calls `add` with each busy (non-idle) sample's frame and its time in µs; returns the total. */
+function walkBusy(
+  files: string[],
+  add: (frame: Profile['nodes'][number]['callFrame'], us: number) => void,
+): number {
   let total = 0;
   for (const file of files) {
     const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
@@ -47,12 +49,21 @@ export function byArea(files: string[]): Hot[] {
     for (let i = 0; i < p.samples.length; i++) {
       const n = byId.get(p.samples[i]);
       if (!n || n.callFrame.functionName === '(idle)') continue;
-      const key = area(n.callFrame.url, n.callFrame.functionName);
       const dt = p.timeDeltas[i] ?? 0;
-      sums.set(key, (sums.get(key) ?? 0) + dt);
+      add(n.callFrame, dt);
       total += dt;
     }
   }
+  return total;
+}
+
+/** Busy time (idle excluded) by area, largest first. */
+export function byArea(files: string[]): Hot[] {
+  const sums = new Map<string, number>();
+  const total = walkBusy(files, (f, dt) => {
+    const key = area(f.url, f.functionName);
+    sums.set(key, (sums.get(key) ?? 0) + dt);
+  });
   return [...sums.entries()]
     .sort((a, b) => b[1] - a[1])
     .map(([fn, us]) => ({ fn, selfMs: us / 1000, pct: (100 * us) / total }));
@@ -61,21 +72,11 @@ export function byArea(files: string[]): Hot[] {
 /** Self time per function, as a share of busy (non-idle) time. */
 export function topFunctions(files: string[], limit = 20): Hot[] {
   const self = new Map<string, number>();
-  let total = 0;
-  for (const file of files) {
-    const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
-    const byId = new Map(p.nodes.map((n) => [n.id, n]));
-    for (let i = 0; i < p.samples.length; i++) {
-      const n = byId.get(p.samples[i]);
-      const dt = p.timeDeltas[i] ?? 0;
-      if (!n || n.callFrame.functionName === '(idle)') continue;
-      const { functionName, url, lineNumber } = n.callFrame;
-      const where = url ? `${relative(ROOT, url.replace(/^file:\/\//, ''))}:${lineNumber + 1}` : '';
-      const key = `${functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
-      self.set(key, (self.get(key) ?? 0) + dt);
-      total += dt;
-    }
-  }
+  const total = walkBusy(files, ({ functionName, url, lineNumber }, dt) => {
+    const where = url ? `${relative(ROOT, url.replace(/^file:\/\//, ''))}:${lineNumber + 1}` : '';
+    const key = `${functionName || '(anonymous)'}${where ? ` ${where}` : ''}`;
+    self.set(key, (self.get(key) ?? 0) + dt);
+  });
   return [...self.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, limit)

@@ -83,9 +83,48 @@ export abstract class Receiver {
   }
 }
 
-/** A TCP connection reading fixed-size records (line, RESP or NATS framing around each payload). */
-export class StreamReceiver extends Receiver {
+/** A receiver on one TCP connection: pausing, closing and the server's close are its socket's. */
+abstract class SocketReceiver extends Receiver {
   readonly socket: Socket;
+  readonly #closed: Promise<void>;
+
+  constructor(addr: Endpoint, publishers: number, hooks: Hooks) {
+    super(publishers, hooks);
+    this.socket = connect({ host: addr.host, port: addr.port, noDelay: true });
+    this.socket.on('error', () => {});
+    this.#closed = new Promise((resolve) =>
+      this.socket.on('close', () => {
+        this.closed = true;
+        resolve();
+      }),
+    );
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  async closedWithin(ms: number): Promise<boolean> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const t = new Promise<false>((r) => {
+      timer = setTimeout(() => r(false), ms);
+    });
+    const ok = await Promise.race([this.#closed.then(() => true as const), t]);
+    clearTimeout(timer);
+    return ok;
+  }
+}
+
+/** A TCP connection reading fixed-size records (line, RESP or NATS framing around each payload). */
+export class StreamReceiver extends SocketReceiver {
   readonly #wire: Wire;
   readonly #group: string;
   readonly #size: number;
@@ -96,7 +135,6 @@ export class StreamReceiver extends Receiver {
   #bytes = 0;
   #base = 0;
   #seenAtSwitch = 0;
-  #closedP: Promise<void>;
 
   constructor(
     addr: Endpoint,
@@ -106,25 +144,17 @@ export class StreamReceiver extends Receiver {
     publishers: number,
     hooks: Hooks,
   ) {
-    super(publishers, hooks);
+    super(addr, publishers, hooks);
     this.#wire = wire;
     this.#group = group;
     this.#prefix = wire.recordPrefix(group, payload).length;
     this.#size = this.#prefix + payload + wire.recordSuffix.length;
-    this.socket = connect({ host: addr.host, port: addr.port, noDelay: true });
     this.socket.on('connect', () => {
       this.socket.write(wire.join(group));
       // Line joins have no acknowledgement: the readiness probe proves them.
       this.#join(Buffer.alloc(0));
     });
     this.socket.on('data', this.#onData);
-    this.socket.on('error', () => {});
-    this.#closedP = new Promise((resolve) =>
-      this.socket.on('close', () => {
-        this.closed = true;
-        resolve();
-      }),
-    );
   }
 
   override count(): number {
@@ -207,28 +237,6 @@ export class StreamReceiver extends Receiver {
     if (this.feeders.length === 1 ? seq !== index : seq <= this.last[pub]) this.orderErrors++;
     this.last[pub] = seq;
   }
-
-  pause(): void {
-    this.socket.pause();
-  }
-
-  resume(): void {
-    this.socket.resume();
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-
-  async closedWithin(ms: number): Promise<boolean> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const t = new Promise<false>((r) => {
-      timer = setTimeout(() => r(false), ms);
-    });
-    const ok = await Promise.race([this.#closedP.then(() => true as const), t]);
-    clearTimeout(timer);
-    return ok;
-  }
 }
 
 export function ssePath(flavor: HttpFlavor, group: string): string {
@@ -238,12 +246,11 @@ export function ssePath(flavor: HttpFlavor, group: string): string {
 }
 
 /** An SSE subscriber on a raw socket. */
-export class SseReceiver extends Receiver {
-  readonly socket: Socket;
+export class SseReceiver extends SocketReceiver {
   #status = 0;
 
   constructor(addr: Endpoint, flavor: HttpFlavor, group: string, publishers: number, hooks: Hooks) {
-    super(publishers, hooks);
+    super(addr, publishers, hooks);
     const reader = new SseReader();
     reader.onHead = (status) => {
       this.#status = status;
@@ -253,7 +260,6 @@ export class SseReceiver extends Receiver {
     let now = 0;
     // NDJSON batches carry payloads as JSON strings: skip the opening quote.
     reader.onData = (buf, at) => this.record(buf, buf[at] === 0x22 ? at + 1 : at, now);
-    this.socket = connect({ host: addr.host, port: addr.port, noDelay: true });
     this.socket.on('connect', () =>
       this.socket.write(
         `GET ${ssePath(flavor, group)} HTTP/1.1\r\nHost: ${addr.host}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n`,
@@ -268,32 +274,10 @@ export class SseReceiver extends Receiver {
       }
       hooks.kick();
     });
-    this.socket.on('error', () => {});
-    this.socket.on('close', () => {
-      this.closed = true;
-    });
   }
 
   get status(): number {
     return this.#status;
-  }
-
-  pause(): void {
-    this.socket.pause();
-  }
-
-  resume(): void {
-    this.socket.resume();
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-
-  async closedWithin(ms: number): Promise<boolean> {
-    const deadline = Date.now() + ms;
-    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    return this.closed;
   }
 }
 

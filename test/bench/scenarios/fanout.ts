@@ -1,12 +1,11 @@
 /** 1. TCP -> TCP fan-out, one publisher, 1:N. */
-import { type Context, compare } from '../context.ts';
+import { type Context, compare, sharedTargets } from '../context.ts';
 import { tcpJob } from '../jobs.ts';
 import { forwarder, nats, redis } from '../targets/baselines.ts';
 import { groupcast } from '../targets/groupcast.ts';
 
 export async function fanout(ctx: Context): Promise<void> {
-  const specs = [groupcast, redis, nats, forwarder];
-  const targets = await Promise.all(specs.map((s) => ctx.target(s)));
+  const field = await sharedTargets(ctx, [groupcast, redis, nats, forwarder]);
   const cases: { n: number; payload: number }[] = ctx.settings.fanouts.map((n) => ({
     n,
     payload: 100,
@@ -22,11 +21,7 @@ export async function fanout(ctx: Context): Promise<void> {
       ctx,
       'TCP fan-out',
       kase,
-      specs.map((s, i) => ({
-        name: s.name,
-        target: targets[i],
-        job: (t) => tcpJob(ctx, t, { groups: 1, publishers: 1, receivers: n, payload }),
-      })),
+      field.each((t) => tcpJob(ctx, t, { groups: 1, publishers: 1, receivers: n, payload })),
       { unit: 'msg/s', better: 'higher', checkLoss: true },
     );
   }

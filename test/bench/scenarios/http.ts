@@ -1,5 +1,5 @@
 /** 3. HTTP POST -> SSE (16 keep-alive posters), NDJSON batches, TCP -> SSE, POST -> TCP. */
-import { type Context, compare } from '../context.ts';
+import { type Context, compare, sharedTargets } from '../context.ts';
 import { NO_API, postSseJob } from '../jobs.ts';
 import { nchan, nodeSse } from '../targets/baselines.ts';
 import { groupcast } from '../targets/groupcast.ts';
@@ -9,19 +9,14 @@ const POSTERS = 16;
 const NDJSON_BATCH = 100;
 
 export async function http(ctx: Context): Promise<void> {
-  const specs = [groupcast, nchan, nodeSse];
-  const targets = await Promise.all(specs.map((s) => ctx.target(s)));
+  const field = await sharedTargets(ctx, [groupcast, nchan, nodeSse]);
   const row = { unit: 'msg/s', better: 'higher', checkLoss: true } as const;
   for (const n of [1, 10, 100]) {
     await compare(
       ctx,
       'POST -> SSE',
       `1:${n}`,
-      specs.map((s, i) => ({
-        name: s.name,
-        target: targets[i],
-        job: (t) => postSseJob(ctx, t, { groups: 1, publishers: POSTERS, receivers: n }),
-      })),
+      field.each((t) => postSseJob(ctx, t, { groups: 1, publishers: POSTERS, receivers: n })),
       row,
     );
   }
@@ -29,15 +24,12 @@ export async function http(ctx: Context): Promise<void> {
     ctx,
     'NDJSON POST -> SSE',
     `1:10, ${NDJSON_BATCH}/POST`,
-    specs.map((s, i) => ({
-      name: s.name,
-      target: targets[i],
-      job: (t) =>
-        postSseJob(ctx, t, { groups: 1, publishers: POSTERS, receivers: 10 }, NDJSON_BATCH),
-    })),
+    field.each((t) =>
+      postSseJob(ctx, t, { groups: 1, publishers: POSTERS, receivers: 10 }, NDJSON_BATCH),
+    ),
     row,
   );
-  const gc = targets[0];
+  const gc = field.targets[0];
   const onlyGroupcast = (job: (t: Running) => ReturnType<typeof postSseJob>) => [
     { name: 'groupcast', target: gc, job: (t: Running) => (t.http && t.tcp ? job(t) : NO_API) },
   ];

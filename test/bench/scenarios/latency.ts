@@ -2,7 +2,7 @@
  * 5. Latency at fixed loads. Each message carries its intended send time and latency is taken
  * from that, so a stalled sender or server is charged in full (no coordinated omission).
  */
-import { type Context, compare } from '../context.ts';
+import { type Context, compare, sharedTargets } from '../context.ts';
 import { tcpJob } from '../jobs.ts';
 import { forwarder, nats, redis } from '../targets/baselines.ts';
 import { groupcast } from '../targets/groupcast.ts';
@@ -13,27 +13,23 @@ export const LATENCY_CASES = [
 ];
 
 export async function latency(ctx: Context): Promise<void> {
-  const specs = [groupcast, redis, nats, forwarder];
-  const targets = await Promise.all(specs.map((s) => ctx.target(s)));
+  const field = await sharedTargets(ctx, [groupcast, redis, nats, forwarder]);
   const measureMs = ctx.settings.latencyMs;
   for (const { rate, n, kase } of LATENCY_CASES) {
     await compare(
       ctx,
       'Latency p99',
       kase,
-      specs.map((s, i) => ({
-        name: s.name,
-        target: targets[i],
-        job: (t) =>
-          tcpJob(ctx, t, {
-            groups: 1,
-            publishers: 1,
-            receivers: n,
-            pace: { kind: 'rate', perPublisher: rate },
-            fullCheck: true,
-            measureMs,
-          }),
-      })),
+      field.each((t) =>
+        tcpJob(ctx, t, {
+          groups: 1,
+          publishers: 1,
+          receivers: n,
+          pace: { kind: 'rate', perPublisher: rate },
+          fullCheck: true,
+          measureMs,
+        }),
+      ),
       { unit: 'µs', better: 'lower', checkLoss: true, note: 'p50 and max in the absolute table' },
       { value: (r) => r.latency?.p99 ?? Number.NaN },
     );

@@ -3,31 +3,27 @@
  * publish on a subscribed connection and echoes to the sender, so it gets 10 publisher and 9
  * subscriber connections per group: 9 recipients per message, as in groupcast.
  */
-import { type Context, compare } from '../context.ts';
+import { type Context, compare, sharedTargets } from '../context.ts';
 import { tcpJob, windowPace } from '../jobs.ts';
 import { forwarder, nats, redis } from '../targets/baselines.ts';
 import { groupcast } from '../targets/groupcast.ts';
 
 export async function many(ctx: Context): Promise<void> {
-  const specs = [groupcast, redis, nats, forwarder];
-  const targets = await Promise.all(specs.map((s) => ctx.target(s)));
+  const field = await sharedTargets(ctx, [groupcast, redis, nats, forwarder]);
   for (const groups of [1, 100]) {
     const kase = groups === 1 ? '10 pub x 10 members' : '100 groups x 10 members';
     await compare(
       ctx,
       'Many-to-many',
       kase,
-      specs.map((s, i) => ({
-        name: s.name,
-        target: targets[i],
-        job: (t) =>
-          tcpJob(ctx, t, {
-            groups,
-            publishers: 10,
-            receivers: t.tcp?.protocol === 'redis' ? 9 : 0,
-            pace: windowPace(ctx, groups * 100),
-          }),
-      })),
+      field.each((t) =>
+        tcpJob(ctx, t, {
+          groups,
+          publishers: 10,
+          receivers: t.tcp?.protocol === 'redis' ? 9 : 0,
+          pace: windowPace(ctx, groups * 100),
+        }),
+      ),
       { unit: 'msg/s', better: 'higher', checkLoss: true },
     );
   }
