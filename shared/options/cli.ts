@@ -1,6 +1,6 @@
 import { DEFAULT_URL } from '../client/http.ts';
 import { parseEnum, parseString, parseUrl } from './parse.ts';
-import type { OptionSpec } from './resolve.ts';
+import { type OptionSpec, optionSpec } from './resolve.ts';
 
 /** Options of the client commands (`tail`, `send`, `groups`); `serve` uses SIDECAR_OPTIONS. */
 
@@ -19,22 +19,11 @@ export interface CliOptions {
   lastEventId: string | null;
 }
 
-function spec(
-  key: keyof CliOptions,
-  env: string,
-  flag: string,
-  def: unknown,
-  doc: string,
-  parse: (raw: unknown) => unknown,
-  defaultDoc?: string,
-): OptionSpec {
-  return { key, env: `GROUPCAST_${env}`, flag, default: def, doc, parse, defaultDoc };
-}
+const spec = optionSpec<keyof CliOptions>;
 
 export const CLI_URL = spec(
   'url',
   'URL',
-  'url',
   DEFAULT_URL,
   'base URL of the groupcast HTTP API (a sidecar or an edge worker)',
   (r) => parseUrl(r, ['http', 'https']),
@@ -42,16 +31,14 @@ export const CLI_URL = spec(
 export const CLI_TOKEN = spec(
   'token',
   'TOKEN',
-  'token',
   null,
   'bearer token sent with every request (when the server has auth on)',
   (r) => parseString(r),
-  'none',
+  { defaultDoc: 'none' },
 );
 export const CLI_FORMAT = spec(
   'format',
   'FORMAT',
-  'format',
   DEFAULT_FORMAT,
   'output: text (for people) or json (one JSON object a line, for scripts)',
   (r) => parseEnum(r, OUTPUT_FORMATS),
@@ -59,7 +46,6 @@ export const CLI_FORMAT = spec(
 export const CLI_FROM = spec(
   'from',
   'TAIL_FROM',
-  'from',
   DEFAULT_TAIL_FROM,
   'tail: live (only new messages) or earliest (everything the server still holds first)',
   (r) => parseEnum(r, TAIL_STARTS),
@@ -67,11 +53,10 @@ export const CLI_FROM = spec(
 export const CLI_LAST_EVENT_ID = spec(
   'lastEventId',
   'LAST_EVENT_ID',
-  'last-event-id',
   null,
   'tail: resume after this message id (overrides --from)',
   (r) => parseString(r),
-  'none',
+  { defaultDoc: 'none' },
 );
 
 /** Every client-command option, for docs and --help. */

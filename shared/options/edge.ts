@@ -1,6 +1,6 @@
 import { InvalidOptionError } from '../errors.ts';
 import { parseDuration, parsePort, parseString, parseUrl, Reason } from './parse.ts';
-import { type OptionSpec, type Resolved, resolveOptions } from './resolve.ts';
+import { type OptionSpec, optionSpec, type Resolved, resolveOptions } from './resolve.ts';
 import { SIDECAR_OPTIONS, type SidecarOptions } from './sidecar.ts';
 
 export const DEFAULT_EDGE_HOST = '127.0.0.1';
@@ -47,17 +47,7 @@ export interface EdgeOptions
   shutdownGraceMs: number;
 }
 
-function spec(
-  key: keyof EdgeOptions,
-  env: string,
-  flag: string,
-  def: unknown,
-  doc: string,
-  parse: (raw: unknown) => unknown,
-  defaultDoc?: string,
-): OptionSpec {
-  return { key, env: `GROUPCAST_${env}`, flag, default: def, doc, parse, defaultDoc };
-}
+const spec = optionSpec<keyof EdgeOptions>;
 
 /** The sidecar's spec for an API limit, so the edge reads the same names with the same rules. */
 function shared(key: keyof EdgeOptions, doc?: string): OptionSpec {
@@ -68,13 +58,12 @@ function shared(key: keyof EdgeOptions, doc?: string): OptionSpec {
 }
 
 export const EDGE_OPTIONS: readonly OptionSpec[] = [
-  spec('host', 'EDGE_HOST', 'host', DEFAULT_EDGE_HOST, 'address the edge worker listens on', (r) =>
+  spec('host', 'EDGE_HOST', DEFAULT_EDGE_HOST, 'address the edge worker listens on', (r) =>
     parseString(r),
   ),
   spec(
     'port',
     'EDGE_PORT',
-    'port',
     DEFAULT_EDGE_PORT,
     'port the edge worker listens on; 0 picks a free port',
     (r) => {
@@ -86,7 +75,6 @@ export const EDGE_OPTIONS: readonly OptionSpec[] = [
   spec(
     'sidecarUrl',
     'SIDECAR_URL',
-    'sidecar-url',
     DEFAULT_SIDECAR_URL,
     'base URL of the sidecar HTTP API the edge worker stands in front of',
     (r) => parseUrl(r, ['http', 'https']).replace(/\/+$/, ''),
@@ -94,7 +82,6 @@ export const EDGE_OPTIONS: readonly OptionSpec[] = [
   spec(
     'sidecarToken',
     'SIDECAR_TOKEN',
-    'sidecar-token',
     null,
     'token sent to the sidecar in an Authorization: Bearer header, for a sidecar that requires one (prefer the environment: flags show in process lists)',
     (r) => {
@@ -103,43 +90,39 @@ export const EDGE_OPTIONS: readonly OptionSpec[] = [
         throw new Reason('a token without whitespace or control characters');
       return s;
     },
-    'none',
+    { defaultDoc: 'none' },
   ),
   spec(
     'upstreamTimeoutMs',
     'UPSTREAM_TIMEOUT',
-    'upstream-timeout',
     DEFAULT_UPSTREAM_TIMEOUT_MS,
     'time limit for a sidecar request and for opening an upstream stream',
     (r) => parseDuration(r, 100, 600e3),
-    '10s',
+    { defaultDoc: '10s' },
   ),
   spec(
     'upstreamIdleMs',
     'UPSTREAM_IDLE',
-    'upstream-idle',
     DEFAULT_UPSTREAM_IDLE_MS,
     'an upstream stream silent this long (no message, no heartbeat) is dropped and reopened',
     (r) => parseDuration(r, 100, 3600e3),
-    '45s',
+    { defaultDoc: '45s' },
   ),
   spec(
     'upstreamRetryMinMs',
     'UPSTREAM_RETRY_MIN',
-    'upstream-retry-min',
     DEFAULT_UPSTREAM_RETRY_MIN_MS,
     'first delay before reopening a failed upstream stream; doubles per failure',
     (r) => parseDuration(r, 1, 600e3),
-    '250ms',
+    { defaultDoc: '250ms' },
   ),
   spec(
     'upstreamRetryMaxMs',
     'UPSTREAM_RETRY_MAX',
-    'upstream-retry-max',
     DEFAULT_UPSTREAM_RETRY_MAX_MS,
     'longest delay between attempts to reopen an upstream stream',
     (r) => parseDuration(r, 1, 600e3),
-    '10s',
+    { defaultDoc: '10s' },
   ),
   shared('maxMessageBytes'),
   shared('maxBodyBytes'),
@@ -166,11 +149,10 @@ export const EDGE_OPTIONS: readonly OptionSpec[] = [
   spec(
     'shutdownGraceMs',
     'SHUTDOWN_GRACE',
-    'shutdown-grace',
     DEFAULT_EDGE_SHUTDOWN_GRACE_MS,
     'time open requests get to finish on SIGINT/SIGTERM before the edge worker exits',
     (r) => parseDuration(r, 0, 60e3),
-    '2s',
+    { defaultDoc: '2s' },
   ),
 ];
 

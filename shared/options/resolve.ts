@@ -20,6 +20,22 @@ export interface OptionSpec {
   parse(raw: unknown): unknown;
 }
 
+/**
+ * An option named `GROUPCAST_<env>` in the environment, whose flag is its key in kebab-case with
+ * no `-ms` unit (`upstreamTimeoutMs` -> `--upstream-timeout`).
+ */
+export function optionSpec<K extends string>(
+  key: K,
+  env: string,
+  def: unknown,
+  doc: string,
+  parse: (raw: unknown) => unknown,
+  extra: Partial<OptionSpec> = {},
+): OptionSpec {
+  const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/-ms$/, '');
+  return { key, env: `GROUPCAST_${env}`, flag, default: def, doc, parse, ...extra };
+}
+
 /** An alias name, or a name whose value is mapped first (`socketforwarder.debug` set = on). */
 export type OptionAlias = string | { readonly env: string; readonly map: (raw: string) => unknown };
 

@@ -21,6 +21,7 @@ import {
 import {
   type OptionAlias,
   type OptionSpec,
+  optionSpec,
   parseArgv,
   type Resolved,
   resolveOptions,
@@ -143,17 +144,7 @@ function sf(...keys: string[]): OptionAlias[] {
   return keys.flatMap((k) => [underscoreSpelling(k), k]);
 }
 
-function spec(
-  key: keyof SidecarOptions,
-  env: string,
-  def: unknown,
-  doc: string,
-  parse: (raw: unknown) => unknown,
-  extra: Partial<OptionSpec> = {},
-): OptionSpec {
-  const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/-ms$/, '');
-  return { key, env: `GROUPCAST_${env}`, flag, default: def, doc, parse, ...extra };
-}
+const spec = optionSpec<keyof SidecarOptions>;
 
 const port = (raw: unknown) => parsePort(raw);
 const optionalString = (r: unknown) => parseString(r);
