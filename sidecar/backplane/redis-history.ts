@@ -7,6 +7,16 @@ import type { RedisKeys } from './redis-keys.ts';
 import type { Scripted } from './redis-scripts.ts';
 import type { Snapshot } from './redis-sequencer.ts';
 
+/** Where a start point leaves off in a shared history snapshot (the in-memory rule, resolveStart). */
+export function resolveSnapshotStart(start: StartPoint, snap: Snapshot) {
+  return resolveStart(start, {
+    epoch: snap.epoch,
+    seq: snap.seq,
+    evictedSeq: snap.evicted,
+    firstSeq: snap.seq > snap.evicted ? snap.evicted + 1 : 0,
+  });
+}
+
 /**
  * Reads the shared history of groups, for replays, history pages and filling holes: the index
  * (a script, so the window and the entries agree), then the batches themselves (plain HMGET: a
@@ -40,12 +50,7 @@ export class SharedHistory {
     // Each batch holds at least one message: limit + 1 batches tell whether more follow.
     const snap = await this.snapshot(group, start, limit + 1);
     if (!snap) return null;
-    const { afterSeq, gap } = resolveStart(start, {
-      epoch: snap.epoch,
-      seq: snap.seq,
-      evictedSeq: snap.evicted,
-      firstSeq: snap.seq > snap.evicted ? snap.evicted + 1 : 0,
-    });
+    const { afterSeq, gap } = resolveSnapshotStart(start, snap);
     const messages: Message[] = [];
     let more = false;
     outer: for (const { batch: b } of snap.entries) {

@@ -3,8 +3,8 @@ import type { StartPoint } from '../../shared/hub.ts';
 import { type Batch, formatId } from '../../shared/message.ts';
 import { encodeBatchAfter, encodeGap, encodePosition } from '../../shared/sse.ts';
 import type { Group, SseMember } from '../group.ts';
-import { resolveStart } from '../replay.ts';
 import type { SharedBatch } from './redis-codec.ts';
+import { resolveSnapshotStart } from './redis-history.ts';
 import type { BackplaneStats } from './redis-stats.ts';
 
 /** A group's shared history at one moment, with the batches a read asked for. */
@@ -307,12 +307,7 @@ export class Sequencer {
       t.reading = 0;
       this.#drain(group, t);
     }
-    const { afterSeq, gap } = resolveStart(start, {
-      epoch: snap.epoch,
-      seq: snap.seq,
-      evictedSeq: snap.evicted,
-      firstSeq: snap.seq > snap.evicted ? snap.evicted + 1 : 0,
-    });
+    const { afterSeq, gap } = resolveSnapshotStart(start, snap);
     const parts: Uint8Array[] = [];
     if (gap) parts.push(encodeGap(gap));
     for (const e of snap.entries) {

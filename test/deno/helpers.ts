@@ -5,11 +5,10 @@ import { createParser } from 'eventsource-parser';
 import { type ApiOptions, createApi } from '../../api/app.ts';
 import { RemoteHub, type RemoteHubOptions } from '../../api/remote-hub.ts';
 import { resolveEdgeOptions } from '../../shared/options/edge.ts';
-import { waitFor } from './sidecar-process.ts';
+import { waitFor } from '../helpers/common.ts';
 
-export { startSidecar, waitFor } from './sidecar-process.ts';
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep, waitFor } from '../helpers/common.ts';
+export { startSidecar } from './sidecar-process.ts';
 
 /**
  * A TCP proxy in front of the sidecar: `cut()` drops every connection, `refuse` turns new ones

@@ -1,5 +1,7 @@
 /** Starts the real sidecar (Node, sidecar/bin.js) from a Deno test and stops it again. */
 
+export { hostPort, waitFor } from '../helpers/common.ts';
+
 const ROOT = new URL('../../', import.meta.url);
 
 export interface SidecarProcess {
@@ -76,24 +78,4 @@ export async function startSidecar(env: Record<string, string> = {}): Promise<Si
       return stopped;
     },
   };
-}
-
-export function hostPort(address: string): { host: string; port: number } {
-  const at = address.lastIndexOf(':');
-  return { host: address.slice(0, at), port: Number(address.slice(at + 1)) };
-}
-
-/** Polls until fn returns something truthy, or throws after `ms`. */
-export async function waitFor<T>(
-  fn: () => T | Promise<T>,
-  ms = 5000,
-  what = 'condition',
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }

@@ -22,27 +22,4 @@ export async function startTestSidecar(overrides: Partial<SidecarOptions> = {}):
   return startSidecar(options, createLogger(options.logLevel));
 }
 
-export function hostPort(address: string): { host: string; port: number } {
-  const at = address.lastIndexOf(':');
-  return {
-    host: address.slice(0, at).replace(/^\[|\]$/g, ''),
-    port: Number(address.slice(at + 1)),
-  };
-}
-
-/** Polls until fn returns true (or a truthy value) or the deadline passes. */
-export async function waitFor<T>(
-  fn: () => T | Promise<T>,
-  ms = 5000,
-  what = 'condition',
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { hostPort, sleep, waitFor } from './common.ts';
