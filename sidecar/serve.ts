@@ -3,6 +3,7 @@ import { isLoopback } from '../shared/cidr.ts';
 import { GroupcastError } from '../shared/errors.ts';
 import { SIDECAR_OPTIONS, type SidecarOptions } from '../shared/options/sidecar.ts';
 import { loadSidecarOptions } from './config.ts';
+import { makeHeapRoomForBatches } from './heap-room.ts';
 import { createLogger } from './logger.ts';
 import { startSidecar } from './server.ts';
 
@@ -64,6 +65,8 @@ export async function serve(argv: readonly string[]): Promise<void> {
       'SocketForwarder keys found: SocketForwarder defaults apply where not set',
     );
   }
+  // The process is ours here (not when startSidecar is embedded): V8's heap may be tuned.
+  if (options.redisUrl) makeHeapRoomForBatches();
   let sidecar: Awaited<ReturnType<typeof startSidecar>>;
   try {
     sidecar = await startSidecar(options, log);

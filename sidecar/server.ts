@@ -5,7 +5,6 @@ import { listenApi } from '../api/node.ts';
 import { InvalidOptionError } from '../shared/errors.ts';
 import type { SidecarOptions } from '../shared/options/sidecar.ts';
 import { RedisBackplane } from './backplane/redis.ts';
-import { makeHeapRoomForBatches } from './heap-room.ts';
 import { LocalHub } from './hub.ts';
 import type { Logger } from './logger.ts';
 import { TcpServer } from './tcp-server.ts';
@@ -59,7 +58,6 @@ export async function startSidecar(
 ): Promise<Sidecar> {
   const node = options.nodeId ?? nanoid(10);
   const redisUrl = options.redisUrl;
-  if (redisUrl) makeHeapRoomForBatches();
   const hub = new LocalHub(
     options,
     log,
