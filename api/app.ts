@@ -111,26 +111,36 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
     const ndjson = (c.req.header('content-type') ?? '')
       .toLowerCase()
       .startsWith('application/x-ndjson');
-    let payloads: Uint8Array[];
-    if (ndjson) {
-      payloads = splitNdjson(
-        await readBody(c.req.raw, options.maxBodyBytes, 'body'),
-        options.maxMessageBytes,
-      );
-    } else {
-      const body = await readBody(c.req.raw, options.maxMessageBytes, 'message');
-      if (body.byteLength === 0) throw new GroupcastError('EMPTY_MESSAGE', 'message body is empty');
-      payloads = [body];
+    const limit = ndjson ? options.maxBodyBytes : options.maxMessageBytes;
+    // The body is charged to the hub's memory budget before it is read, until it is published.
+    const declared = Number(c.req.header('content-length') ?? Number.NaN);
+    const release = hub.reserve?.(declared >= 0 && declared <= limit ? declared : limit);
+    try {
+      let payloads: Uint8Array[];
+      if (ndjson) {
+        payloads = splitNdjson(
+          await readBody(c.req.raw, options.maxBodyBytes, 'body'),
+          options.maxMessageBytes,
+        );
+      } else {
+        const body = await readBody(c.req.raw, options.maxMessageBytes, 'message');
+        if (body.byteLength === 0) {
+          throw new GroupcastError('EMPTY_MESSAGE', 'message body is empty');
+        }
+        payloads = [body];
+      }
+      const remote = remoteAddress(c);
+      if (rate && !rate.take(ipOf(remote), payloads.length)) {
+        throw new GroupcastError(
+          'RATE_LIMITED',
+          `more than ${options.rateLimit} messages a second from this address`,
+        );
+      }
+      const result = await hub.publish(group, payloads, { transport: 'http', remote });
+      return c.json(result, 202);
+    } finally {
+      release?.();
     }
-    const remote = remoteAddress(c);
-    if (rate && !rate.take(ipOf(remote), payloads.length)) {
-      throw new GroupcastError(
-        'RATE_LIMITED',
-        `more than ${options.rateLimit} messages a second from this address`,
-      );
-    }
-    const result = await hub.publish(group, payloads, { transport: 'http', remote });
-    return c.json(result, 202);
   });
 
   app.get('/groups/:group/events', async (c) => {

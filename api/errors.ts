@@ -22,6 +22,8 @@ export const HTTP_STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   RATE_LIMITED: 429,
   TOO_MANY_FROM_ADDRESS: 429,
   SLOW_CONSUMER: 503,
+  GROUP_BUSY: 503,
+  OVER_BUDGET: 503,
   TOO_MANY_CONNECTIONS: 503,
   TOO_MANY_GROUPS: 503,
   GROUP_FULL: 503,
@@ -39,9 +41,18 @@ export interface ErrorBody {
   error: { code: ErrorCode; message: string };
 }
 
+/** Refusals that pass once the hub has drained: the client is told when to try again (seconds). */
+export const RETRY_AFTER: Partial<Record<ErrorCode, string>> = {
+  GROUP_BUSY: '1',
+  OVER_BUDGET: '1',
+  BACKPLANE_BUSY: '1',
+};
+
 export function errorResponse(c: Context, err: unknown): Response {
   const e = toGroupcastError(err);
   const body: ErrorBody = { error: { code: e.code, message: e.message } };
+  const retry = RETRY_AFTER[e.code];
+  if (retry) c.header('Retry-After', retry);
   return c.json(body, HTTP_STATUS[e.code]);
 }
 

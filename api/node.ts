@@ -8,8 +8,15 @@ import { type ApiOptions, createApi } from './app.ts';
 
 export interface ApiServer {
   readonly address: string;
-  close(): Promise<void>;
+  /**
+   * Stops accepting; streams the hub has ended (SSE `event: close`) get up to `graceMs` to reach
+   * their clients, then every connection still open is closed.
+   */
+  close(graceMs?: number): Promise<void>;
 }
+
+/** How often connections that finished their last response are closed during a shutdown. */
+const IDLE_SWEEP_MS = 25;
 
 /** Serves the API on Node with @hono/node-server (the sidecar's HTTP listener). */
 export interface NodeApiHooks {
@@ -54,11 +61,22 @@ export async function listenApi(
   let closing: Promise<void> | undefined;
   return {
     address,
-    close() {
+    close(graceMs = 0) {
       closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // SSE streams never end on their own; close() alone would wait for them forever.
-        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+        const s = server as {
+          closeAllConnections?: () => void;
+          closeIdleConnections?: () => void;
+        };
+        // Ended streams finish their chunked bodies and go idle; a stream nobody reads never
+        // does, so what is still open after the grace is closed.
+        const sweep = setInterval(() => s.closeIdleConnections?.(), IDLE_SWEEP_MS);
+        const hard = setTimeout(() => s.closeAllConnections?.(), graceMs);
+        server.close(() => {
+          clearInterval(sweep);
+          clearTimeout(hard);
+          resolve();
+        });
+        s.closeIdleConnections?.();
       });
       return closing;
     },

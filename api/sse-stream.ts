@@ -20,6 +20,9 @@ export class SseStream implements Subscriber {
   #prelude = true;
   /** Replayed bytes, allowed on top of the limit until the client has read below it. */
   #allowance = 0;
+  /** Every byte enqueued since the stream opened: taken = enqueued - pending. */
+  #enqueued = 0;
+  onTaken: (() => void) | undefined;
 
   /**
    * `drop` ends the connection at once (a runtime entry can do it quietly); without it the
@@ -33,6 +36,10 @@ export class SseStream implements Subscriber {
       {
         start: (controller) => {
           this.#controller = controller;
+        },
+        // Called whenever the queue is under its mark and the connection has read from it.
+        pull: () => {
+          this.onTaken?.();
         },
         cancel: () => {
           // The client went away.
@@ -58,6 +65,10 @@ export class SseStream implements Subscriber {
     return this.#limit - (this.#controller.desiredSize ?? this.#limit);
   }
 
+  get takenBytes(): number {
+    return this.#enqueued - this.pendingBytes;
+  }
+
   /**
    * Ends the prelude (the retry hint and the replay). A replay is bounded by the group's
    * history, and encoded once for every subscriber, so it is let through whole; the limit then
@@ -67,32 +78,56 @@ export class SseStream implements Subscriber {
     this.#prelude = false;
   }
 
-  write(chunk: Uint8Array): void {
+  /**
+   * Queues bytes. Past the limit a backlog is cut as a slow consumer, unless the bytes are
+   * `flowControlled`: their sources wait for this subscriber instead (the sidecar's hub).
+   */
+  write(chunk: Uint8Array, flowControlled = false): void {
     if (this.#closed) return;
     const pending = this.pendingBytes;
     if (this.#prelude) {
       this.#allowance += chunk.byteLength;
-      this.#controller.enqueue(chunk);
+      this.#enqueue(chunk);
       return;
     }
     if (this.#allowance > 0 && pending <= this.#limit) this.#allowance = 0;
     // One turn's output may exceed the limit on its own; only a backlog is a slow consumer.
-    if (pending > 0 && pending + chunk.byteLength > this.#limit + this.#allowance) {
-      const err = new SlowConsumerError(pending + chunk.byteLength, this.#limit);
-      this.#closed = true;
-      if (this.#drop) this.#drop();
-      // Drops what is queued; without a `drop`, it also makes the server abort the response.
-      else this.#controller.error(err);
-      this.#end(err);
+    if (
+      !flowControlled &&
+      pending > 0 &&
+      pending + chunk.byteLength > this.#limit + this.#allowance
+    ) {
+      this.#cut(new SlowConsumerError(pending + chunk.byteLength, this.#limit));
       return;
     }
+    this.#enqueue(chunk);
+  }
+
+  #enqueue(chunk: Uint8Array): void {
+    this.#enqueued += chunk.byteLength;
     this.#controller.enqueue(chunk);
   }
 
-  /** Ends the stream after what is queued, with a last `event: close` when a reason is given. */
+  /** Drops the connection with what is queued (a client that is not reading would never take it). */
+  #cut(err: GroupcastError): void {
+    this.#closed = true;
+    if (this.#drop) this.#drop();
+    // Drops what is queued; without a `drop`, it also makes the server abort the response.
+    else this.#controller.error(err);
+    this.#end(err);
+  }
+
+  /**
+   * Ends the stream after what is queued, with a last `event: close` when a reason is given. A
+   * slow consumer is cut at once instead: it is not reading what is queued.
+   */
   close(reason?: GroupcastError): void {
     if (this.#closed) return;
-    if (reason) this.#controller.enqueue(encodeClose(reason.code, reason.message));
+    if (reason?.code === 'SLOW_CONSUMER') {
+      this.#cut(reason);
+      return;
+    }
+    if (reason) this.#enqueue(encodeClose(reason.code, reason.message));
     this.#closed = true;
     this.#controller.close();
     this.#end(reason);

@@ -20,7 +20,11 @@ export const ERROR_CODES = {
   ADDRESS_NOT_ALLOWED: 'the source address is not in the allowlist',
   RATE_LIMITED: 'too many messages; the rate limit drops or disconnects past it',
   TOO_MANY_FROM_ADDRESS: 'too many connections or streams from one source address',
-  SLOW_CONSUMER: 'member fell behind by more than its queue limit and was disconnected',
+  SLOW_CONSUMER:
+    'member took none of its unsent bytes for the stall timeout, or passed its hard queue limit, and was disconnected',
+  GROUP_BUSY:
+    'a recipient of the group is over its high-water mark and did not drain within the publish wait; nothing was published',
+  OVER_BUDGET: 'the memory budget is used up even after history gave way; retry later',
   TOO_MANY_CONNECTIONS: 'connection limit reached',
   TOO_MANY_GROUPS: 'group limit reached',
   GROUP_FULL: 'member limit of the group reached',
@@ -111,8 +115,29 @@ export class ForbiddenError extends GroupcastError {
 }
 
 export class SlowConsumerError extends GroupcastError {
-  constructor(pending: number, limit: number) {
-    super('SLOW_CONSUMER', `${pending} bytes pending, limit ${limit}`);
+  /** `stalledMs`: cut for taking nothing for that long; otherwise for passing `limit`. */
+  constructor(pending: number, limit: number, stalledMs?: number) {
+    super(
+      'SLOW_CONSUMER',
+      stalledMs === undefined
+        ? `${pending} bytes pending, limit ${limit}`
+        : `took none of its ${pending} unsent bytes for ${stalledMs} ms`,
+    );
+  }
+}
+
+export class GroupBusyError extends GroupcastError {
+  constructor(waitedMs: number) {
+    super(
+      'GROUP_BUSY',
+      `a recipient of the group did not drain within ${waitedMs} ms; nothing was published, retry later`,
+    );
+  }
+}
+
+export class OverBudgetError extends GroupcastError {
+  constructor(limit: number) {
+    super('OVER_BUDGET', `the memory budget (${limit} bytes) is used up; retry later`);
   }
 }
 

@@ -13,6 +13,11 @@ export interface Hub {
   /** Publishes payloads into a group, in order. Throws a GroupcastError for bad input. */
   publish(group: string, payloads: Uint8Array[], origin: Origin): Promise<PublishResult>;
   /**
+   * Takes room for a request body of `bytes` before it is read; throws OVER_BUDGET when the
+   * hub's memory budget is used up. Returns the release. Absent: the hub keeps no budget.
+   */
+  reserve?(bytes: number): () => void;
+  /**
    * Adds an SSE subscriber to a group, replays from `start`, then streams live. The hub writes
    * event-stream bytes to the subscriber; the same bytes are shared by every subscriber.
    */
@@ -49,9 +54,19 @@ export interface Subscriber {
   readonly remote: string;
   /** Bytes queued for this subscriber and not yet taken by its connection. */
   readonly pendingBytes: number;
-  /** Queues event-stream bytes. Never throws; a subscriber past its limit ends itself. */
-  write(chunk: Uint8Array): void;
-  /** Ends the stream (idempotent). */
+  /** Bytes its connection has taken since it opened (progress). */
+  readonly takenBytes: number;
+  /**
+   * Queues event-stream bytes. Never throws. A subscriber past its queue limit ends itself,
+   * unless `flowControlled`: the bytes come from sources the hub slows down instead.
+   */
+  write(chunk: Uint8Array, flowControlled?: boolean): void;
+  /** Called whenever the connection took bytes (set by the hub; at most one listener). */
+  onTaken?: () => void;
+  /**
+   * Ends the stream (idempotent): after what is queued, with a last `event: close` naming the
+   * reason; a SLOW_CONSUMER is dropped at once instead, with what is queued.
+   */
   close(reason?: GroupcastError): void;
 }
 

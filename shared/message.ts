@@ -32,6 +32,11 @@ export function parseId(text: string): MessageId | null {
   return { epoch: Number(m[1]), seq: Number(m[2]) };
 }
 
+/** Keeps batches (a replay history) and counts the memory their cached encodings take. */
+export interface BatchHolder {
+  encoded(batch: Batch): void;
+}
+
 export class Batch {
   /** Bytes exactly as TCP members receive them. May hold framing-only bytes (blank lines). */
   readonly wire: Uint8Array;
@@ -44,6 +49,8 @@ export class Batch {
   firstSeq = 0;
   /** Lazily built event-stream encoding, shared by every SSE subscriber. */
   sse: Uint8Array | undefined;
+  /** What holds this batch for replay, told when its encoding is cached (memory accounting). */
+  holder: BatchHolder | undefined;
 
   constructor(wire: Uint8Array, bounds: Uint32Array, count: number, payloadBytes: number) {
     this.wire = wire;

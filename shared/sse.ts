@@ -28,8 +28,10 @@ export function encodeBatch(batch: Batch): Uint8Array {
   if (batch.sse) return batch.sse;
   const w = new ByteWriter(batch.payloadBytes + batch.count * 48 + 16);
   writeMessages(w, batch, 0);
-  batch.sse = w.take();
-  return batch.sse;
+  const bytes = w.take();
+  batch.sse = bytes;
+  batch.holder?.encoded(batch);
+  return bytes;
 }
 
 /** Encodes only the messages of `batch` whose seq is above `afterSeq` (for a replay's edge). */

@@ -1,51 +1,28 @@
-import type { GroupCounts, HistoryPage, StartPoint, Subscriber } from '../shared/hub.ts';
+import { GroupBusyError } from '../shared/errors.ts';
+import type { GroupCounts, HistoryPage, StartPoint } from '../shared/hub.ts';
 import { type Batch, formatId, type Message } from '../shared/message.ts';
 import { encodeBatchAfter, encodeGap, encodePosition, type GapInfo } from '../shared/sse.ts';
-import { SseFanout, type SseTarget } from '../shared/sse-fanout.ts';
+import { SseFanout } from '../shared/sse-fanout.ts';
+import type { FlowControl } from './flow.ts';
 import type { History } from './history.ts';
 import type { Member } from './member.ts';
 import { resolveStart } from './replay.ts';
+import { PARKED, type SseMember } from './sse-member.ts';
 import type { Stats } from './stats.ts';
 
-/**
- * `lastSeq` of an SSE member whose replay is still being fetched (from Redis): the fan-out skips
- * it, so nothing live reaches it before its replay.
- */
-export const PARKED = Number.POSITIVE_INFINITY;
+export { PARKED, SseMember } from './sse-member.ts';
 
-/** An SSE subscriber as a member: the group writes shared event-stream bytes to it once a turn. */
-export class SseMember implements Member, SseTarget {
-  readonly transport = 'sse' as const;
-  readonly id: string;
-  readonly remote: string;
-  readonly joinedAt = Date.now();
-  readonly subscriber: Subscriber;
-  slot = -1;
-  /** Newest seq this subscriber has been sent. */
-  lastSeq = 0;
-
-  constructor(id: string, subscriber: Subscriber) {
-    this.id = id;
-    this.subscriber = subscriber;
-    this.remote = subscriber.remote;
-  }
-
-  get pendingBytes(): number {
-    return this.subscriber.pendingBytes;
-  }
-
-  deliver(): void {
-    // SSE members are fed by Group#flushSse, once per turn, not per batch.
-  }
-
-  close(): void {
-    this.subscriber.close();
-  }
-}
+/** Which members a delivery reaches (on the cluster path SSE members wait for the ids). */
+const ALL = 0;
+const NOW = 1;
+const NUMBERED = 2;
+type Scope = typeof ALL | typeof NOW | typeof NUMBERED;
 
 /**
- * A named group: its members, its message sequence and its replay history. Fan-out to TCP and
- * UDP members happens per batch; SSE subscribers get everything published in a turn as one chunk.
+ * A named group: its members, its message sequence, its replay history and its flow control.
+ * Every batch is handed to every member but its origin; while any member is over the high-water
+ * mark the group is congested, and publishers that can wait (TCP sockets, POSTs) wait until it
+ * drains. SSE members write what a turn brought as one chunk.
  */
 export class Group {
   readonly name: string;
@@ -57,8 +34,14 @@ export class Group {
   readonly createdAt = Date.now();
   seq = 0;
   readonly members: Member[] = [];
+  /** The SSE members, and the turn they are written once a turn. */
   readonly sseFanout: SseFanout<SseMember>;
   readonly history: History;
+  readonly flow: FlowControl;
+  /** Members over the high-water mark. */
+  #over = 0;
+  /** Publishers waiting for the group to drain. */
+  #waiters: (() => void)[] = [];
   readonly counts: GroupCounts = { tcp: 0, udp: 0, sse: 0 };
   messagesIn = 0;
   bytesIn = 0;
@@ -66,10 +49,11 @@ export class Group {
   /** Set by the hub while the group has no members and waits to expire. */
   expiry: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(name: string, epoch: number, history: History, stats: Stats) {
+  constructor(name: string, epoch: number, history: History, stats: Stats, flow: FlowControl) {
     this.name = name;
     this.epoch = epoch;
     this.history = history;
+    this.flow = flow;
     const out = stats.byTransport.sse;
     this.sseFanout = new SseFanout((messages, bytes) => {
       out.messagesOut += messages;
@@ -82,7 +66,12 @@ export class Group {
   }
 
   get size(): number {
-    return this.members.length + this.sseFanout.size;
+    return this.members.length;
+  }
+
+  /** True while a member is over the high-water mark: publishers that can wait, wait. */
+  get congested(): boolean {
+    return this.#over > 0;
   }
 
   get lastId(): string | null {
@@ -90,86 +79,128 @@ export class Group {
   }
 
   add(member: Member): void {
-    if (member instanceof SseMember) this.sseFanout.add(member);
-    else {
-      member.slot = this.members.length;
-      this.members.push(member);
-    }
+    member.groupSlot = this.members.length;
+    this.members.push(member);
     this.counts[member.transport]++;
+    member.joined(this);
   }
 
   /** Removes a member in O(1); returns false if it was not here. */
   remove(member: Member): boolean {
-    if (member instanceof SseMember) {
-      if (!this.sseFanout.remove(member)) return false;
-    } else {
-      const list = this.members;
-      const at = member.slot;
-      if (at < 0 || list[at] !== member) return false;
-      const last = list.pop() as Member;
-      if (last !== member) {
-        list[at] = last;
-        last.slot = at;
-      }
-      member.slot = -1;
+    const list = this.members;
+    const at = member.groupSlot;
+    if (at < 0 || list[at] !== member) return false;
+    const last = list.pop() as Member;
+    if (last !== member) {
+      list[at] = last;
+      last.groupSlot = at;
     }
+    member.groupSlot = -1;
     this.counts[member.transport]--;
+    this.fall(member);
+    member.left();
     return true;
   }
 
-  /** Numbers the batch, keeps it for replay and hands it to every member but its origin. */
+  /** A member's unsent bytes passed the high-water mark: the group is congested until it drains. */
+  rise(member: Member): void {
+    if (member.over || member.groupSlot < 0) return;
+    member.over = true;
+    this.#over++;
+    this.flow.watch(member);
+  }
+
+  /** A member drained to the low-water mark (or left): publishers resume once none is over. */
+  fall(member: Member): void {
+    if (!member.over) return;
+    member.over = false;
+    this.#over--;
+    this.flow.unwatch(member);
+    if (this.#over === 0 && this.#waiters.length > 0) {
+      const waiting = this.#waiters;
+      this.#waiters = [];
+      for (const fn of waiting) fn();
+    }
+  }
+
+  /** Calls `fn` once no member is over the high-water mark (at once if none is). */
+  whenDrained(fn: () => void): void {
+    if (this.#over === 0) fn();
+    else this.#waiters.push(fn);
+  }
+
+  /** Resolves once the group is not congested; rejects with GROUP_BUSY after `ms`. */
+  drained(ms: number): Promise<void> {
+    if (this.#over === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      let waiting = true;
+      const timer = setTimeout(() => {
+        waiting = false;
+        reject(new GroupBusyError(ms));
+      }, ms);
+      this.whenDrained(() => {
+        if (!waiting) return;
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** Numbers a batch published on this node and keeps it for replay. */
+  #number(batch: Batch): void {
+    batch.epoch = this.epoch;
+    batch.firstSeq = this.seq + 1;
+    this.seq += batch.count;
+    this.#keep(batch);
+  }
+
+  #keep(batch: Batch): void {
+    this.messagesIn += batch.count;
+    this.bytesIn += batch.payloadBytes;
+    this.history.append(batch);
+  }
+
+  /** One node: numbers the batch, keeps it for replay and hands it to every member but its origin. */
   publish(batch: Batch, origin: Member | null): number {
-    if (batch.count > 0) {
-      batch.epoch = this.epoch;
-      batch.firstSeq = this.seq + 1;
-      this.seq += batch.count;
-      this.messagesIn += batch.count;
-      this.bytesIn += batch.payloadBytes;
-      this.history.append(batch);
-    }
-    let recipients = this.deliverToSockets(batch, origin);
-    if (batch.count > 0 && this.sseFanout.size > 0) {
-      this.sseFanout.push(batch);
-      recipients += this.sseFanout.size;
-      this.deliveries += this.sseFanout.size * batch.count;
-    }
-    return recipients;
+    if (batch.count > 0) this.#number(batch);
+    return this.#deliver(batch, origin, ALL, true);
   }
 
   /**
-   * Hands a batch to every socket member (TCP, UDP) but its origin, at once. On the cluster path
-   * SSE subscribers get it only once the cluster has numbered it (acceptNumbered).
+   * Cluster path, a batch published here: every member that needs no ids gets it at once; the
+   * others once the cluster has numbered it (acceptNumbered).
    */
   deliverToSockets(batch: Batch, origin: Member | null): number {
-    const members = this.members;
-    let recipients = 0;
-    for (let i = 0; i < members.length; i++) {
-      const m = members[i];
-      if (m !== origin) {
-        m.deliver(batch);
-        recipients++;
-      }
-    }
-    this.deliveries += recipients * batch.count;
-    return recipients;
+    return this.#deliver(batch, origin, NOW, true);
   }
 
   /**
    * Cluster path: a batch that already has its ids (from the cluster, or from this node while
-   * the cluster is out of reach) continues the sequence: kept for replay, sent to SSE subscribers
-   * and, unless this node published it (its sockets already have it), to socket members.
+   * the cluster is out of reach) continues the sequence: kept for replay, handed to the members
+   * that need ids and, unless this node published it (`toSockets` false: the others already have
+   * it), to every member. Batches from other nodes cannot be paused: they meet the members' hard
+   * limits.
    */
   acceptNumbered(batch: Batch, toSockets: boolean): number {
     this.seq = batch.lastSeq;
-    this.messagesIn += batch.count;
-    this.bytesIn += batch.payloadBytes;
-    this.history.append(batch);
-    let recipients = toSockets ? this.deliverToSockets(batch, null) : 0;
-    if (this.sseFanout.size > 0) {
-      this.sseFanout.push(batch);
-      recipients += this.sseFanout.size;
-      this.deliveries += this.sseFanout.size * batch.count;
+    this.#keep(batch);
+    return this.#deliver(batch, null, toSockets ? ALL : NUMBERED, !toSockets);
+  }
+
+  #deliver(batch: Batch, origin: Member | null, scope: Scope, pausable: boolean): number {
+    const members = this.members;
+    let recipients = 0;
+    // No member leaves the list synchronously from deliver (sockets report their end later, SSE
+    // members write after the turn), so the list is walked as it is.
+    for (let i = 0; i < members.length; i++) {
+      const m = members[i];
+      if (m === origin || (scope === NOW && m.needsIds) || (scope === NUMBERED && !m.needsIds)) {
+        continue;
+      }
+      m.deliver(batch, pausable);
+      recipients++;
     }
+    this.deliveries += recipients * batch.count;
     return recipients;
   }
 

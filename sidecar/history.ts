@@ -1,32 +1,63 @@
-import type { Batch } from '../shared/message.ts';
+import type { Batch, BatchHolder } from '../shared/message.ts';
+
+/** Where a history reports the memory it holds (the sidecar's memory budget). */
+export interface MemoryLedger {
+  charge(kind: 'history', bytes: number): void;
+}
+
+const NO_LEDGER: MemoryLedger = { charge() {} };
 
 /**
  * A group's replay window: the last `maxMessages` messages within `maxBytes`. Batches are kept
  * whole (they are views of the read buffers, so nothing is copied); the oldest batch may be
- * partly evicted. `bytes` counts the batches' wire bytes, which is what the memory holds.
+ * partly evicted. `bytes` counts the batches' wire bytes (what `maxBytes` limits); `heldBytes`
+ * adds their cached event-stream encodings, which is what the memory budget is charged.
  */
-export class History {
+export class History implements BatchHolder {
   readonly maxMessages: number;
   readonly maxBytes: number;
+  readonly #ledger: MemoryLedger;
   #batches: Batch[] = [];
+  /** When each held batch was appended (ms), for evicting the oldest across groups. */
+  #times: number[] = [];
   #head = 0;
   /** Messages of the oldest batch already evicted. */
   #skip = 0;
   messages = 0;
   bytes = 0;
+  /** Bytes of the held batches' cached SSE encodings. */
+  encodedBytes = 0;
   /** Seq of the newest evicted message, 0 if none was evicted. */
   evictedSeq = 0;
 
-  constructor(maxMessages: number, maxBytes: number) {
+  constructor(maxMessages: number, maxBytes: number, ledger: MemoryLedger = NO_LEDGER) {
     this.maxMessages = maxMessages;
     this.maxBytes = maxBytes;
+    this.#ledger = ledger;
+  }
+
+  /** Wire bytes plus cached encodings: what this history costs in memory. */
+  get heldBytes(): number {
+    return this.bytes + this.encodedBytes;
   }
 
   append(batch: Batch): void {
     if (batch.count === 0) return;
+    if (this.maxMessages === 0 || this.maxBytes === 0) {
+      this.evictedSeq = batch.lastSeq;
+      return;
+    }
     this.#batches.push(batch);
+    this.#times.push(Date.now());
+    batch.holder = this;
     this.messages += batch.count;
     this.bytes += batch.wire.byteLength;
+    let charged = batch.wire.byteLength;
+    if (batch.sse) {
+      this.encodedBytes += batch.sse.byteLength;
+      charged += batch.sse.byteLength;
+    }
+    this.#ledger.charge('history', charged);
     while (this.messages > this.maxMessages || this.bytes > this.maxBytes) {
       const oldest = this.#batches[this.#head];
       const left = oldest.count - this.#skip;
@@ -37,20 +68,52 @@ export class History {
         this.evictedSeq = oldest.firstSeq + this.#skip - 1;
         break;
       }
-      this.#dropOldest(oldest, left);
+      this.#dropOldest();
     }
   }
 
-  #dropOldest(oldest: Batch, left: number): void {
-    this.messages -= left;
-    this.bytes -= oldest.wire.byteLength;
+  /** A held batch's encoding was just cached: it is held as long as the batch. */
+  encoded(batch: Batch): void {
+    if (batch.holder !== this || !batch.sse) return;
+    this.encodedBytes += batch.sse.byteLength;
+    this.#ledger.charge('history', batch.sse.byteLength);
+  }
+
+  /** When the oldest held batch was appended, or +Infinity when empty. */
+  get oldestAt(): number {
+    return this.messages === 0 ? Number.POSITIVE_INFINITY : this.#times[this.#head];
+  }
+
+  /** Evicts the oldest held batch (the memory budget's way to make room); returns bytes freed. */
+  evictOldest(): number {
+    if (this.messages === 0) return 0;
+    return this.#dropOldest();
+  }
+
+  #dropOldest(): number {
+    const oldest = this.#batches[this.#head];
+    const freed = this.#release(oldest);
+    this.messages -= oldest.count - this.#skip;
     this.evictedSeq = oldest.lastSeq;
     this.#skip = 0;
-    this.#batches[this.#head++] = undefined as unknown as Batch;
+    this.#batches[this.#head] = undefined as unknown as Batch;
+    this.#head++;
     if (this.#head > 64 && this.#head * 2 > this.#batches.length) {
       this.#batches = this.#batches.slice(this.#head);
+      this.#times = this.#times.slice(this.#head);
       this.#head = 0;
     }
+    if (this.messages === 0) this.#reset();
+    return freed;
+  }
+
+  #release(batch: Batch): number {
+    batch.holder = undefined;
+    const encoded = batch.sse?.byteLength ?? 0;
+    this.bytes -= batch.wire.byteLength;
+    this.encodedBytes -= encoded;
+    this.#ledger.charge('history', -(batch.wire.byteLength + encoded));
+    return batch.wire.byteLength + encoded;
   }
 
   /** Seq of the oldest held message, or 0 when empty. */
@@ -79,11 +142,16 @@ export class History {
   }
 
   clear(): void {
+    for (let i = this.#head; i < this.#batches.length; i++) this.#release(this.#batches[i]);
+    this.messages = 0;
+    this.#reset();
+  }
+
+  #reset(): void {
     this.#batches = [];
+    this.#times = [];
     this.#head = 0;
     this.#skip = 0;
-    this.messages = 0;
-    this.bytes = 0;
   }
 
   /** Forgets everything held: the sequence continues after `evictedSeq` (a restart or a skipped stretch). */

@@ -1,5 +1,10 @@
 import { nanoid } from 'nanoid';
-import { GroupcastError, LimitError, MessageTooLargeError } from '../shared/errors.ts';
+import {
+  GroupcastError,
+  LimitError,
+  MessageTooLargeError,
+  OverBudgetError,
+} from '../shared/errors.ts';
 import { type Framing, framing as framingByName } from '../shared/framing/index.ts';
 import { validateGroupId } from '../shared/group-id.ts';
 import type {
@@ -15,15 +20,19 @@ import type {
   Subscriber,
   Subscription,
 } from '../shared/hub.ts';
-import { type Batch, formatId } from '../shared/message.ts';
+import { type Batch, formatId, type Transport } from '../shared/message.ts';
 import type { SidecarOptions } from '../shared/options/sidecar.ts';
 import { MemoryBackplane } from './backplane/memory.ts';
 import type { Backplane } from './backplane/types.ts';
-import { Group, SseMember } from './group.ts';
+import { FlowControl } from './flow.ts';
+import { Group } from './group.ts';
 import { History } from './history.ts';
+import type { HubPort } from './hub-port.ts';
 import type { Logger } from './logger.ts';
 import { type Member, memberInfo } from './member.ts';
+import { MEMORY_KINDS, MemoryBudget, type MemoryKind } from './memory-budget.ts';
 import { renderMetrics } from './metrics.ts';
+import { SseMember } from './sse-member.ts';
 import { Stats } from './stats.ts';
 
 export type HubOptions = Pick<
@@ -36,13 +45,17 @@ export type HubOptions = Pick<
   | 'maxGroups'
   | 'maxMembersPerGroup'
   | 'maxConnections'
+  | 'flowHighWater'
+  | 'stallTimeoutMs'
+  | 'publishWaitMs'
+  | 'memoryBudget'
 >;
 
 /**
  * The sidecar's in-process hub: the group registry, fan-out and history. TCP, UDP and the HTTP
  * API all publish and subscribe through it; its backplane decides what other nodes see.
  */
-export class LocalHub implements Hub {
+export class LocalHub implements Hub, HubPort {
   readonly options: HubOptions;
   readonly framing: HubOptions['tcpFraming'];
   readonly codec: Framing;
@@ -51,6 +64,8 @@ export class LocalHub implements Hub {
   /** This sidecar's id among the nodes sharing groups (shown in /healthz and on members). */
   readonly node: string;
   readonly backplane: Backplane;
+  readonly flow: FlowControl;
+  readonly budget: MemoryBudget;
   /** Listener states, filled in by the servers. */
   readonly listeners: Record<string, ListenerStatus> = {};
   /** Open TCP connections and SSE streams, against maxConnections. */
@@ -73,7 +88,79 @@ export class LocalHub implements Hub {
     this.codec = framingByName(options.tcpFraming, (n) => Buffer.allocUnsafe(n));
     this.log = log;
     this.node = node;
+    this.flow = new FlowControl(options);
+    this.budget = new MemoryBudget(options.memoryBudget);
+    this.budget.start({
+      queuedBytes: () => this.#queuedBytes(),
+      histories: () => this.#histories(),
+    });
     this.backplane = backplane(this);
+  }
+
+  /**
+   * Bytes in member queues. Members of a group are handed the same buffers (one wire buffer per
+   * batch for sockets, one chunk per turn for SSE), so a group's queues hold about as much as
+   * its longest queue of each kind, not the sum.
+   */
+  #queuedBytes(): number {
+    let total = 0;
+    for (const g of this.#groups.values()) {
+      let sockets = 0;
+      let streams = 0;
+      for (const m of g.members) {
+        const p = m.pendingBytes;
+        if (m.needsIds) streams = Math.max(streams, p);
+        else sockets = Math.max(sockets, p);
+      }
+      total += sockets + streams;
+    }
+    return total;
+  }
+
+  *#histories(): Generator<History> {
+    for (const g of this.#groups.values()) yield g.history;
+  }
+
+  get overBudget(): boolean {
+    return this.budget.over;
+  }
+
+  whenUnderBudget(fn: () => void): void {
+    this.budget.whenUnder(fn);
+  }
+
+  charge(kind: MemoryKind, bytes: number): void {
+    this.budget.charge(kind, bytes);
+  }
+
+  reserve(bytes: number): () => void {
+    return this.budget.reserve(bytes, () => new OverBudgetError(this.budget.limit));
+  }
+
+  accepted(transport: 'tcp'): void {
+    this.stats.accepted[transport]++;
+  }
+
+  opened(transport: 'tcp'): void {
+    this.connections[transport]++;
+  }
+
+  closed(transport: 'tcp'): void {
+    this.connections[transport]--;
+  }
+
+  sent(transport: Transport, messages: number, bytes: number): void {
+    const out = this.stats.byTransport[transport];
+    out.messagesOut += messages;
+    out.bytesOut += bytes;
+  }
+
+  reject(code: string): void {
+    this.stats.reject(code);
+  }
+
+  drop(reason: string, n = 1): void {
+    this.stats.drop(reason, n);
   }
 
   get groupCount(): number {
@@ -100,8 +187,12 @@ export class LocalHub implements Hub {
     }
     // Strictly increasing, so a re-created group never reuses an id.
     this.#lastEpoch = Math.max(Date.now(), this.#lastEpoch + 1);
-    const history = new History(this.options.historyMessages, this.options.historyBytes);
-    group = new Group(name, this.#lastEpoch, history, this.stats);
+    const history = new History(
+      this.options.historyMessages,
+      this.options.historyBytes,
+      this.budget,
+    );
+    group = new Group(name, this.#lastEpoch, history, this.stats, this.flow);
     this.#groups.set(name, group);
     return group;
   }
@@ -127,8 +218,11 @@ export class LocalHub implements Hub {
     return group;
   }
 
-  leave(group: Group, member: Member, reason?: string): void {
+  leave(group: Group, member: Member, reason = 'closed'): void {
     if (!group.remove(member)) return;
+    if (reason === 'SLOW_CONSUMER' && member.transport !== 'udp') {
+      this.stats.slowConsumers[member.transport]++;
+    }
     this.backplane.left(group, member);
     this.log.info(
       { group: group.name, member: member.id, transport: member.transport, reason },
@@ -199,9 +293,14 @@ export class LocalHub implements Hub {
         throw new MessageTooLargeError(this.options.maxMessageBytes);
       }
     }
+    let group = this.groupFor(name);
+    if (group.congested) {
+      // A recipient is behind: the POST waits (bounded) instead of growing its queue.
+      await group.drained(this.options.publishWaitMs);
+      group = this.groupFor(name);
+    }
     const batch = this.codec.encode(payloads);
     this.backplane.admit(batch.wire.byteLength);
-    const group = this.groupFor(name);
     const recipients = this.publishBatch(group, batch, null, origin.transport);
     const numbered = this.backplane.numbered(batch);
     if (numbered) await numbered;
@@ -224,7 +323,6 @@ export class LocalHub implements Hub {
         if (done) return;
         done = true;
         this.connections.sse--;
-        if (reason?.code === 'SLOW_CONSUMER') this.stats.slowConsumers.sse++;
         this.leave(group, member, reason?.code ?? 'closed');
       },
     };
@@ -257,7 +355,7 @@ export class LocalHub implements Hub {
       group: g.name,
       counts: { ...g.counts },
       lastId: g.lastId,
-      members: [...g.members, ...g.sse].map((m) => memberInfo(m, this.node)),
+      members: g.members.map((m) => memberInfo(m, this.node)),
       history: {
         messages: h.messages,
         bytes: h.bytes,
@@ -283,7 +381,16 @@ export class LocalHub implements Hub {
       // An edge worker in front of this sidecar learns the framing from here.
       framing: this.framing,
       backplane: backplane.detail,
+      memory: this.memoryReport(),
     };
+  }
+
+  /** The memory budget and what uses it, by kind (in /healthz). */
+  memoryReport(): { budget: number; used: number; over: boolean } & Record<MemoryKind, number> {
+    const b = this.budget;
+    const byKind = {} as Record<MemoryKind, number>;
+    for (const k of MEMORY_KINDS) byKind[k] = b.used[k];
+    return { budget: b.limit, used: b.total, over: b.over, ...byKind };
   }
 
   async metrics(): Promise<string> {
@@ -298,9 +405,11 @@ export class LocalHub implements Hub {
   /** Ends every member; the servers close their sockets. */
   close(): void {
     this.#closed = true;
+    this.flow.stop();
+    this.budget.stop();
     for (const g of this.#groups.values()) {
       if (g.expiry) clearTimeout(g.expiry);
-      for (const m of [...g.members, ...g.sse]) m.close(new GroupcastError('SHUTTING_DOWN'));
+      for (const m of [...g.members]) m.close(new GroupcastError('SHUTTING_DOWN'));
     }
   }
 }

@@ -94,7 +94,7 @@ export async function startSidecar(
       hub.listeners.http = { listening: true, address: api.address };
       closers.push(async () => {
         hub.listeners.http.listening = false;
-        await api.close();
+        await api.close(options.shutdownGraceMs);
       });
     }
   } catch (err) {

@@ -15,8 +15,8 @@ import type { Batch } from '../shared/message.ts';
 import type { RateLimitAction } from '../shared/options/sidecar.ts';
 import { TokenBucket } from '../shared/token-bucket.ts';
 import type { Group } from './group.ts';
-import type { LocalHub } from './hub.ts';
-import type { Member } from './member.ts';
+import type { HubPort } from './hub-port.ts';
+import { type Member, Progress } from './member.ts';
 
 export interface TcpMemberOptions {
   prefix: string;
@@ -45,16 +45,21 @@ export const ERROR_LINGER_MS = 2_000;
 
 /**
  * One TCP connection: reads its join line, then decodes its stream into batches for its group
- * and writes the group's batches to it. A member whose unsent bytes pass maxPendingBytes is cut.
+ * and writes the group's batches to it. Flow control both ways: while its group is congested (or
+ * the memory budget is used up) the socket is not read, so TCP slows the publisher down; while
+ * its own unsent bytes are over the high-water mark its group's publishers wait for it. Past
+ * maxPendingBytes from sources that cannot wait, or stalled, it is cut.
  */
 export class TcpMember implements Member {
   readonly transport = 'tcp' as const;
+  readonly needsIds = false;
   readonly id = nanoid(10);
   readonly remote: string;
   readonly joinedAt = Date.now();
-  slot = -1;
+  groupSlot = -1;
+  over = false;
   readonly #socket: Socket;
-  readonly #hub: LocalHub;
+  readonly #hub: HubPort;
   readonly #opts: TcpMemberOptions;
   #join: JoinParser | null;
   #decoder: FrameDecoder | null = null;
@@ -63,11 +68,20 @@ export class TcpMember implements Member {
   #joinTimer: ReturnType<typeof setTimeout> | undefined;
   #legacyTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #bucket: TokenBucket | null;
+  /** Bytes handed to the socket since it opened (taken = handed - unsent). */
+  #handed = 0;
+  readonly #progress = new Progress();
+  /** Partial-frame bytes charged to the memory budget. */
+  #charged = 0;
+  /** Not read while its group is congested or the budget is used up. */
+  #paused = false;
+  /** Why it was cut, for its group's leave. */
+  #cutReason = 'closed';
 
   constructor(
     socket: Socket,
     remote: string,
-    hub: LocalHub,
+    hub: HubPort,
     opts: TcpMemberOptions,
     preconfigured?: string,
   ) {
@@ -83,6 +97,7 @@ export class TcpMember implements Member {
     socket.on('data', this.#socketOnData);
     socket.on('close', this.#socketOnClose);
     socket.on('error', this.#socketOnError);
+    socket.on('drain', this.#socketOnDrain);
     if (preconfigured !== undefined)
       this.#joined({ group: preconfigured, rest: new Uint8Array(0) });
     else {
@@ -101,16 +116,27 @@ export class TcpMember implements Member {
     return this.#socket.writableLength;
   }
 
-  deliver(batch: Batch): void {
+  joined(): void {}
+
+  left(): void {}
+
+  deliver(batch: Batch, pausable: boolean): void {
     if (this.#closed) return;
     const socket = this.#socket;
     socket.write(batch.wire);
-    const out = this.#hub.stats.byTransport.tcp;
-    out.messagesOut += batch.count;
-    out.bytesOut += batch.wire.byteLength;
-    if (socket.writableLength > this.#opts.maxPendingBytes) {
-      this.#cut(new SlowConsumerError(socket.writableLength, this.#opts.maxPendingBytes));
+    this.#handed += batch.wire.byteLength;
+    this.#hub.sent('tcp', batch.count, batch.wire.byteLength);
+    const pending = socket.writableLength;
+    if (!pausable && pending > this.#opts.maxPendingBytes) {
+      this.#cut(new SlowConsumerError(pending, this.#opts.maxPendingBytes));
+      return;
     }
+    const group = this.#group;
+    if (group && !this.over && pending > group.flow.high) group.rise(this);
+  }
+
+  progress(): boolean {
+    return this.#progress.check(this.#handed - this.#socket.writableLength);
   }
 
   close(reason?: GroupcastError): void {
@@ -123,6 +149,38 @@ export class TcpMember implements Member {
     this.#cut(reason ?? new GroupcastError('SHUTTING_DOWN'));
   }
 
+  /** Node empties the socket's queue: the group's publishers may go on. */
+  #socketOnDrain = (): void => {
+    if (this.over) this.#group?.fall(this);
+  };
+
+  /** Stops reading until `ready` calls back (its group drained, or the budget has room). */
+  #pauseUntil(ready: (resume: () => void) => void): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#socket.pause();
+    ready(this.#resume);
+  }
+
+  #resume = (): void => {
+    if (!this.#paused) return;
+    this.#paused = false;
+    if (this.#closed) return;
+    // Still held back by the other condition: wait for that one too.
+    const group = this.#group;
+    if (group?.congested) this.#pauseUntil((fn) => group.whenDrained(fn));
+    else if (this.#hub.overBudget) this.#pauseUntil((fn) => this.#hub.whenUnderBudget(fn));
+    else this.#socket.resume();
+  };
+
+  /** The partial frame the decoder holds is charged to the memory budget as it changes. */
+  #chargePartial(): void {
+    const held = this.#decoder?.buffered ?? 0;
+    if (held === this.#charged) return;
+    this.#hub.charge('partial', held - this.#charged);
+    this.#charged = held;
+  }
+
   #socketOnData = (chunk: Buffer): void => {
     if (this.#closed) return;
     try {
@@ -131,12 +189,17 @@ export class TcpMember implements Member {
         return;
       }
       const batch = (this.#decoder as FrameDecoder).push(chunk);
+      this.#chargePartial();
       if (!batch) return;
       if (this.#bucket && batch.count > 0 && !this.#bucket.take(batch.count, Date.now())) {
         this.#rateLimited(batch.count);
         return;
       }
-      this.#hub.publishBatch(this.#group as Group, batch, this, 'tcp');
+      const group = this.#group as Group;
+      this.#hub.publishBatch(group, batch, this, 'tcp');
+      // Recipients behind, or memory used up: stop reading, so TCP slows the publisher down.
+      if (group.congested) this.#pauseUntil((fn) => group.whenDrained(fn));
+      else if (this.#hub.overBudget) this.#pauseUntil((fn) => this.#hub.whenUnderBudget(fn));
     } catch (err) {
       this.#fail(toGroupcastError(err));
     }
@@ -172,8 +235,8 @@ export class TcpMember implements Member {
       this.#fail(err);
       return;
     }
-    this.#hub.stats.reject('RATE_LIMITED');
-    this.#hub.stats.drop('rate_limited', messages);
+    this.#hub.reject('RATE_LIMITED');
+    this.#hub.drop('rate_limited', messages);
   }
 
   #joined(joined: Joined): void {
@@ -209,7 +272,7 @@ export class TcpMember implements Member {
     this.#closed = true;
     clearTimeout(this.#joinTimer);
     clearTimeout(this.#legacyTimer);
-    this.#hub.stats.reject(err.code);
+    this.#hub.reject(err.code);
     this.#hub.log.warn(
       { remote: this.remote, group: this.#group?.name, code: err.code, err: err.message },
       'rejected',
@@ -225,7 +288,7 @@ export class TcpMember implements Member {
   #cut(err: GroupcastError): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (err.code === 'SLOW_CONSUMER') this.#hub.stats.slowConsumers.tcp++;
+    this.#cutReason = err.code;
     this.#hub.log.warn(
       { remote: this.remote, group: this.#group?.name, code: err.code, err: err.message },
       'disconnected',
@@ -241,9 +304,11 @@ export class TcpMember implements Member {
     this.#closed = true;
     clearTimeout(this.#joinTimer);
     clearTimeout(this.#legacyTimer);
-    this.#hub.connections.tcp--;
-    this.#leave('closed');
+    this.#hub.closed('tcp');
+    this.#leave(this.#cutReason);
     this.#group = null;
+    this.#decoder = null;
+    this.#chargePartial();
   };
 
   #socketOnError = (err: Error): void => {

@@ -6,7 +6,7 @@ import type { GroupHostPort } from '../shared/options/parse.ts';
 import type { JoinSecret } from '../shared/options/sidecar.ts';
 import { compilePatterns } from '../shared/patterns.ts';
 import { formatAddress, normalizeIp, resolveHost } from './address.ts';
-import type { LocalHub } from './hub.ts';
+import type { HubPort } from './hub-port.ts';
 import { TcpMember, type TcpMemberOptions } from './tcp-member.ts';
 
 export interface TcpServerOptions extends Omit<TcpMemberOptions, 'secretFor'> {
@@ -20,7 +20,7 @@ export interface TcpServerOptions extends Omit<TcpMemberOptions, 'secretFor'> {
 
 /** The raw TCP listener: accepts sockets and makes each a TcpMember. */
 export class TcpServer {
-  readonly #hub: LocalHub;
+  readonly #hub: HubPort;
   readonly #opts: TcpServerOptions;
   readonly #memberOpts: TcpMemberOptions;
   readonly #allowed: AddressMatcher;
@@ -30,7 +30,7 @@ export class TcpServer {
   /** `ip:port` of a preconfigured peer -> its group. */
   #preconfig = new Map<string, string>();
 
-  constructor(hub: LocalHub, opts: TcpServerOptions) {
+  constructor(hub: HubPort, opts: TcpServerOptions) {
     this.#hub = hub;
     this.#opts = opts;
     this.#allowed = compileAllowlist(opts.tcpAllow);
@@ -64,7 +64,7 @@ export class TcpServer {
   }
 
   #serverOnConnection = (socket: Socket): void => {
-    this.#hub.stats.accepted.tcp++;
+    this.#hub.accepted('tcp');
     const ip = normalizeIp(socket.remoteAddress);
     const remote = formatAddress(ip, socket.remotePort ?? 0);
     const perIp = this.#perIp.get(ip) ?? 0;
@@ -81,14 +81,14 @@ export class TcpServer {
       }
     }
     if (refusal) {
-      this.#hub.stats.reject(refusal.code);
+      this.#hub.reject(refusal.code);
       this.#hub.log.warn({ remote, code: refusal.code }, 'refused connection');
       socket.on('error', () => {});
       socket.end(textEncoder.encode(`ERROR ${refusal.code} ${refusal.message}\n`));
       setTimeout(() => socket.destroy(), 1000).unref();
       return;
     }
-    this.#hub.connections.tcp++;
+    this.#hub.opened('tcp');
     this.#perIp.set(ip, perIp + 1);
     this.#sockets.add(socket);
     socket.once('close', () => {

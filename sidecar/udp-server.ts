@@ -9,7 +9,7 @@ import type { HostPort } from '../shared/options/parse.ts';
 import { TokenBucket } from '../shared/token-bucket.ts';
 import { formatAddress, normalizeIp, resolveHost } from './address.ts';
 import type { Group } from './group.ts';
-import type { LocalHub } from './hub.ts';
+import type { HubPort } from './hub-port.ts';
 import type { Member } from './member.ts';
 
 /** Largest UDP payload over IPv4; bigger TCP/HTTP messages are dropped for UDP members and counted. */
@@ -35,14 +35,17 @@ export const UDP_RATE_TRACKED_SENDERS = 10_000;
 /** A registered UDP address: every message of the UDP group is sent to it as one datagram. */
 class UdpMember implements Member {
   readonly transport = 'udp' as const;
+  readonly needsIds = false;
   readonly id = nanoid(10);
   readonly joinedAt = Date.now();
   readonly remote: string;
+  /** Datagrams go to the kernel at once: nothing waits here, so it never holds a group back. */
   readonly pendingBytes = 0;
+  over = false;
   /** Set on registration and on every datagram from exactly this address; a TTL counts from it. */
   seenAt = Date.now();
   readonly ip: string;
-  slot = -1;
+  groupSlot = -1;
   readonly #server: UdpServer;
   readonly #port: number;
 
@@ -57,8 +60,16 @@ class UdpMember implements Member {
   /** Preconfigured addresses never expire. */
   readonly preconfigured: boolean;
 
+  joined(): void {}
+
+  left(): void {}
+
   deliver(batch: Batch): void {
     for (let i = 0; i < batch.count; i++) this.#server.send(batch.payload(i), this.#port, this.ip);
+  }
+
+  progress(): boolean {
+    return true;
   }
 
   close(): void {
@@ -71,7 +82,7 @@ class UdpMember implements Member {
  * datagram is one message of the UDP group, sent to every member but the address it came from.
  */
 export class UdpServer {
-  readonly #hub: LocalHub;
+  readonly #hub: HubPort;
   readonly #opts: UdpServerOptions;
   readonly #prefix: Uint8Array;
   #socket: Socket | null = null;
@@ -85,7 +96,7 @@ export class UdpServer {
   readonly #buckets = new Map<string, TokenBucket>();
   #sweeper: ReturnType<typeof setInterval> | undefined;
 
-  constructor(hub: LocalHub, opts: UdpServerOptions) {
+  constructor(hub: HubPort, opts: UdpServerOptions) {
     this.#hub = hub;
     this.#opts = opts;
     this.#prefix = textEncoder.encode(opts.prefix);
@@ -134,30 +145,28 @@ export class UdpServer {
     const socket = this.#socket;
     if (!socket) return;
     if (payload.byteLength > MAX_DATAGRAM_BYTES) {
-      this.#hub.stats.drop('too_large_for_udp');
+      this.#hub.drop('too_large_for_udp');
       return;
     }
-    const out = this.#hub.stats.byTransport.udp;
-    out.messagesOut++;
-    out.bytesOut += payload.byteLength;
+    this.#hub.sent('udp', 1, payload.byteLength);
     socket.send(payload, port, ip, this.#sent);
   }
 
   #sent = (err: Error | null): void => {
-    if (err) this.#hub.stats.drop('udp_send_error');
+    if (err) this.#hub.drop('udp_send_error');
   };
 
   #socketOnMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
     const key = `${rinfo.address}:${rinfo.port}`;
     if (this.#opts.udpAllow.length > 0 && !this.#allowed(normalizeIp(rinfo.address))) {
-      this.#hub.stats.reject('ADDRESS_NOT_ALLOWED');
+      this.#hub.reject('ADDRESS_NOT_ALLOWED');
       return;
     }
     if (this.#isRegistration(msg)) {
       const text = msg.subarray(this.#prefix.byteLength).toString('latin1').trim();
       const port = /^\d{1,5}$/.test(text) ? Number(text) : 0;
       if (port < 1 || port > 65535) {
-        this.#hub.stats.reject('BAD_REGISTRATION');
+        this.#hub.reject('BAD_REGISTRATION');
         this.#hub.log.warn({ remote: key, port: text.slice(0, 16) }, 'rejected udp registration');
         return;
       }
@@ -167,12 +176,12 @@ export class UdpServer {
     const origin = this.#members.get(key) ?? null;
     if (origin) origin.seenAt = Date.now();
     else if (this.#opts.udpRegisteredOnly && !this.#registeredIps.has(rinfo.address)) {
-      this.#hub.stats.reject('UNREGISTERED');
+      this.#hub.reject('UNREGISTERED');
       return;
     }
     if (this.#opts.rateLimit > 0 && !this.#take(key)) {
-      this.#hub.stats.reject('RATE_LIMITED');
-      this.#hub.stats.drop('rate_limited');
+      this.#hub.reject('RATE_LIMITED');
+      this.#hub.drop('rate_limited');
       return;
     }
     try {
@@ -183,7 +192,7 @@ export class UdpServer {
       this.#hub.publishBatch(this.#groupNow(), batch, origin, 'udp');
     } catch (err) {
       const e = toGroupcastError(err);
-      this.#hub.stats.reject(e.code);
+      this.#hub.reject(e.code);
       this.#hub.log.debug({ remote: key, code: e.code }, 'dropped udp datagram');
     }
   };
@@ -241,7 +250,7 @@ export class UdpServer {
       this.#group = this.#hub.join(this.#opts.udpGroup, member);
     } catch (err) {
       const e = toGroupcastError(err);
-      this.#hub.stats.reject(e.code);
+      this.#hub.reject(e.code);
       this.#hub.log.warn({ remote: member.remote, code: e.code }, 'rejected udp registration');
       return;
     }

@@ -62,6 +62,14 @@ export const DEFAULT_GROUP_TTL_MS = 10 * 60_000;
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 export const DEFAULT_SSE_QUEUE_BYTES = 4 * MiB;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 2_000;
+/** A recipient's unsent bytes above which its group's pausable publishers wait. */
+export const DEFAULT_FLOW_HIGH_WATER = 1 * MiB;
+/** A recipient over the high-water mark that takes nothing for this long is cut (Mercure: 5 s; NATS: 10 s). */
+export const DEFAULT_STALL_TIMEOUT_MS = 5_000;
+/** How long a POST waits for a congested group: past the stall timeout, so a stopped member is cut first. */
+export const DEFAULT_PUBLISH_WAIT_MS = 10_000;
+/** Memory for history, queues, partial frames and bodies in flight: fits beside Node on a 1 GiB VM. */
+export const DEFAULT_MEMORY_BUDGET = 256 * MiB;
 export const DEFAULT_REDIS_PREFIX = 'groupcast:';
 export const DEFAULT_REDIS_QUEUE_BYTES = 32 * MiB;
 export const DEFAULT_NODE_HEARTBEAT_MS = 2_000;
@@ -91,6 +99,10 @@ export interface SidecarOptions {
   joinTimeoutMs: number;
   legacyJoinWaitMs: number;
   maxPendingBytes: number;
+  flowHighWater: number;
+  stallTimeoutMs: number;
+  publishWaitMs: number;
+  memoryBudget: number;
   tcpKeepaliveMs: number;
   listenBacklog: number;
   maxConnections: number;
@@ -313,9 +325,41 @@ export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
     'maxPendingBytes',
     'MAX_PENDING_BYTES',
     DEFAULT_MAX_PENDING_BYTES,
-    'outbound bytes a TCP member may have queued before it is cut as a slow consumer',
+    "hard limit on a TCP member's unsent bytes for sources that cannot be paused (UDP, other nodes): past it the member is cut as a slow consumer",
     (r) => parseBytes(r, 1024, 4 * GiB),
     { defaultDoc: '8 MiB' },
+  ),
+  spec(
+    'flowHighWater',
+    'FLOW_HIGH_WATER',
+    DEFAULT_FLOW_HIGH_WATER,
+    "a recipient's unsent bytes above which the group's TCP publishers stop being read and POSTs wait, until it drains to a quarter of this",
+    (r) => parseBytes(r, 1024, 4 * GiB),
+    { defaultDoc: '1 MiB' },
+  ),
+  spec(
+    'stallTimeoutMs',
+    'STALL_TIMEOUT',
+    DEFAULT_STALL_TIMEOUT_MS,
+    'a recipient over the high-water mark whose connection takes nothing for this long is cut as a slow consumer',
+    (r) => parseDuration(r, 10, 3600e3),
+    { defaultDoc: '5s' },
+  ),
+  spec(
+    'publishWaitMs',
+    'PUBLISH_WAIT',
+    DEFAULT_PUBLISH_WAIT_MS,
+    'how long a POST into a congested group waits before it is refused with 503 GROUP_BUSY (nothing published)',
+    (r) => parseDuration(r, 0, 3600e3),
+    { defaultDoc: '10s' },
+  ),
+  spec(
+    'memoryBudget',
+    'MEMORY_BUDGET',
+    DEFAULT_MEMORY_BUDGET,
+    'memory for replay history (with cached encodings), member queues, partial frames and request bodies in flight; over it history gives way first, then new work is refused or paused',
+    (r) => parseBytes(r, 1 * MiB, 1024 * GiB),
+    { defaultDoc: '256 MiB' },
   ),
   spec(
     'tcpKeepaliveMs',

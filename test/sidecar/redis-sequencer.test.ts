@@ -5,6 +5,7 @@ import type { Batch } from '../../shared/message.ts';
 import type { SharedBatch } from '../../sidecar/backplane/redis-codec.ts';
 import { type OwnEcho, Sequencer } from '../../sidecar/backplane/redis-sequencer.ts';
 import { BackplaneStats } from '../../sidecar/backplane/redis-stats.ts';
+import { FlowControl } from '../../sidecar/flow.ts';
 import { Group } from '../../sidecar/group.ts';
 import { History } from '../../sidecar/history.ts';
 import type { Member } from '../../sidecar/member.ts';
@@ -35,12 +36,17 @@ function socketMember(): Member & { got: string[] } {
     transport: 'tcp',
     remote: '',
     joinedAt: 0,
-    slot: -1,
+    needsIds: false,
+    groupSlot: -1,
+    over: false,
     pendingBytes: 0,
     got,
+    joined: () => {},
+    left: () => {},
     deliver: (b: Batch) => {
       for (let i = 0; i < b.count; i++) got.push(dec.decode(b.payload(i)));
     },
+    progress: () => true,
     close: () => {},
   };
 }
@@ -60,7 +66,13 @@ function setup(): Setup {
   const stats = new BackplaneStats();
   const s: Setup = {
     stats,
-    group: new Group('g', EPOCH, new History(1000, 1 << 20), new Stats()),
+    group: new Group(
+      'g',
+      EPOCH,
+      new History(1000, 1 << 20),
+      new Stats(),
+      new FlowControl({ flowHighWater: 1 << 20, stallTimeoutMs: 5000 }),
+    ),
     sockets: socketMember(),
     published: () => null,
     shared: new Map(),

@@ -1,0 +1,142 @@
+import type { History, MemoryLedger } from './history.ts';
+
+/** What the budget counts, by kind (the `kind` label of groupcast_memory_bytes). */
+export const MEMORY_KINDS = ['history', 'queues', 'partial', 'bodies'] as const;
+export type MemoryKind = (typeof MEMORY_KINDS)[number];
+
+/** How often member queues are sampled and a budget overrun is settled. */
+export const BUDGET_SAMPLE_MS = 100;
+/** Evicting history stops once use is this far under the budget, so it does not run every turn. */
+export const EVICT_TO = 0.9;
+
+export interface BudgetSources {
+  /** Bytes waiting in member queues now (sampled; shared buffers counted once per group). */
+  queuedBytes(): number;
+  /** Every group's history, for evicting the oldest batches across groups. */
+  histories(): Iterable<History>;
+}
+
+/**
+ * One memory budget for the whole sidecar: replay history with its cached encodings, member
+ * queues, partially received frames and request bodies in flight. History and bodies are charged
+ * as they change; queues are sampled. Over budget, history gives way first (oldest batches across
+ * all groups); if that is not enough, `over` stays true and new work is refused or paused until
+ * use falls under the budget again.
+ */
+export class MemoryBudget implements MemoryLedger {
+  readonly limit: number;
+  readonly used: Record<MemoryKind, number> = { history: 0, queues: 0, partial: 0, bodies: 0 };
+  /** History bytes evicted to stay within the budget (a counter). */
+  evictedBytes = 0;
+  /** Times new work was refused or paused because the budget was used up (a counter). */
+  refusals = 0;
+  #sources: BudgetSources | null = null;
+  #waiters: (() => void)[] = [];
+  #settling = false;
+  #over = false;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  /** Starts sampling queues and settling overruns against these sources. */
+  start(sources: BudgetSources): void {
+    this.#sources = sources;
+    this.#timer = setInterval(this.settle, BUDGET_SAMPLE_MS);
+    this.#timer.unref?.();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    const waiting = this.#waiters;
+    this.#waiters = [];
+    for (const fn of waiting) fn();
+  }
+
+  get total(): number {
+    const u = this.used;
+    return u.history + u.queues + u.partial + u.bodies;
+  }
+
+  /** True while the budget is used up even after history gave way: refuse or pause new work. */
+  get over(): boolean {
+    return this.#over;
+  }
+
+  charge(kind: MemoryKind, bytes: number): void {
+    this.used[kind] += bytes;
+    if (bytes > 0 && !this.#settling && this.total > this.limit) {
+      // Settled after the current callback, so a burst is settled once, not per message.
+      this.#settling = true;
+      setImmediate(this.settle);
+    }
+  }
+
+  /**
+   * Takes `bytes` for a request body before it is read; throws `refuse()` when the budget is used
+   * up. Returns the release, to call once the body is no longer held.
+   */
+  reserve(bytes: number, refuse: () => Error): () => void {
+    if (this.#over || this.total + bytes > this.limit) {
+      this.settle();
+      if (this.#over || this.total + bytes > this.limit) {
+        this.refusals++;
+        throw refuse();
+      }
+    }
+    this.charge('bodies', bytes);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.charge('bodies', -bytes);
+    };
+  }
+
+  /** Calls `fn` once use is back under the budget (a paused TCP publisher resumes). */
+  whenUnder(fn: () => void): void {
+    this.refusals++;
+    this.#waiters.push(fn);
+  }
+
+  /** Samples the queues; over budget, evicts the oldest history; then releases waiters if under. */
+  settle = (): void => {
+    this.#settling = false;
+    const sources = this.#sources;
+    if (!sources) return;
+    this.used.queues = sources.queuedBytes();
+    if (this.total > this.limit) this.#evict(sources, this.total - this.limit * EVICT_TO);
+    this.#over = this.total > this.limit;
+    if (!this.#over && this.#waiters.length > 0) {
+      const waiting = this.#waiters;
+      this.#waiters = [];
+      for (const fn of waiting) fn();
+    }
+  };
+
+  /** Frees at least `bytes` of history if there is that much, oldest batches first, across groups. */
+  #evict(sources: BudgetSources, bytes: number): void {
+    let freed = 0;
+    const held: History[] = [];
+    for (const h of sources.histories()) if (h.messages > 0) held.push(h);
+    while (freed < bytes && held.length > 0) {
+      // The oldest history, and when the next-oldest one starts: evict up to there in one run.
+      let oldest = 0;
+      let next = Number.POSITIVE_INFINITY;
+      for (let i = 1; i < held.length; i++) {
+        const at = held[i].oldestAt;
+        if (at < held[oldest].oldestAt) {
+          next = held[oldest].oldestAt;
+          oldest = i;
+        } else if (at < next) next = at;
+      }
+      const h = held[oldest];
+      do freed += h.evictOldest();
+      while (freed < bytes && h.messages > 0 && h.oldestAt <= next);
+      if (h.messages === 0) held.splice(oldest, 1);
+    }
+    this.evictedBytes += freed;
+  }
+}
