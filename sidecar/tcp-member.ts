@@ -175,7 +175,7 @@ export class TcpMember implements Member {
 
   /** The partial frame the decoder holds is charged to the memory budget as it changes. */
   #chargePartial(): void {
-    const held = this.#decoder?.buffered ?? 0;
+    const held = this.#decoder?.memory ?? 0;
     if (held === this.#charged) return;
     this.#hub.charge('partial', held - this.#charged);
     this.#charged = held;

@@ -1,6 +1,6 @@
 import { EmptyMessageError, MessageTooLargeError } from '../errors.ts';
 import { Batch } from '../message.ts';
-import { type Alloc, BoundsScratch, joinParts, plainAlloc } from './scratch.ts';
+import { type Alloc, BoundsScratch, HeldBytes } from './scratch.ts';
 import type { FrameDecoder, Framing } from './types.ts';
 
 const HEADER = 4;
@@ -16,8 +16,7 @@ function readLength(buf: Uint8Array, at: number): number {
 class LengthDecoder implements FrameDecoder {
   readonly #max: number;
   readonly #alloc: Alloc;
-  #parts: Uint8Array[] = [];
-  #held = 0;
+  readonly #held = new HeldBytes();
   /** Total bytes the held frame needs (header + payload), or 0 while its header is incomplete. */
   #need = 0;
   #scratch = new BoundsScratch();
@@ -28,29 +27,28 @@ class LengthDecoder implements FrameDecoder {
   }
 
   get buffered(): number {
-    return this.#held;
+    return this.#held.length;
+  }
+
+  get memory(): number {
+    return this.#held.capacity;
   }
 
   push(chunk: Uint8Array): Batch | null {
     let buf = chunk;
-    if (this.#held > 0) {
-      if (this.#need === 0 && this.#held + chunk.byteLength >= HEADER) {
-        const head = joinParts(
-          this.#parts,
-          this.#held,
-          chunk.subarray(0, HEADER - this.#held),
-          plainAlloc,
-        );
+    const held = this.#held;
+    if (held.length > 0) {
+      if (this.#need === 0 && held.length + chunk.byteLength >= HEADER) {
+        const head = new Uint8Array(HEADER);
+        head.set(held.view().subarray(0, HEADER));
+        if (held.length < HEADER) head.set(chunk.subarray(0, HEADER - held.length), held.length);
         this.#need = HEADER + this.#checked(readLength(head, 0));
       }
-      if (this.#need === 0 || this.#held + chunk.byteLength < this.#need) {
-        this.#parts.push(chunk);
-        this.#held += chunk.byteLength;
+      if (this.#need === 0 || held.length + chunk.byteLength < this.#need) {
+        held.append(chunk);
         return null;
       }
-      buf = joinParts(this.#parts, this.#held, chunk, this.#alloc);
-      this.#parts = [];
-      this.#held = 0;
+      buf = held.take(chunk, this.#alloc);
       this.#need = 0;
     }
     const scratch = this.#scratch;
@@ -70,8 +68,7 @@ class LengthDecoder implements FrameDecoder {
     }
     if (at < total) {
       const rest = buf.subarray(at);
-      this.#parts.push(rest);
-      this.#held = rest.byteLength;
+      held.append(rest);
       if (rest.byteLength >= HEADER) this.#need = HEADER + readLength(rest, 0);
     }
     if (at === 0) {

@@ -1,6 +1,6 @@
 import { EmptyMessageError, MessageTooLargeError, UnframeableError } from '../errors.ts';
 import { Batch } from '../message.ts';
-import { type Alloc, BoundsScratch, joinParts } from './scratch.ts';
+import { type Alloc, BoundsScratch, HeldBytes } from './scratch.ts';
 import type { FrameDecoder, Framing } from './types.ts';
 
 const LF = 10;
@@ -13,8 +13,7 @@ const CR = 13;
 class LineDecoder implements FrameDecoder {
   readonly #max: number;
   readonly #alloc: Alloc;
-  #parts: Uint8Array[] = [];
-  #held = 0;
+  readonly #held = new HeldBytes();
   #scratch = new BoundsScratch();
 
   constructor(max: number, alloc: Alloc) {
@@ -23,7 +22,11 @@ class LineDecoder implements FrameDecoder {
   }
 
   get buffered(): number {
-    return this.#held;
+    return this.#held.length;
+  }
+
+  get memory(): number {
+    return this.#held.capacity;
   }
 
   push(chunk: Uint8Array): Batch | null {
@@ -34,11 +37,9 @@ class LineDecoder implements FrameDecoder {
     }
     let buf = chunk;
     let from = 0;
-    if (this.#held > 0) {
-      buf = joinParts(this.#parts, this.#held, chunk, this.#alloc);
-      from = this.#held;
-      this.#parts = [];
-      this.#held = 0;
+    if (this.#held.length > 0) {
+      from = this.#held.length;
+      buf = this.#held.take(chunk, this.#alloc);
     }
     const max = this.#max;
     const scratch = this.#scratch;
@@ -63,10 +64,11 @@ class LineDecoder implements FrameDecoder {
   }
 
   #hold(part: Uint8Array): void {
-    this.#held += part.byteLength;
     // +1: the CR of a CRLF may still arrive inside the limit.
-    if (this.#held > this.#max + 1) throw new MessageTooLargeError(this.#max);
-    this.#parts.push(part);
+    if (this.#held.length + part.byteLength > this.#max + 1) {
+      throw new MessageTooLargeError(this.#max);
+    }
+    this.#held.append(part);
   }
 }
 

@@ -11,6 +11,7 @@ import type { FrameDecoder, Framing } from './types.ts';
 class RawDecoder implements FrameDecoder {
   readonly #max: number;
   readonly buffered = 0;
+  readonly memory = 0;
 
   constructor(max: number) {
     this.#max = max;

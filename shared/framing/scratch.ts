@@ -26,19 +26,47 @@ export type Alloc = (size: number) => Uint8Array;
 
 export const plainAlloc: Alloc = (size) => new Uint8Array(size);
 
-/** Concatenates held partial reads with the new chunk, in one copy. */
-export function joinParts(
-  parts: Uint8Array[],
-  held: number,
-  chunk: Uint8Array,
-  alloc: Alloc,
-): Uint8Array {
-  const out = alloc(held + chunk.byteLength);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
+const EMPTY = new Uint8Array(0);
+/** First capacity of a held partial frame; it doubles from there. */
+const FIRST_HELD_BYTES = 64;
+
+/**
+ * The bytes of a frame that is not complete yet, copied into one buffer that doubles as it
+ * grows: a peer that trickles a frame a byte per read costs about two bytes of memory per byte
+ * held, not a kept read (and its object) per byte.
+ */
+export class HeldBytes {
+  #buf: Uint8Array = EMPTY;
+  length = 0;
+
+  /** Memory held (the buffer's capacity). */
+  get capacity(): number {
+    return this.#buf.byteLength;
   }
-  out.set(chunk, at);
-  return out;
+
+  append(part: Uint8Array): void {
+    const need = this.length + part.byteLength;
+    if (need > this.#buf.byteLength) {
+      const next = new Uint8Array(Math.max(need, FIRST_HELD_BYTES, this.#buf.byteLength * 2));
+      next.set(this.#buf.subarray(0, this.length));
+      this.#buf = next;
+    }
+    this.#buf.set(part, this.length);
+    this.length = need;
+  }
+
+  /** A view of the held bytes (valid until the next append or take). */
+  view(): Uint8Array {
+    return this.#buf.subarray(0, this.length);
+  }
+
+  /** The held bytes followed by `chunk`, in one new array; the held buffer is let go. */
+  take(chunk: Uint8Array, alloc: Alloc): Uint8Array {
+    const out = alloc(this.length + chunk.byteLength);
+    out.set(this.#buf.subarray(0, this.length), 0);
+    out.set(chunk, this.length);
+    this.#buf = EMPTY;
+    this.length = 0;
+    return out;
+  }
 }

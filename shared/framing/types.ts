@@ -13,6 +13,8 @@ export interface FrameDecoder {
   push(chunk: Uint8Array): Batch | null;
   /** Bytes held for an unfinished message. */
   readonly buffered: number;
+  /** Memory those bytes take (the buffer holding them), for the memory budget. */
+  readonly memory: number;
 }
 
 export interface Framing {
