@@ -107,15 +107,34 @@ export class Group {
     if (member.over || member.groupSlot < 0) return;
     member.over = true;
     this.#over++;
-    this.flow.watch(member);
+    this.flow.watch(member, this);
   }
 
   /** A member drained to the low-water mark (or left): publishers resume once none is over. */
   fall(member: Member): void {
     if (!member.over) return;
     member.over = false;
-    this.#over--;
     this.flow.unwatch(member);
+    if (member.detached) member.detached = false;
+    else this.#ease();
+  }
+
+  /** An over member that takes nothing stops holding the publishers (flow control's watch). */
+  detach(member: Member): void {
+    if (!member.over || member.detached) return;
+    member.detached = true;
+    this.#ease();
+  }
+
+  /** A detached member took bytes again while still over the mark: it holds them again. */
+  attach(member: Member): void {
+    if (!member.over || !member.detached) return;
+    member.detached = false;
+    this.#over++;
+  }
+
+  #ease(): void {
+    this.#over--;
     if (this.#over === 0 && this.#waiters.length > 0) {
       const waiting = this.#waiters;
       this.#waiters = [];

@@ -22,13 +22,18 @@ export interface Member {
   groupSlot: number;
   /** Set by the group while the member's unsent bytes are over the high-water mark. */
   over: boolean;
+  /**
+   * Set by the group while the member is over the mark and takes nothing: it does not hold the
+   * group back, and everything it is handed meets its hard queue limit.
+   */
+  detached: boolean;
   /** The member is now in `group` (and receives its batches) / no longer is. */
   joined(group: Group): void;
   left(): void;
   /**
    * Hands a batch over for sending. Never throws. `pausable`: the batch comes from a source that
    * flow control slows down (a TCP publisher, a POST), so the member queues it whatever its size;
-   * otherwise (UDP, other nodes) a member past its hard queue limit is cut.
+   * otherwise (UDP, other nodes), or while detached, a member past its hard queue limit is cut.
    */
   deliver(batch: Batch, pausable: boolean): void;
   /** Bytes handed over and not yet taken by the connection. */

@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { LocalHub } from './hub.ts';
+import { MEMORY_KINDS } from './memory-budget.ts';
 
 const registries = new WeakMap<LocalHub, Registry>();
 
@@ -101,7 +102,7 @@ function buildRegistry(hub: LocalHub): Registry {
   });
   new Counter({
     name: 'groupcast_slow_consumer_disconnects_total',
-    help: 'Members cut because they fell behind their queue limit',
+    help: 'Members cut as slow consumers: stalled past the stall timeout, or past a hard queue limit',
     labelNames: ['transport'],
     registers: [register],
     collect() {
@@ -128,6 +129,58 @@ function buildRegistry(hub: LocalHub): Registry {
       let n = 0;
       for (const g of hub.allGroups()) n += g.history.bytes;
       this.set(n);
+    },
+  });
+  new Gauge({
+    name: 'groupcast_memory_budget_bytes',
+    help: 'The memory budget (GROUPCAST_MEMORY_BUDGET)',
+    registers: [register],
+    collect() {
+      this.set(hub.budget.limit);
+    },
+  });
+  new Gauge({
+    name: 'groupcast_memory_bytes',
+    help: 'Memory charged to the budget, by kind: history (with cached encodings), queues, partial frames, request bodies',
+    labelNames: ['kind'],
+    registers: [register],
+    collect() {
+      for (const kind of MEMORY_KINDS) this.set({ kind }, hub.budget.used[kind]);
+    },
+  });
+  new Counter({
+    name: 'groupcast_history_evicted_bytes_total',
+    help: 'History bytes evicted to stay within the memory budget',
+    registers: [register],
+    collect() {
+      this.reset();
+      this.inc(hub.budget.evictedBytes);
+    },
+  });
+  new Counter({
+    name: 'groupcast_budget_refusals_total',
+    help: 'Times new work was refused (HTTP 503 OVER_BUDGET) or a TCP publisher paused because the memory budget was used up',
+    registers: [register],
+    collect() {
+      this.reset();
+      this.inc(hub.budget.refusals);
+    },
+  });
+  new Gauge({
+    name: 'groupcast_flow_members_over_high_water',
+    help: 'Members whose unsent bytes are over the high-water mark (their groups publishers wait)',
+    registers: [register],
+    collect() {
+      this.set(hub.flow.watching);
+    },
+  });
+  new Counter({
+    name: 'groupcast_flow_stalls_total',
+    help: 'Members cut because they took none of their unsent bytes for the stall timeout',
+    registers: [register],
+    collect() {
+      this.reset();
+      this.inc(hub.flow.stalls);
     },
   });
   hub.backplane.registerMetrics(register);

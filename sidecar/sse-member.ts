@@ -28,6 +28,7 @@ export class SseMember implements Member, SseTarget {
   /** Position in its group's SSE fan-out. */
   slot = -1;
   over = false;
+  detached = false;
   /** Newest seq this subscriber has been sent. */
   lastSeq = 0;
   turnFrom = -1;
@@ -57,7 +58,7 @@ export class SseMember implements Member, SseTarget {
   }
 
   deliver(batch: Batch, pausable: boolean): void {
-    this.#group?.sseFanout.deliver(this, batch, pausable);
+    this.#group?.sseFanout.deliver(this, batch, pausable && !this.detached);
   }
 
   /** After the turn's chunk was written: over the high-water mark, the group's publishers wait. */

@@ -58,6 +58,7 @@ export class TcpMember implements Member {
   readonly joinedAt = Date.now();
   groupSlot = -1;
   over = false;
+  detached = false;
   readonly #socket: Socket;
   readonly #hub: HubPort;
   readonly #opts: TcpMemberOptions;
@@ -127,7 +128,7 @@ export class TcpMember implements Member {
     this.#handed += batch.wire.byteLength;
     this.#hub.sent('tcp', batch.count, batch.wire.byteLength);
     const pending = socket.writableLength;
-    if (!pausable && pending > this.#opts.maxPendingBytes) {
+    if ((!pausable || this.detached) && pending > this.#opts.maxPendingBytes) {
       this.#cut(new SlowConsumerError(pending, this.#opts.maxPendingBytes));
       return;
     }

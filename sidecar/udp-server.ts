@@ -42,6 +42,7 @@ class UdpMember implements Member {
   /** Datagrams go to the kernel at once: nothing waits here, so it never holds a group back. */
   readonly pendingBytes = 0;
   over = false;
+  detached = false;
   /** Set on registration and on every datagram from exactly this address; a TTL counts from it. */
   seenAt = Date.now();
   readonly ip: string;

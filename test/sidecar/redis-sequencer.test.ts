@@ -39,6 +39,7 @@ function socketMember(): Member & { got: string[] } {
     needsIds: false,
     groupSlot: -1,
     over: false,
+    detached: false,
     pendingBytes: 0,
     got,
     joined: () => {},

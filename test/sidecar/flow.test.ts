@@ -1,0 +1,243 @@
+import { connect } from 'node:net';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  openSocket,
+  runBurst,
+  SseBurstReader,
+  slowReader,
+  stoppedMember,
+  TcpBurstReader,
+} from '../helpers/burst.ts';
+import { hostPort, sleep, waitFor } from '../helpers/common.ts';
+import type { Started } from '../helpers/process.ts';
+import { metricOf, peakRss, rssOf, startSidecarProcess } from '../helpers/sidecar-process.ts';
+
+const MiB = 1024 * 1024;
+const STALL_MS = 1000;
+/** Sidecar RSS growth allowed during a burst: queues are bounded by the high-water mark. */
+const BURST_RSS_BOUND = 96 * MiB;
+/** No member's queue passes the hard limit (8 MiB by default) by more than a read or two. */
+const QUEUE_BOUND = 10 * MiB;
+
+const procs: Started[] = [];
+async function sidecar(env: Record<string, string> = {}): Promise<Started> {
+  const p = await startSidecarProcess(env);
+  procs.push(p);
+  return p;
+}
+
+test.after.each(async () => {
+  for (const p of procs.splice(0)) await p.stop();
+});
+
+const SLOW_TCP = 'groupcast_slow_consumer_disconnects_total{transport="tcp"}';
+const SLOW_SSE = 'groupcast_slow_consumer_disconnects_total{transport="sse"}';
+
+for (const mib of [64, 256]) {
+  test(`a ${mib} MiB burst reaches every reader whole and in order; a stopped member is cut within the stall timeout`, async () => {
+    const sc = await sidecar({ GROUPCAST_STALL_TIMEOUT: `${STALL_MS}ms` });
+    const { tcp, http } = sc.addresses;
+    const pid = sc.child.pid as number;
+    const lines = mib * 1024;
+    const timeout = 30_000 + mib * 200;
+
+    // Without the stopped member: the readers' own pace.
+    const free = [
+      await TcpBurstReader.join(tcp, 'free'),
+      await TcpBurstReader.join(tcp, 'free'),
+      await SseBurstReader.open(http, 'free'),
+    ];
+    await sleep(100);
+    const alone = await runBurst(tcp, 'free', lines, free, timeout);
+
+    const readers = [
+      await TcpBurstReader.join(tcp, 'burst'),
+      await TcpBurstReader.join(tcp, 'burst'),
+      await SseBurstReader.open(http, 'burst'),
+    ];
+    const stopped = await stoppedMember(tcp, 'burst');
+    await sleep(100);
+    const before = rssOf(pid);
+    const start = Date.now();
+    // The largest queue any member had: flow control keeps it near the high-water mark.
+    let maxPending = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const g = await (await fetch(`http://${http}/groups/burst`)).json();
+        for (const m of g.members) maxPending = Math.max(maxPending, m.pendingBytes);
+        await sleep(20);
+      }
+    })();
+    const { result, peak } = await peakRss(pid, () =>
+      runBurst(tcp, 'burst', lines, readers, timeout),
+    );
+    await waitFor(async () => (await metricOf(http, SLOW_TCP)) === 1, timeout, 'the cut');
+    // When the sidecar cut it, by its own log (polling /metrics would add the poll's delay).
+    const cutLine = sc
+      .stdout()
+      .split('\n')
+      .find((l) => l.includes('"code":"SLOW_CONSUMER"'));
+    const cutAfter = Date.parse(JSON.parse(cutLine as string).time) - start;
+    sampling = false;
+    await sampler;
+    assert.ok(maxPending <= QUEUE_BOUND, `a member queued ${maxPending} bytes`);
+
+    assert.is(await metricOf(http, SLOW_TCP), 1, 'only the stopped member is cut');
+    assert.is(await metricOf(http, SLOW_SSE), 0, 'the SSE reader is not cut');
+    for (const r of readers.slice(0, 2)) assert.not.ok((r as TcpBurstReader).closed);
+    assert.not.ok((readers[2] as SseBurstReader).ended);
+    assert.ok(cutAfter <= STALL_MS + 1000, `stopped member cut after ${cutAfter} ms`);
+    const growth = peak - before;
+    assert.ok(growth < BURST_RSS_BOUND, `sidecar RSS grew ${(growth / MiB).toFixed(1)} MiB`);
+    console.log(
+      `  ${mib} MiB burst: readers ${(alone.bytesPerSecond / MiB).toFixed(0)} MiB/s alone, ${(result.bytesPerSecond / MiB).toFixed(0)} MiB/s with a stopped member (cut after ${cutAfter} ms); sidecar RSS +${(growth / MiB).toFixed(1)} MiB, largest queue ${(maxPending / MiB).toFixed(1)} MiB`,
+    );
+    stopped.resume();
+    stopped.destroy();
+    for (const r of [...free, ...readers]) {
+      if (r instanceof SseBurstReader) r.close();
+      else r.socket.destroy();
+    }
+  });
+}
+
+test('a POST into a group held by a slow reader waits, then gets 503 GROUP_BUSY with Retry-After and publishes nothing; other groups go on', async () => {
+  const sc = await sidecar({
+    GROUPCAST_FLOW_HIGH_WATER: '64KiB',
+    GROUPCAST_PUBLISH_WAIT: '300ms',
+    GROUPCAST_STALL_TIMEOUT: '30s',
+  });
+  const { tcp, http } = sc.addresses;
+  const stop = await slowReader(tcp, 'jam', 16 * 1024, 10);
+  await sleep(50);
+  const body = 'y'.repeat(512 * 1024);
+  // The reader keeps reading, so it holds the group to its pace: POSTs wait, then are refused.
+  let busy: Response | null = null;
+  for (let i = 0; i < 200 && !busy; i++) {
+    const res = await fetch(`http://${http}/groups/jam/messages`, { method: 'POST', body });
+    if (res.status !== 202) busy = res;
+    else await res.arrayBuffer();
+  }
+  assert.is(busy?.status, 503);
+  assert.is(busy?.headers.get('retry-after'), '1');
+  assert.is((await busy?.json()).error.code, 'GROUP_BUSY');
+  const lastId = (await (await fetch(`http://${http}/groups/jam`)).json()).lastId;
+  const t0 = Date.now();
+  const again = await fetch(`http://${http}/groups/jam/messages`, { method: 'POST', body });
+  const waited = Date.now() - t0;
+  if (again.status === 503) {
+    assert.ok(waited >= 250, `waited ${waited} ms`);
+    assert.is((await (await fetch(`http://${http}/groups/jam`)).json()).lastId, lastId);
+  }
+  // Another group is not held by this one, from the same client.
+  const t1 = Date.now();
+  const other = await fetch(`http://${http}/groups/free/messages`, { method: 'POST', body: 'ok' });
+  assert.is(other.status, 202);
+  assert.ok(Date.now() - t1 < 250, 'a POST to another group does not wait');
+  assert.is(await metricOf(http, SLOW_TCP), 0, 'the slow reader is not cut');
+  stop();
+});
+
+test('a member that stops reading holds its group only briefly, then is cut at its hard limit', async () => {
+  const sc = await sidecar({
+    GROUPCAST_FLOW_HIGH_WATER: '64KiB',
+    GROUPCAST_MAX_PENDING_BYTES: '2MiB',
+    GROUPCAST_PUBLISH_WAIT: '5s',
+    GROUPCAST_STALL_TIMEOUT: '30s',
+  });
+  const { tcp, http } = sc.addresses;
+  const reader = await TcpBurstReader.join(tcp, 'held');
+  const stopped = await stoppedMember(tcp, 'held');
+  await sleep(50);
+  const statuses: number[] = [];
+  let slowest = 0;
+  for (let i = 0; i < 80; i++) {
+    const t = Date.now();
+    const res = await fetch(`http://${http}/groups/held/messages`, {
+      method: 'POST',
+      body: `${String(i).padStart(10, '0')}${'y'.repeat(256 * 1024)}`,
+    });
+    slowest = Math.max(slowest, Date.now() - t);
+    statuses.push(res.status);
+    await res.arrayBuffer();
+  }
+  assert.ok(
+    statuses.every((s) => s === 202),
+    `every POST accepted: ${statuses.join(',')}`,
+  );
+  assert.ok(slowest < 2000, `no POST waited long (${slowest} ms)`);
+  await waitFor(async () => (await metricOf(http, SLOW_TCP)) === 1, 5000, 'the stopped member cut');
+  assert.not.ok(reader.closed, 'the reader stays');
+  stopped.destroy();
+  reader.socket.destroy();
+});
+
+test('a TCP publisher is not read past what a slow reader takes (TCP slows it down)', async () => {
+  const sc = await sidecar({ GROUPCAST_FLOW_HIGH_WATER: '64KiB', GROUPCAST_STALL_TIMEOUT: '30s' });
+  const { tcp, http } = sc.addresses;
+  const stop = await slowReader(tcp, 'slowdown', 16 * 1024, 10);
+  const publisher = await openSocket(tcp);
+  publisher.write('SOCKETFORWARDER-NEW:slowdown\n');
+  publisher.on('error', () => {});
+  await sleep(50);
+  const chunk = `${'p'.repeat(1023)}\n`.repeat(64);
+  // Writes for 3 s as fast as the socket takes it.
+  let written = 0;
+  const deadline = Date.now() + 3000;
+  while (Date.now() < deadline && written < 256 * MiB) {
+    written += chunk.length;
+    if (!publisher.write(chunk)) {
+      await Promise.race([new Promise((r) => publisher.once('drain', r)), sleep(200)]);
+    }
+  }
+  const read = (await metricOf(http, 'groupcast_messages_in_total{transport="tcp"}')) * 1024;
+  console.log(
+    `  slowdown: publisher wrote ${(written / MiB).toFixed(1)} MiB, sidecar read ${(read / MiB).toFixed(1)} MiB in 3 s`,
+  );
+  assert.ok(read < 48 * MiB, `the sidecar read ${read} bytes from the publisher`);
+  assert.is(await metricOf(http, SLOW_TCP), 0, 'the slow reader is not cut');
+  publisher.destroy();
+  stop();
+});
+
+test('100 members trickling a byte per read cost a few bytes of memory per byte held', async () => {
+  const sc = await sidecar({ GROUPCAST_JOIN_TIMEOUT: '60s' });
+  const { tcp, http } = sc.addresses;
+  const pid = sc.child.pid as number;
+  const { host, port } = hostPort(tcp);
+  const sockets = await Promise.all(
+    Array.from(
+      { length: 100 },
+      () =>
+        new Promise<ReturnType<typeof connect>>((resolve) => {
+          const s = connect({ host, port, noDelay: true }, () => resolve(s));
+          s.on('error', () => {});
+        }),
+    ),
+  );
+  for (const s of sockets) s.write('SOCKETFORWARDER-NEW:trickle\n');
+  await sleep(300);
+  const before = rssOf(pid);
+  let sent = 0;
+  const until = Date.now() + 10_000;
+  while (Date.now() < until) {
+    for (const s of sockets) s.write('t');
+    sent += sockets.length;
+    await sleep(2);
+  }
+  await sleep(300);
+  const partial = await metricOf(http, 'groupcast_memory_bytes{kind="partial"}');
+  const growth = rssOf(pid) - before;
+  console.log(
+    `  trickle: ${sent} bytes held; partial frames ${partial} bytes (${(partial / sent).toFixed(2)} per byte); RSS +${(growth / MiB).toFixed(1)} MiB`,
+  );
+  assert.ok(partial >= sent, 'every held byte is counted');
+  assert.ok(partial <= 4 * sent, `partial frames take ${partial} bytes for ${sent}`);
+  // RSS also moves with the allocator and the collector: 4 bytes per byte plus a fixed margin.
+  assert.ok(growth < 4 * sent + 48 * MiB, `RSS grew ${growth} bytes for ${sent} held`);
+  for (const s of sockets) s.destroy();
+});
+
+test.run();
