@@ -10,6 +10,8 @@ const rig = new SidecarRig(test);
 
 test('join secrets: a matching group needs `<group> <secret>`; others join plainly', async () => {
   await rig.restart({ joinSecrets: [{ pattern: 'vip*', secret: 'opensesame' }] });
+  const unauthorized = { reason: 'UNAUTHORIZED' };
+  const before = await rig.metric('groupcast_rejected_total', unauthorized);
   const missing = await rig.raw('SOCKETFORWARDER-NEW:vip-lounge\n');
   const wrong = await rig.raw('SOCKETFORWARDER-NEW:vip-lounge opensesamf\n');
   for (const p of [missing, wrong]) {
@@ -28,7 +30,31 @@ test('join secrets: a matching group needs `<group> <secret>`; others join plain
   await legacy.waitForText('inside\n');
   assert.is(plain.closed, false);
   assert.is(rig.sc.hub.stats.rejected.get('UNAUTHORIZED'), 2);
+  assert.is(await rig.metric('groupcast_rejected_total', unauthorized), before + 2);
 });
+
+// Each of these would pass a comparison by prefix (either way round), or by length alone.
+for (const [name, given] of [
+  ['the secret plus extra characters', 'opensesame!'],
+  ['the secret doubled', 'opensesameopensesame'],
+  ['a proper prefix of the secret', 'opensesam'],
+  ['one character of the secret', 'o'],
+  ['an empty secret (a bare trailing space)', ''],
+] as const) {
+  test(`join secrets: ${name} is refused with ERROR UNAUTHORIZED, and counted`, async () => {
+    await rig.restart({ joinSecrets: [{ pattern: 'vip*', secret: 'opensesame' }] });
+    const unauthorized = { reason: 'UNAUTHORIZED' };
+    const before = await rig.metric('groupcast_rejected_total', unauthorized);
+    const p = await rig.raw(`SOCKETFORWARDER-NEW:vip-lounge ${given}\n`);
+    await p.waitClosed();
+    assert.match(
+      p.text,
+      /^ERROR UNAUTHORIZED wrong or missing join secret for group "vip-lounge"\n$/,
+    );
+    assert.is(rig.sc.hub.findGroup('vip-lounge')?.counts.tcp ?? 0, 0, 'not a member');
+    assert.is(await rig.metric('groupcast_rejected_total', unauthorized), before + 1);
+  });
+}
 
 test('the TCP allowlist refuses other addresses with ERROR ADDRESS_NOT_ALLOWED', async () => {
   await rig.restart({ tcpAllow: ['10.0.0.0/8'] });
