@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import { TcpClient } from '../../shared/client/tcp.ts';
 import { nodeTcp } from '../../sidecar/client/node-transport.ts';
 import { ROOT, type Started, startProcess } from '../helpers/process.ts';
-import { hostPort, waitFor } from '../helpers/sidecar.ts';
+import { hostPort, sleep, waitFor } from '../helpers/sidecar.ts';
 import { TcpPeer } from '../helpers/tcp.ts';
 
 const NODE = process.execPath;
@@ -395,6 +395,58 @@ test('usable on a phone: no sideways scrolling, labelled controls, big enough ta
     'released',
   );
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true });
+  assert.equal(errors, []);
+});
+
+test('markup in messages and group names is shown as text and never becomes part of the page', async () => {
+  // Group ids forbid whitespace and control characters but not `<`, `>`, `"`, `=` or `/`; HTML
+  // takes `/` between attributes, so this name is live markup if it is ever parsed as HTML.
+  const group = '<b/id="xss-group">g</b><img/src="x"/onerror="window.__xss=2">';
+  const messages = ['<b id="xss">bold</b>', '<img src=x onerror="window.__xss=1">'];
+  const peer = await TcpPeer.open(sidecar.addresses.tcp, group);
+  cleanup.push(() => peer.close());
+  const { page, errors, requests } = await openPage();
+  await page.goto(url);
+  await until(
+    () => cells(page, '#groups tbody tr'),
+    (rows) => rows.some((r) => r[0] === group && r[1] === '1'),
+    'the group, named literally, in the list',
+  );
+  await page.getByRole('link', { name: group, exact: true }).click();
+  await until(
+    () =>
+      page
+        .locator('#group-title')
+        .textContent()
+        .then((t) => (t ?? '').trim()),
+    (t) => t === `Group ${group}`,
+    'the group view titled with the literal name',
+  );
+  assert.is(await page.title(), `${group} · groupcast`);
+  await until(
+    () => state(page),
+    (s) => s[0] === 'live',
+    'live',
+  );
+  for (const m of messages) peer.write(`${m}\n`);
+  const entries = () =>
+    page.locator('#tail li .data').evaluateAll((els) => els.map((e) => e.textContent));
+  await until(entries, (e) => e.length === messages.length, 'both messages in the tail');
+  // Time for an <img src=x>, had one been made, to ask for ./x and run its onerror.
+  await sleep(500);
+  const injected = await page.evaluate(() => ({
+    xss: document.getElementById('xss') !== null,
+    xssGroup: document.getElementById('xss-group') !== null,
+    imgs: document.querySelectorAll('img[src="x"]').length,
+    ran: (window as unknown as { __xss?: number }).__xss ?? null,
+  }));
+  assert.equal(injected, { xss: false, xssGroup: false, imgs: 0, ran: null }, 'nothing injected');
+  assert.equal(await entries(), messages, 'shown as literal text');
+  assert.equal(
+    requests.filter((r) => r === `${url}x`),
+    [],
+    'no image was requested',
+  );
   assert.equal(errors, []);
 });
 

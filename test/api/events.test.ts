@@ -129,6 +129,8 @@ test('a heartbeat comment arrives on an idle stream', async () => {
 
 test('a slow SSE consumer is cut and counted while a fast one gets everything', async () => {
   await rig.restart({ sseQueueBytes: 1024 * 1024 });
+  const cutSse = { transport: 'sse' };
+  const before = await rig.metric('groupcast_slow_consumer_disconnects_total', cutSse);
   const fast = await rig.sse('slow');
   // A subscriber that never reads: a raw request whose socket is paused.
   const { host, port } = hostPort(rig.sc.addresses.http as string);
@@ -158,6 +160,8 @@ test('a slow SSE consumer is cut and counted while a fast one gets everything', 
     'slow subscriber removed',
   );
   res.destroy();
+  assert.is(await rig.metric('groupcast_slow_consumer_disconnects_total', cutSse), before + 1);
+  assert.is(await rig.metric('groupcast_slow_consumer_disconnects_total', { transport: 'tcp' }), 0);
 });
 
 test('a replay larger than the stream queue is sent whole; the limit applies to what follows', async () => {
@@ -171,6 +175,7 @@ test('a replay larger than the stream queue is sent whole; the limit applies to 
   sender.write('live\n');
   await waitFor(() => c.data().at(-1) === 'live', 5000, 'the live message');
   assert.is(rig.sc.hub.stats.slowConsumers.sse, 0);
+  assert.is(await rig.metric('groupcast_slow_consumer_disconnects_total', { transport: 'sse' }), 0);
 });
 
 test('1,000 concurrent subscribers of one group all receive a message', async () => {

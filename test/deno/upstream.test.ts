@@ -1,6 +1,7 @@
 // The edge's upstream streams on Deno against a real sidecar process, with a TCP proxy between
 // them that the tests cut to stand for a network failure.
 import assert from 'node:assert/strict';
+import { readSeries } from '../helpers/metrics.ts';
 import {
   type SseClient as Client,
   CutProxy,
@@ -170,6 +171,10 @@ Deno.test('a slow edge subscriber is cut at its queue limit while a fast one get
   let slow: Deno.TcpConn | undefined;
   let tcp: Deno.TcpConn | undefined;
   try {
+    const cutSse = { transport: 'sse' };
+    const slowCut = () =>
+      readSeries(`http://${edge.base}`, 'groupcast_slow_consumer_disconnects_total', cutSse);
+    const before = await slowCut();
     fast = await SseClient.open(`http://${edge.base}/groups/slow/events`);
     // A subscriber that never reads: the request is sent, the socket is left alone.
     const [host, port] = edge.base.split(':');
@@ -194,6 +199,7 @@ Deno.test('a slow edge subscriber is cut at its queue limit while a fast one get
     await waitFor(() => edge.hub.stats.slowConsumers === 1, 5000, 'the slow one to be cut');
     await waitFor(() => edge.hub.subscribers === 1, 2000, 'the slow one to be gone');
     assert.equal(await sidecarSse(sidecar.http, 'slow'), 1, 'the upstream was never cut');
+    assert.equal(await slowCut(), before + 1, 'the cut is in the edge /metrics');
   } finally {
     slow?.close();
     tcp?.close();

@@ -3,6 +3,7 @@ import type { SidecarOptions } from '../../shared/options/sidecar.ts';
 import { createLogger } from '../../sidecar/logger.ts';
 import { type Sidecar, startSidecar } from '../../sidecar/server.ts';
 import { baseUrl } from './http.ts';
+import { readSeries } from './metrics.ts';
 import { testOptions, waitFor } from './sidecar.ts';
 import { SseClient } from './sse.ts';
 import { TcpPeer } from './tcp.ts';
@@ -52,6 +53,11 @@ export class SidecarRig {
   track<T extends Closeable>(peer: T): T {
     this.#open.push(peer);
     return peer;
+  }
+
+  /** One series read from this sidecar's /metrics over HTTP, as a user's scraper reads it. */
+  metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+    return readSeries(baseUrl(this.sc), name, labels);
   }
 
   count(group: string, transport: 'tcp' | 'udp' | 'sse'): number {

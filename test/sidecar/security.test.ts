@@ -10,6 +10,8 @@ const rig = new SidecarRig(test);
 
 test('join secrets: a matching group needs `<group> <secret>`; others join plainly', async () => {
   await rig.restart({ joinSecrets: [{ pattern: 'vip*', secret: 'opensesame' }] });
+  const unauthorized = { reason: 'UNAUTHORIZED' };
+  const before = await rig.metric('groupcast_rejected_total', unauthorized);
   const missing = await rig.raw('SOCKETFORWARDER-NEW:vip-lounge\n');
   const wrong = await rig.raw('SOCKETFORWARDER-NEW:vip-lounge opensesamf\n');
   for (const p of [missing, wrong]) {
@@ -28,13 +30,40 @@ test('join secrets: a matching group needs `<group> <secret>`; others join plain
   await legacy.waitForText('inside\n');
   assert.is(plain.closed, false);
   assert.is(rig.sc.hub.stats.rejected.get('UNAUTHORIZED'), 2);
+  assert.is(await rig.metric('groupcast_rejected_total', unauthorized), before + 2);
 });
+
+// Each of these would pass a comparison by prefix (either way round), or by length alone.
+for (const [name, given] of [
+  ['the secret plus extra characters', 'opensesame!'],
+  ['the secret doubled', 'opensesameopensesame'],
+  ['a proper prefix of the secret', 'opensesam'],
+  ['one character of the secret', 'o'],
+  ['an empty secret (a bare trailing space)', ''],
+] as const) {
+  test(`join secrets: ${name} is refused with ERROR UNAUTHORIZED, and counted`, async () => {
+    await rig.restart({ joinSecrets: [{ pattern: 'vip*', secret: 'opensesame' }] });
+    const unauthorized = { reason: 'UNAUTHORIZED' };
+    const before = await rig.metric('groupcast_rejected_total', unauthorized);
+    const p = await rig.raw(`SOCKETFORWARDER-NEW:vip-lounge ${given}\n`);
+    await p.waitClosed();
+    assert.match(
+      p.text,
+      /^ERROR UNAUTHORIZED wrong or missing join secret for group "vip-lounge"\n$/,
+    );
+    assert.is(rig.sc.hub.findGroup('vip-lounge')?.counts.tcp ?? 0, 0, 'not a member');
+    assert.is(await rig.metric('groupcast_rejected_total', unauthorized), before + 1);
+  });
+}
 
 test('the TCP allowlist refuses other addresses with ERROR ADDRESS_NOT_ALLOWED', async () => {
   await rig.restart({ tcpAllow: ['10.0.0.0/8'] });
+  const refused = { reason: 'ADDRESS_NOT_ALLOWED' };
+  const before = await rig.metric('groupcast_rejected_total', refused);
   const p = await rig.raw();
   await p.waitClosed();
   assert.match(p.text, /^ERROR ADDRESS_NOT_ALLOWED /);
+  assert.is(await rig.metric('groupcast_rejected_total', refused), before + 1);
   await rig.restart({ tcpAllow: ['127.0.0.1/32', '::1'] });
   const ok = await rig.raw('SOCKETFORWARDER-NEW:g\n');
   await waitFor(() => rig.sc.hub.findGroup('g')?.counts.tcp === 1);
@@ -43,16 +72,21 @@ test('the TCP allowlist refuses other addresses with ERROR ADDRESS_NOT_ALLOWED',
 
 test('connections per IP are limited with ERROR TOO_MANY_FROM_ADDRESS', async () => {
   await rig.restart({ maxConnectionsPerIp: 2 });
+  const refused = { reason: 'TOO_MANY_FROM_ADDRESS' };
+  const before = await rig.metric('groupcast_rejected_total', refused);
   await rig.raw();
   await rig.raw();
   await waitFor(() => rig.sc.hub.connections.tcp === 2);
   const third = await rig.raw();
   await third.waitClosed();
   assert.match(third.text, /^ERROR TOO_MANY_FROM_ADDRESS /);
+  assert.is(await rig.metric('groupcast_rejected_total', refused), before + 1);
 });
 
 test('past the rate limit, messages are dropped and counted (drop)', async () => {
   await rig.restart({ rateLimit: 50, rateBurst: 50 });
+  const rateLimited = { reason: 'rate_limited' };
+  const before = await rig.metric('groupcast_dropped_total', rateLimited);
   const sender = await rig.raw('SOCKETFORWARDER-NEW:r\n');
   const receiver = await rig.raw('SOCKETFORWARDER-NEW:r\n');
   await waitFor(() => rig.sc.hub.findGroup('r')?.counts.tcp === 2);
@@ -64,12 +98,17 @@ test('past the rate limit, messages are dropped and counted (drop)', async () =>
   const got = receiver.text.split('\n').filter(Boolean);
   assert.ok(got.length >= 50 && got.length < 150, `received ${got.length}`);
   assert.is(got[0], 'm0', 'the first messages pass');
-  assert.ok((rig.sc.hub.stats.dropped.get('rate_limited') ?? 0) >= 150);
+  const dropped = rig.sc.hub.stats.dropped.get('rate_limited') ?? 0;
+  assert.ok(dropped >= 150);
+  assert.is(await rig.metric('groupcast_dropped_total', rateLimited), before + dropped);
+  assert.ok((await rig.metric('groupcast_rejected_total', { reason: 'RATE_LIMITED' })) >= 1);
   assert.is(sender.closed, false);
 });
 
 test('past the rate limit, the member is disconnected (disconnect)', async () => {
   await rig.restart({ rateLimit: 10, rateBurst: 10, rateLimitAction: 'disconnect' });
+  const rateLimited = { reason: 'RATE_LIMITED' };
+  const before = await rig.metric('groupcast_rejected_total', rateLimited);
   const sender = await rig.raw('SOCKETFORWARDER-NEW:r\n');
   await waitFor(() => rig.sc.hub.findGroup('r')?.counts.tcp === 1);
   for (let i = 0; i < 100 && !sender.closed; i++) {
@@ -78,6 +117,7 @@ test('past the rate limit, the member is disconnected (disconnect)', async () =>
   }
   await sender.waitClosed();
   assert.match(sender.text, /^ERROR RATE_LIMITED /);
+  assert.is(await rig.metric('groupcast_rejected_total', rateLimited), before + 1);
 });
 
 test('the UDP allowlist ignores datagrams (and registrations) from other addresses', async () => {
@@ -87,6 +127,7 @@ test('the UDP allowlist ignores datagrams (and registrations) from other address
   await p.send(rig.sc.addresses.udp as string, 'hello');
   await waitFor(() => rig.sc.hub.stats.rejected.get('ADDRESS_NOT_ALLOWED') === 2);
   assert.is(rig.sc.hub.findGroup('udp'), undefined);
+  assert.is(await rig.metric('groupcast_rejected_total', { reason: 'ADDRESS_NOT_ALLOWED' }), 2);
 });
 
 test('registered-only UDP drops datagrams from IPs without a registration', async () => {
@@ -104,6 +145,7 @@ test('registered-only UDP drops datagrams from IPs without a registration', asyn
   await stranger.send(rig.sc.addresses.udp as string, 'flood');
   await waitFor(() => rig.sc.hub.stats.rejected.get('UNREGISTERED') === 1);
   assert.is(rig.sc.hub.findGroup('udp')?.seq ?? 0, 0);
+  assert.is(await rig.metric('groupcast_rejected_total', { reason: 'UNREGISTERED' }), 1);
 });
 
 test('UDP registrations expire after their TTL unless refreshed', async () => {

@@ -58,6 +58,7 @@ for (const [name, line, errCode] of [
 ] as const) {
   test(`rejects ${name} with one ERROR ${errCode} line, then closes; others are unaffected`, async () => {
     const [a, b] = await rig.members('calm', 2);
+    const before = await rig.metric('groupcast_rejected_total', { reason: errCode });
     const bad = await rig.connect();
     bad.write(line);
     await bad.waitClosed();
@@ -65,23 +66,30 @@ for (const [name, line, errCode] of [
     a.write('still-fine\n');
     await b.waitForText('still-fine\n');
     assert.is(rig.sc.hub.stats.rejected.get(errCode), 1);
+    assert.is(await rig.metric('groupcast_rejected_total', { reason: errCode }), before + 1);
   });
 }
 
 test('rejects a connection that sends nothing within the join timeout', async () => {
   await rig.restart({ joinTimeoutMs: 150 });
+  const timeout = { reason: 'JOIN_TIMEOUT' };
+  const before = await rig.metric('groupcast_rejected_total', timeout);
   const silent = await rig.connect();
   await silent.waitClosed(3000);
   assert.match(silent.text, /^ERROR JOIN_TIMEOUT /);
+  assert.is(await rig.metric('groupcast_rejected_total', timeout), before + 1);
   assert.is(rig.sc.hub.connections.tcp, 0);
 });
 
 test('a message over the limit gets the sender an ERROR line and a close; the group goes on', async () => {
   await rig.restart({ maxMessageBytes: 1024 });
+  const tooLarge = { reason: 'MESSAGE_TOO_LARGE' };
+  const before = await rig.metric('groupcast_rejected_total', tooLarge);
   const [a, b, c] = await rig.members('big', 3);
   a.write(`${'x'.repeat(2000)}\n`);
   await a.waitClosed();
   assert.match(a.text, /^ERROR MESSAGE_TOO_LARGE /);
+  assert.is(await rig.metric('groupcast_rejected_total', tooLarge), before + 1);
   b.write('after\n');
   await c.waitForText('after\n');
   assert.is(c.text, 'after\n', 'no part of the oversized message was forwarded');
@@ -174,6 +182,8 @@ test('10,000 messages arrive complete and in order', async () => {
 
 test('a member that stops reading is cut at its limit while a fast one receives everything', async () => {
   await rig.restart({ maxPendingBytes: 256 * 1024 });
+  const cutTcp = { transport: 'tcp' };
+  const before = await rig.metric('groupcast_slow_consumer_disconnects_total', cutTcp);
   const [sender, fast, slow] = await rig.members('slow', 3);
   slow.socket.pause();
   const line = `${'p'.repeat(1000)}\n`;
@@ -193,6 +203,8 @@ test('a member that stops reading is cut at its limit while a fast one receives 
   await waitFor(() => rig.sc.hub.findGroup('slow')?.counts.tcp === 2, 5000, 'slow member removed');
   slow.socket.resume();
   await slow.waitClosed();
+  assert.is(await rig.metric('groupcast_slow_consumer_disconnects_total', cutTcp), before + 1);
+  assert.is(await rig.metric('groupcast_slow_consumer_disconnects_total', { transport: 'sse' }), 0);
 });
 
 test('100,000 join/leave cycles leave no members, connections or groups behind', async () => {

@@ -28,11 +28,14 @@ test('registering twice keeps one member', async () => {
 });
 
 test('a registration with a bad port is refused and counted', async () => {
+  const badRegistration = { reason: 'BAD_REGISTRATION' };
+  const before = await rig.metric('groupcast_rejected_total', badRegistration);
   const a = await rig.udp(false);
   await a.send(rig.sc.addresses.udp as string, 'SOCKETFORWARDER-NEW:99999');
   await a.send(rig.sc.addresses.udp as string, 'SOCKETFORWARDER-NEW:abc');
   await waitFor(() => rig.sc.hub.stats.rejected.get('BAD_REGISTRATION') === 2, 2000, 'rejections');
   assert.is(rig.sc.hub.findGroup('udp')?.counts.udp ?? 0, 0);
+  assert.is(await rig.metric('groupcast_rejected_total', badRegistration), before + 2);
 });
 
 test('preconfigured addresses receive from start-up', async () => {
@@ -68,6 +71,8 @@ test('the UDP group name is an option', async () => {
 });
 
 test('a TCP message bigger than a datagram is dropped for UDP members and counted', async () => {
+  const tooLarge = { reason: 'too_large_for_udp' };
+  const before = await rig.metric('groupcast_dropped_total', tooLarge);
   const u = await rig.udp();
   const t = await TcpPeer.open(rig.sc.addresses.tcp as string, 'udp');
   rig.track(t);
@@ -75,9 +80,12 @@ test('a TCP message bigger than a datagram is dropped for UDP members and counte
   t.write(`${'x'.repeat(70_000)}\nsmall\n`);
   assert.equal(await u.waitForCount(1), ['small']);
   assert.is(rig.sc.hub.stats.dropped.get('too_large_for_udp'), 1);
+  assert.is(await rig.metric('groupcast_dropped_total', tooLarge), before + 1);
 });
 
 test('a datagram that line framing cannot carry is refused for TCP members and counted', async () => {
+  const unframeable = { reason: 'UNFRAMEABLE' };
+  const before = await rig.metric('groupcast_rejected_total', unframeable);
   const u = await rig.udp();
   const t = await TcpPeer.open(rig.sc.addresses.tcp as string, 'udp');
   rig.track(t);
@@ -87,6 +95,7 @@ test('a datagram that line framing cannot carry is refused for TCP members and c
   await t.waitForText('ok\n');
   assert.is(t.text, 'ok\n');
   assert.is(rig.sc.hub.stats.rejected.get('UNFRAMEABLE'), 1);
+  assert.is(await rig.metric('groupcast_rejected_total', unframeable), before + 1);
 });
 
 test.run();
