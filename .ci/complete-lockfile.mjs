@@ -99,7 +99,6 @@ function npmStringify(value) {
     if (isObject(av) !== isObject(bv)) return isObject(av) ? 1 : -1;
     return rank(a) - rank(b) || (rank(a) === preferred.length ? a.localeCompare(b, 'en') : 0);
   };
-  const sorted = (_key, v) =>
-    isObject(v) ? Object.fromEntries(Object.entries(v).sort(order)) : v;
+  const sorted = (_key, v) => (isObject(v) ? Object.fromEntries(Object.entries(v).sort(order)) : v);
   return `${JSON.stringify(value, sorted, 2)}\n`;
 }
