@@ -25,9 +25,12 @@ test('docs/configuration.md has one row per option: key, environment name, flag,
     const section = sections.find((s) => s.startsWith(title)) ?? '';
     assert.ok(section, title);
     for (const s of specs) {
-      const rows = section.split('\n').filter((l) => l.startsWith(`| \`${s.key}\` |`));
+      const rows = section
+        .split('\n')
+        .map((l) => l.split(/ +\| +/).map((c) => c.replace(/^\| |\|$/g, '').trim()))
+        .filter((cells) => cells[0] === `\`${s.key}\``);
       assert.is(rows.length, 1, `${title}: one row for ${s.key}`);
-      const cells = rows[0].split(' | ');
+      const cells = rows[0];
       assert.is(cells[1], `\`${s.env}\``, `${s.key}: environment name`);
       assert.is(cells[2], `\`--${s.flag}\``, `${s.key}: flag`);
       assert.ok(cells[4].startsWith(s.doc), `${s.key}: meaning`);

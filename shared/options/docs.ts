@@ -49,18 +49,21 @@ export function configurationDoc(): string {
 }
 
 function table(specs: readonly OptionSpec[]): string {
-  const rows = specs.map((s) =>
-    row([`\`${s.key}\``, `\`${s.env}\``, `\`--${s.flag}\``, defaultText(s), meaning(s)]),
-  );
-  return [
-    row(['key', 'environment', 'flag', 'default', 'meaning']),
-    row(['---', '---', '---', '---', '---']),
-    ...rows,
-  ].join('\n');
-}
-
-function row(cells: string[]): string {
-  return `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
+  const rows = [
+    ['key', 'environment', 'flag', 'default', 'meaning'],
+    ...specs.map((s) => [
+      `\`${s.key}\``,
+      `\`${s.env}\``,
+      `\`--${s.flag}\``,
+      defaultText(s),
+      meaning(s),
+    ]),
+  ].map((cells) => cells.map((c) => c.replace(/\|/g, '\\|')));
+  // Columns padded as the formatter (biome) pads Markdown tables, so `npm run lint` agrees.
+  const widths = rows[0].map((_, i) => Math.max(3, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  const [head, ...body] = rows;
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
 function defaultText(s: OptionSpec): string {
