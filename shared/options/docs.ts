@@ -37,7 +37,7 @@ export function configurationDoc(): string {
     '',
     '## Edge worker: `npx deno task edge`',
     '',
-    'The options the edge shares with the sidecar read the same names. The edge has no config file and logs JSON lines only (no `GROUPCAST_LOG_FORMAT`).',
+    'The options the edge shares with the sidecar read the same names; the edge has no config file.',
     '',
     table(EDGE_OPTIONS),
     '',
