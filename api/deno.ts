@@ -21,11 +21,11 @@ function usage(): string {
 function cannotListen(err: unknown, address: string): GroupcastError {
   const reason =
     err instanceof Deno.errors.AddrInUse
-      ? 'address already in use (another process holds it; choose another port, or 0)'
+      ? 'address already in use (EADDRINUSE): another process holds it; choose another port, or 0'
       : err instanceof Deno.errors.AddrNotAvailable
-        ? 'no such address on this machine (see GROUPCAST_EDGE_HOST / --host)'
+        ? 'no such address on this machine (EADDRNOTAVAIL): see GROUPCAST_EDGE_HOST / --host'
         : err instanceof Deno.errors.PermissionDenied
-          ? 'permission denied'
+          ? 'permission denied (EACCES): ports below 1024 need privileges'
           : (err as Error).message;
   return new CannotListenError('GROUPCAST_EDGE_PORT / --port', address, reason);
 }

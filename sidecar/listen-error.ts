@@ -4,10 +4,11 @@ import { formatAddress } from './address.ts';
 
 /** What a bind failure means to someone choosing options, by the system's error code. */
 const REASONS: Record<string, string> = {
-  EADDRINUSE: 'address already in use (another process holds it; choose another port, or 0)',
-  EACCES: 'permission denied (ports below 1024 need privileges)',
-  EADDRNOTAVAIL: 'no such address on this machine (see GROUPCAST_HOST / --host)',
-  ENOTFOUND: 'host name does not resolve (see GROUPCAST_HOST / --host)',
+  EADDRINUSE:
+    'address already in use (EADDRINUSE): another process holds it; choose another port, or 0',
+  EACCES: 'permission denied (EACCES): ports below 1024 need privileges',
+  EADDRNOTAVAIL: 'no such address on this machine (EADDRNOTAVAIL): see GROUPCAST_HOST / --host',
+  ENOTFOUND: 'host name does not resolve (ENOTFOUND): see GROUPCAST_HOST / --host',
 };
 
 /**

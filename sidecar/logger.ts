@@ -30,14 +30,43 @@ export function logFormatFor(format: LogFormat, terminal: boolean): 'pretty' | '
  */
 export function createLogger(level: LogLevel, options: LoggerOptions = {}): Logger {
   const terminal = options.terminal ?? process.stdout.isTTY === true;
-  const out =
-    options.destination ??
-    pino.destination({ fd: 1, sync: false, maxLength: DEFAULT_LOG_BUFFER_BYTES });
-  const base = { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
-  if (logFormatFor(options.format ?? 'auto', terminal) === 'pretty') {
-    return pino(base, prettyStream(out, terminal && !process.env.NO_COLOR));
+  let out = options.destination;
+  let stdout: SonicBoom | undefined;
+  if (!out) {
+    stdout = pino.destination({ fd: 1, sync: false, maxLength: DEFAULT_LOG_BUFFER_BYTES });
+    out = stdout;
   }
-  return pino({ ...base, formatters: { level: (label) => ({ level: label }) } }, out);
+  const base = { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
+  const log =
+    logFormatFor(options.format ?? 'auto', terminal) === 'pretty'
+      ? pino(base, prettyStream(out, terminal && !process.env.NO_COLOR))
+      : pino({ ...base, formatters: { level: (label) => ({ level: label }) } }, out);
+  if (stdout) ownStdout.set(log, stdout);
+  return log;
+}
+
+type SonicBoom = ReturnType<typeof pino.destination>;
+const ownStdout = new WeakMap<Logger, SonicBoom>();
+
+/** Longest a process waits, on its way out, for its last log lines to reach stdout. */
+export const DEFAULT_LOG_END_MS = 2000;
+
+/**
+ * Resolves once every line logged so far is written, for a process about to exit. pino's
+ * flush() does not wait for a write already in flight, and exiting then lets the exit handler
+ * write later lines first: "stopped" could come out before "shutting down".
+ */
+export function endLogs(log: Logger, ms = DEFAULT_LOG_END_MS): Promise<void> {
+  const stdout = ownStdout.get(log);
+  if (!stdout) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    stdout.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    stdout.end();
+  });
 }
 
 const require = createRequire(import.meta.url);
@@ -58,9 +87,5 @@ function prettyStream(
     hideObject: true,
     messageFormat: (record) => eventText(record),
   });
-  return {
-    write: (line: string) => out.write(toText(line)),
-    // pino's flush() asks the stream; pass it on so "stopped" is on screen before exit.
-    flush: (cb: (err?: Error) => void) => (out.flush ? out.flush(cb) : cb()),
-  } as pino.DestinationStream;
+  return { write: (line: string) => out.write(toText(line)) };
 }

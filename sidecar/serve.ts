@@ -4,7 +4,7 @@ import { GroupcastError, toGroupcastError } from '../shared/errors.ts';
 import { SIDECAR_OPTIONS, type SidecarOptions } from '../shared/options/sidecar.ts';
 import { loadSidecarOptions } from './config.ts';
 import { makeHeapRoomForBatches } from './heap-room.ts';
-import { createLogger, logFormatFor } from './logger.ts';
+import { createLogger, endLogs, logFormatFor } from './logger.ts';
 import { startSidecar } from './server.ts';
 
 function usage(): string {
@@ -79,8 +79,8 @@ export async function serve(argv: readonly string[]): Promise<void> {
       log.fatal({ code: e.code, err: e.message }, 'cannot start');
     }
     // Exit only once the log line is out: an asynchronous destination may still hold it.
-    log.flush(() => process.exit(1));
-    return;
+    await endLogs(log);
+    process.exit(1);
   }
   log.info(
     { node: sidecar.hub.node, backplane: sidecar.hub.backplane.kind },
@@ -107,11 +107,11 @@ export async function serve(argv: readonly string[]): Promise<void> {
     sidecar.close().then(
       () => {
         log.info('stopped');
-        log.flush(() => process.exit(0));
+        endLogs(log).then(() => process.exit(0));
       },
       (err) => {
         log.error({ err: (err as Error).message }, 'shutdown failed');
-        log.flush(() => process.exit(1));
+        endLogs(log).then(() => process.exit(1));
       },
     );
   };

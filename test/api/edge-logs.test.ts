@@ -38,7 +38,7 @@ test('an edge port in use: one line naming GROUPCAST_EDGE_PORT / --port and the 
     assert.is(r.code, 1, r.stderr);
     assert.is(
       r.stderr,
-      `groupcast-edge: cannot start: cannot listen on 127.0.0.1:${port} (GROUPCAST_EDGE_PORT / --port): address already in use (another process holds it; choose another port, or 0)\n`,
+      `groupcast-edge: cannot start: cannot listen on 127.0.0.1:${port} (GROUPCAST_EDGE_PORT / --port): address already in use (EADDRINUSE): another process holds it; choose another port, or 0\n`,
     );
     // Not a terminal: the log stays JSON, with the code.
     assert.match(r.stdout, /"code":"CANNOT_LISTEN"/);

@@ -67,7 +67,7 @@ test('an address not on this machine names the listener and points at GROUPCAST_
   assert.is(r.code, 1);
   assert.match(
     r.stderr,
-    /^groupcast: cannot start: cannot listen on 192\.0\.2\.1:0 \(GROUPCAST_HTTP_PORT \/ --http-port\): no such address on this machine \(see GROUPCAST_HOST \/ --host\)\n$/,
+    /^groupcast: cannot start: cannot listen on 192\.0\.2\.1:0 \(GROUPCAST_HTTP_PORT \/ --http-port\): no such address on this machine \(EADDRNOTAVAIL\): see GROUPCAST_HOST \/ --host\n$/,
   );
 });
 

@@ -96,7 +96,18 @@ test('GROUPCAST_LOG_FORMAT=pretty: a real sidecar logs a TCP join as "join <grou
   } finally {
     assert.is(await p.stop('SIGTERM'), 0);
   }
-  assert.match(p.stdout(), /INFO: stopped\n$/, 'the last line is on screen before exit');
+  // Every line is out before the process exits, in the order it was logged.
+  assert.match(
+    p.stdout(),
+    /INFO: shutting down signal=SIGTERM\n(.*\n)*.*INFO: stopped\n/,
+    p.stdout(),
+  );
+  const times = p
+    .stdout()
+    .trim()
+    .split('\n')
+    .map((l) => l.slice(1, 13));
+  assert.equal(times, [...times].sort(), p.stdout());
 });
 
 test('a sidecar whose stdout is a pipe logs JSON by default (auto)', async () => {
