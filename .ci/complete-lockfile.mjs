@@ -59,8 +59,8 @@ for (const [key, entry] of Object.entries(packages)) {
     if (packages[at] || packages[hoisted]) continue;
     const meta = view(name, version) ?? fromName(name, version);
     const record = { version: meta.version };
-    if (meta.dist)
-      Object.assign(record, { resolved: meta.dist.tarball, integrity: meta.dist.integrity });
+    // No `resolved`: the lockfile carries none (.npmrc: omit-lockfile-registry-resolved).
+    if (meta.dist) record.integrity = meta.dist.integrity;
     for (const field of ['cpu', 'os', 'libc'])
       if (meta[field]?.length) record[field] = [].concat(meta[field]);
     if (entry.dev) record.dev = true;
@@ -71,10 +71,34 @@ for (const [key, entry] of Object.entries(packages)) {
     added++;
   }
 }
-lock.packages = Object.fromEntries(
-  Object.entries(packages).sort(([a], [b]) =>
-    a === '' ? -1 : b === '' ? 1 : a < b ? -1 : a > b ? 1 : 0,
-  ),
-);
-writeFileSync(path, `${JSON.stringify(lock, null, 2)}\n`);
+writeFileSync(path, npmStringify(lock));
 console.log(`package-lock.json: ${added} optional platform package(s) restored`);
+
+/**
+ * The lockfile as npm itself writes it, so the next `npm install` finds nothing to reorder and
+ * `git status` stays clean: in every object, plain values (arrays included) before objects;
+ * among those, npm's preferred keys in its order, then the rest by English collation.
+ */
+function npmStringify(value) {
+  const preferred = [
+    'name',
+    'version',
+    'lockfileVersion',
+    'resolved',
+    'integrity',
+    'requires',
+    'packages',
+    'dependencies',
+  ];
+  const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const rank = (k) => {
+    const i = preferred.indexOf(k);
+    return i < 0 ? preferred.length : i;
+  };
+  const order = ([a, av], [b, bv]) => {
+    if (isObject(av) !== isObject(bv)) return isObject(av) ? 1 : -1;
+    return rank(a) - rank(b) || (rank(a) === preferred.length ? a.localeCompare(b, 'en') : 0);
+  };
+  const sorted = (_key, v) => (isObject(v) ? Object.fromEntries(Object.entries(v).sort(order)) : v);
+  return `${JSON.stringify(value, sorted, 2)}\n`;
+}

@@ -1,6 +1,6 @@
 // The edge worker on Deno: `deno task edge` (or `deno run --allow-net --allow-env api/deno.ts`).
 import type { Context } from 'hono';
-import { GroupcastError } from '../shared/errors.ts';
+import { CannotListenError, GroupcastError } from '../shared/errors.ts';
 import { EDGE_OPTIONS } from '../shared/options/edge.ts';
 import { createEdge, type Edge } from './edge.ts';
 
@@ -17,6 +17,19 @@ function usage(): string {
   ].join('\n');
 }
 
+/** A bind failure names the option that chose the address, as the sidecar's do. */
+function cannotListen(err: unknown, address: string): GroupcastError {
+  const reason =
+    err instanceof Deno.errors.AddrInUse
+      ? 'address already in use (EADDRINUSE): another process holds it; choose another port, or 0'
+      : err instanceof Deno.errors.AddrNotAvailable
+        ? 'no such address on this machine (EADDRNOTAVAIL): see GROUPCAST_EDGE_HOST / --host'
+        : err instanceof Deno.errors.PermissionDenied
+          ? 'permission denied (EACCES): ports below 1024 need privileges'
+          : (err as Error).message;
+  return new CannotListenError('GROUPCAST_EDGE_PORT / --port', address, reason);
+}
+
 function hostPort(hostname: string, port: number): string {
   return hostname.includes(':') ? `[${hostname}]:${port}` : `${hostname}:${port}`;
 }
@@ -29,6 +42,7 @@ if (Deno.args.includes('--help') || Deno.args.includes('-h')) {
 let edge: Edge;
 try {
   edge = createEdge(Deno.env.toObject(), Deno.args, {
+    terminal: Deno.stdout.isTerminal(),
     remoteAddress: (c: Context) => {
       const a = (c.env as Deno.ServeHandlerInfo<Deno.NetAddr>).remoteAddr;
       return hostPort(a.hostname, a.port);
@@ -67,8 +81,9 @@ try {
     app.fetch,
   );
 } catch (err) {
-  log('error', 'cannot start', { err: (err as Error).message });
-  console.error(`groupcast-edge: cannot start: ${(err as Error).message}`);
+  const e = cannotListen(err, hostPort(options.host, options.port));
+  log('error', 'cannot start', { code: e.code, err: e.message });
+  console.error(`groupcast-edge: cannot start: ${e.message}`);
   Deno.exit(1);
 }
 

@@ -1,7 +1,7 @@
 import type { Context, Hono } from 'hono';
 import { type EdgeOptions, resolveEdgeOptions } from '../shared/options/edge.ts';
 import { type ApiRuntime, createApi } from './app.ts';
-import { jsonLog } from './edge-log.ts';
+import { edgeLog } from './edge-log.ts';
 import { type EdgeLog, RemoteHub } from './remote-hub.ts';
 
 export interface Edge {
@@ -18,10 +18,12 @@ export interface Edge {
 export function createEdge(
   env: Record<string, string | undefined>,
   argv: readonly string[] = [],
-  runtime: ApiRuntime & { log?: EdgeLog } = {},
+  { terminal = false, ...runtime }: ApiRuntime & { log?: EdgeLog; terminal?: boolean } = {},
 ): Edge {
   const { options } = resolveEdgeOptions(env, argv);
-  const log = runtime.log ?? jsonLog(options.logLevel);
+  // `terminal`: whether the runtime's stdout is a terminal (auto log format); fetch runtimes
+  // have no portable way to ask.
+  const log = runtime.log ?? edgeLog(options.logLevel, options.logFormat, terminal);
   const hub = new RemoteHub({
     url: options.sidecarUrl,
     token: options.sidecarToken,

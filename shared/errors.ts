@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   TOO_MANY_GROUPS: 'group limit reached',
   GROUP_FULL: 'member limit of the group reached',
   INVALID_OPTION: 'an option has a bad value',
+  CANNOT_LISTEN:
+    'a listener cannot bind its address (in use, not on this machine, or not permitted)',
   UPSTREAM_UNAVAILABLE: 'the sidecar behind this edge worker cannot be reached',
   BACKPLANE_BUSY: 'too much is waiting for Redis to be shared; retry later',
   SHUTTING_DOWN: 'the server is shutting down',
@@ -154,6 +156,15 @@ export class InvalidOptionError extends GroupcastError {
   readonly option: string;
   constructor(option: string, value: unknown, expected: string) {
     super('INVALID_OPTION', `invalid value for ${option}: ${JSON.stringify(value)} (${expected})`);
+    this.option = option;
+  }
+}
+
+/** A listener could not bind: names the option that chose the address, so a user knows what to change. */
+export class CannotListenError extends GroupcastError {
+  readonly option: string;
+  constructor(option: string, address: string, reason: string) {
+    super('CANNOT_LISTEN', `cannot listen on ${address} (${option}): ${reason}`);
     this.option = option;
   }
 }

@@ -225,7 +225,13 @@ export class LocalHub implements Hub, HubPort {
     }
     this.backplane.left(group, member);
     this.log.info(
-      { group: group.name, member: member.id, transport: member.transport, reason },
+      {
+        group: group.name,
+        member: member.id,
+        transport: member.transport,
+        remote: member.remote,
+        reason,
+      },
       'leave',
     );
     this.#settle(group);

@@ -1,10 +1,10 @@
 import { authConfigured } from '../api/auth.ts';
 import { isLoopback } from '../shared/cidr.ts';
-import { GroupcastError } from '../shared/errors.ts';
+import { GroupcastError, toGroupcastError } from '../shared/errors.ts';
 import { SIDECAR_OPTIONS, type SidecarOptions } from '../shared/options/sidecar.ts';
 import { loadSidecarOptions } from './config.ts';
 import { makeHeapRoomForBatches } from './heap-room.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, endLogs, logFormatFor } from './logger.ts';
 import { startSidecar } from './server.ts';
 
 function usage(): string {
@@ -58,7 +58,8 @@ export async function serve(argv: readonly string[]): Promise<void> {
     process.exit(2);
   }
   const { options } = resolved;
-  const log = createLogger(options.logLevel);
+  const terminal = process.stdout.isTTY === true;
+  const log = createLogger(options.logLevel, { format: options.logFormat, terminal });
   if (resolved.socketForwarderMode) {
     log.info(
       { framing: options.tcpFraming, host: options.host },
@@ -71,9 +72,14 @@ export async function serve(argv: readonly string[]): Promise<void> {
   try {
     sidecar = await startSidecar(options, log);
   } catch (err) {
-    log.fatal({ err: (err as Error).message }, 'cannot start');
-    log.flush();
-    process.stderr.write(`groupcast: cannot start: ${(err as Error).message}\n`);
+    const e = toGroupcastError(err);
+    // One line for a person: on stderr; the JSON record too when stdout goes to a log pipeline.
+    process.stderr.write(`groupcast: cannot start: ${e.message}\n`);
+    if (logFormatFor(options.logFormat, terminal) === 'json') {
+      log.fatal({ code: e.code, err: e.message }, 'cannot start');
+    }
+    // Exit only once the log line is out: an asynchronous destination may still hold it.
+    await endLogs(log);
     process.exit(1);
   }
   log.info(
@@ -101,11 +107,11 @@ export async function serve(argv: readonly string[]): Promise<void> {
     sidecar.close().then(
       () => {
         log.info('stopped');
-        log.flush(() => process.exit(0));
+        endLogs(log).then(() => process.exit(0));
       },
       (err) => {
         log.error({ err: (err as Error).message }, 'shutdown failed');
-        log.flush(() => process.exit(1));
+        endLogs(log).then(() => process.exit(1));
       },
     );
   };

@@ -6,6 +6,7 @@ import { InvalidOptionError } from '../shared/errors.ts';
 import type { SidecarOptions } from '../shared/options/sidecar.ts';
 import { RedisBackplane } from './backplane/redis.ts';
 import { LocalHub } from './hub.ts';
+import { listenOrExplain } from './listen-error.ts';
 import type { Logger } from './logger.ts';
 import { TcpServer } from './tcp-server.ts';
 import { UdpServer } from './udp-server.ts';
@@ -72,12 +73,18 @@ export async function startSidecar(
     closers.push(() => hub.backplane.close());
     if (options.tcpPort !== null) {
       const tcp = new TcpServer(hub, options);
-      addresses.tcp = await tcp.listen(options.host, options.tcpPort);
+      const port = options.tcpPort;
+      addresses.tcp = await listenOrExplain('tcpPort', options.host, port, () =>
+        tcp.listen(options.host, port),
+      );
       closers.push(() => tcp.close(options.shutdownGraceMs));
     }
     if (options.udpPort !== null) {
       const udp = new UdpServer(hub, options);
-      addresses.udp = await udp.listen(options.host, options.udpPort);
+      const port = options.udpPort;
+      addresses.udp = await listenOrExplain('udpPort', options.host, port, () =>
+        udp.listen(options.host, port),
+      );
       closers.push(() => udp.close());
     }
     if (options.httpPort !== null) {
@@ -85,11 +92,16 @@ export async function startSidecar(
       // A key that cannot be used stops start-up, not the first request.
       if (authConfigured(apiOptions)) await new Authenticator(apiOptions).ready();
       const at = { host: options.host, port: options.httpPort, backlog: options.listenBacklog };
-      const api = await listenApi(hub, apiOptions, at, {
-        logError: (err) =>
-          log.error({ err: err instanceof Error ? err.stack : String(err) }, 'http handler error'),
-        onRejected: (code) => hub.stats.reject(code),
-      });
+      const api = await listenOrExplain('httpPort', at.host, at.port, () =>
+        listenApi(hub, apiOptions, at, {
+          logError: (err) =>
+            log.error(
+              { err: err instanceof Error ? err.stack : String(err) },
+              'http handler error',
+            ),
+          onRejected: (code) => hub.stats.reject(code),
+        }),
+      );
       addresses.http = api.address;
       hub.listeners.http = { listening: true, address: api.address };
       closers.push(async () => {

@@ -1,44 +1,62 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ERROR_CODES } from '../shared/errors.ts';
 import { CLI_OPTIONS } from '../shared/options/cli.ts';
 import { EDGE_OPTIONS } from '../shared/options/edge.ts';
 import { SIDECAR_OPTIONS } from '../shared/options/sidecar.ts';
+import { cannotListen } from '../sidecar/listen-error.ts';
 import { ROOT } from './helpers/process.ts';
 
-const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+// The README is the short tour; the reference lives in docs/. These checks hold both to the code.
+const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
+const readme = read('README.md');
+const DOCS = readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md'));
 
-test('README documents every sidecar option: key, environment name, flag', () => {
-  for (const s of SIDECAR_OPTIONS) {
-    assert.ok(readme.includes(`\`${s.key}\``), `key ${s.key}`);
-    assert.ok(readme.includes(`\`${s.env}\``), `env ${s.env}`);
-    assert.ok(readme.includes(`\`--${s.flag}\``), `flag --${s.flag}`);
+test('README stays short: at most 300 lines', () => {
+  const lines = readme.split('\n').length;
+  assert.ok(lines <= 300, `${lines} lines`);
+});
+
+test('README shows the two quick-start commands and how to skip the Redis and browser suites', () => {
+  assert.ok(readme.includes('npm install && npm start'));
+  assert.ok(readme.includes('npm test'));
+  assert.match(readme, /GROUPCAST_TEST_SKIP=redis,browser npm test/);
+});
+
+test("README's documentation table lists every file in docs/ and CONTRIBUTING.md", () => {
+  const table = readme.slice(readme.indexOf('## Documentation'));
+  for (const file of [...DOCS.map((f) => `docs/${f}`), 'CONTRIBUTING.md']) {
+    assert.ok(table.includes(`](${file})`), file);
   }
 });
 
-test('README documents every edge worker option in its table: key, environment name, flag', () => {
-  const section = readme.slice(readme.indexOf('## Edge worker'));
-  for (const s of EDGE_OPTIONS) {
-    const row = new RegExp(`^\\| \`${s.key}\` +\\| \`${s.env}\` +\\| \`--${s.flag}\` +\\|`, 'm');
-    assert.match(section, row, s.key);
+test('every relative link in README, CONTRIBUTING and docs/ points at a file that is there', () => {
+  for (const page of ['README.md', 'CONTRIBUTING.md', ...DOCS.map((f) => `docs/${f}`)]) {
+    for (const [, target] of read(page).matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+      if (/^[a-z]+:/.test(target)) continue; // http:, https:, mailto:
+      assert.ok(existsSync(join(ROOT, dirname(page), target)), `${page} -> ${target}`);
+    }
   }
 });
 
-test('README shows how to run the edge worker, and the one-line entry for other fetch runtimes', () => {
-  assert.ok(readme.includes('deno task edge'));
-  assert.ok(readme.includes('fetch: createApi('));
-  assert.ok(readme.includes("new RemoteHub({ url: 'http://"));
-  assert.ok(readme.includes('createEdge({ GROUPCAST_SIDECAR_URL'));
+test('docs/configuration.md documents every sidecar, edge worker and CLI option', () => {
+  const doc = read('docs/configuration.md');
+  for (const s of [...SIDECAR_OPTIONS, ...EDGE_OPTIONS, ...CLI_OPTIONS]) {
+    assert.ok(doc.includes(`\`${s.key}\``), `key ${s.key}`);
+    assert.ok(doc.includes(`\`${s.env}\``), `env ${s.env}`);
+    assert.ok(doc.includes(`\`--${s.flag}\``), `flag --${s.flag}`);
+  }
 });
 
-test('README documents every CLI option: key, environment name, flag', () => {
-  for (const s of CLI_OPTIONS) {
-    assert.ok(readme.includes(`\`${s.key}\``), `key ${s.key}`);
-    assert.ok(readme.includes(`\`${s.env}\``), `env ${s.env}`);
-    assert.ok(readme.includes(`\`--${s.flag}\``), `flag --${s.flag}`);
-  }
+test('docs/edge.md shows how to run the edge worker, and the one-line entry for other fetch runtimes', () => {
+  const doc = read('docs/edge.md');
+  assert.ok(doc.includes('deno task edge'));
+  assert.ok(doc.includes('fetch: createApi('));
+  assert.ok(doc.includes("new RemoteHub({ url: 'http://"));
+  assert.ok(doc.includes('createEdge({ GROUPCAST_SIDECAR_URL'));
 });
 
 test('README shows the dashboard screenshot, and the file is there', () => {
@@ -48,13 +66,31 @@ test('README shows the dashboard screenshot, and the file is there', () => {
   assert.equal([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], 'a PNG');
 });
 
-test('README lists every error code', () => {
-  for (const code of Object.keys(ERROR_CODES)) assert.ok(readme.includes(`\`${code}\``), code);
+test('docs/errors.md lists every error code in its table', () => {
+  const doc = read('docs/errors.md');
+  for (const code of Object.keys(ERROR_CODES)) {
+    assert.match(doc, new RegExp(`^\\| \`${code}\` +\\| \\d{3} +\\|`, 'm'), code);
+  }
 });
 
-test('README shows the two quick-start commands', () => {
-  assert.ok(readme.includes('npm install && npm start'));
-  assert.ok(readme.includes('npm test'));
+test("README's start-up failure line is the one the sidecar prints", () => {
+  const err = Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' });
+  const line = `groupcast: cannot start: ${cannotListen('httpPort', '127.0.0.1', 7480, err).message}`;
+  assert.ok(readme.includes(`\n${line}\n`), line);
+});
+
+test("CONTRIBUTING.md's folder map names every folder in the repository, and no other", () => {
+  const doc = read('CONTRIBUTING.md');
+  const block = doc.slice(doc.indexOf('## Folder map'));
+  const mapped = new Set([...block.matchAll(/^([.\w-]+(?:\/[\w-]+)*)\/ /gm)].map((m) => m[1]));
+  const tracked = new Set<string>();
+  for (const file of execFileSync('git', ['ls-files'], { cwd: ROOT, encoding: 'utf8' }).split(
+    '\n',
+  )) {
+    const parts = file.split('/').slice(0, -1);
+    for (let i = 1; i <= Math.min(parts.length, 3); i++) tracked.add(parts.slice(0, i).join('/'));
+  }
+  assert.equal([...mapped].sort(), [...tracked].sort());
 });
 
 test.run();

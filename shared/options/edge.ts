@@ -25,6 +25,7 @@ export interface EdgeOptions
     | 'corsOrigins'
     | 'maxConnections'
     | 'logLevel'
+    | 'logFormat'
     | 'jwtSecret'
     | 'jwtPublicKey'
     | 'jwtJwksUrl'
@@ -131,6 +132,7 @@ export const EDGE_OPTIONS: readonly OptionSpec[] = [
   shared('corsOrigins'),
   shared('maxConnections', 'SSE streams the edge worker serves at once'),
   shared('logLevel'),
+  shared('logFormat'),
   // The edge checks its own clients exactly as a sidecar does; GROUPCAST_SIDECAR_TOKEN is what
   // it shows the sidecar.
   shared('jwtSecret'),

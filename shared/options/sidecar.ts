@@ -30,6 +30,10 @@ import {
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+/** auto: one readable line per event on a terminal, JSON lines otherwise (a pipe, a file). */
+export const LOG_FORMATS = ['auto', 'pretty', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+export const DEFAULT_LOG_FORMAT: LogFormat = 'auto';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -94,6 +98,7 @@ export interface SidecarOptions {
   maxBodyBytes: number;
   udpGroup: string;
   logLevel: LogLevel;
+  logFormat: LogFormat;
   tcpPreconfig: GroupHostPort[];
   udpPreconfig: HostPort[];
   joinTimeoutMs: number;
@@ -285,6 +290,13 @@ export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
         { env: 'socketforwarder.debug', map: () => 'debug' },
       ],
     },
+  ),
+  spec(
+    'logFormat',
+    'LOG_FORMAT',
+    DEFAULT_LOG_FORMAT,
+    'log lines: pretty (time, level, message), json (one object a line), or auto (pretty on a terminal, else json)',
+    (r) => parseEnum(r, LOG_FORMATS),
   ),
   spec(
     'tcpPreconfig',

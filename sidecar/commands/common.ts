@@ -3,7 +3,7 @@ import { GroupcastError, RemoteError } from '../../shared/errors.ts';
 import type { CliOptions } from '../../shared/options/cli.ts';
 import { type OptionSpec, resolveOptions } from '../../shared/options/resolve.ts';
 
-/** Exit codes shared by every command (documented in the README and in `--help`). */
+/** Exit codes shared by every command (documented in docs/cli.md and in `--help`). */
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;

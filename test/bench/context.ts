@@ -152,6 +152,7 @@ export async function compare(
 export function fmt(v: number, unit: string): string {
   if (!Number.isFinite(v)) return 'n/a';
   if (unit === 'µs') return v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(0)} µs`;
+  if (unit === 'bytes' && v >= 1024 * 1024) return `${(v / (1024 * 1024)).toFixed(1)} MiB`;
   if (unit === 'bytes') return v >= 1024 ? `${(v / 1024).toFixed(1)} KiB` : `${v.toFixed(0)} B`;
   if (v >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
   if (v >= 1e3) return `${(v / 1e3).toFixed(1)}k`;

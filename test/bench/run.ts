@@ -23,12 +23,14 @@ import { latency } from './scenarios/latency.ts';
 import { many } from './scenarios/many.ts';
 import { memory } from './scenarios/memory.ts';
 import { slow } from './scenarios/slow.ts';
+import { startup } from './scenarios/startup.ts';
 import { udp } from './scenarios/udp.ts';
 import { type Mode, SETTINGS } from './settings.ts';
 import type { Running, StartOptions, TargetSpec } from './targets/types.ts';
 import { LoadWorker } from './worker-client.ts';
 
 const SCENARIOS: [string, (ctx: Context) => Promise<void>][] = [
+  ['startup', startup],
   ['fanout', fanout],
   ['many', many],
   ['http', http],

@@ -59,7 +59,7 @@ test('under a flood of hostile clients, good members get every message and memor
       GROUPCAST_LOG_LEVEL: 'error',
       GROUPCAST_JOIN_TIMEOUT: '1s',
       // Strict joins: with the SocketForwarder quiet wait, a trickle that pauses 50 ms (a busy
-      // machine) is a legacy join, not an attack (README, Security: Strict joins).
+      // machine) is a legacy join, not an attack (docs/security.md, Strict joins).
       GROUPCAST_LEGACY_JOIN_WAIT: '0',
       GROUPCAST_MAX_MESSAGE_BYTES: '64KiB',
       GROUPCAST_UDP_REGISTERED_ONLY: 'true',
@@ -127,7 +127,7 @@ test('under a flood of hostile clients, good members get every message and memor
   // The connections come in waves no larger than half the kernel's accept queue, each let in
   // before the next: past the queue the kernel drops connections the sidecar never sees (with
   // net.core.somaxconn at 128, as on some CI machines, 670 at once overflowed it), and this test
-  // is about what the sidecar does with the ones it gets. The queue itself is the README's
+  // is about what the sidecar does with the ones it gets. The queue itself is docs/tcp-udp.md's
   // listenBacklog note.
   const wave = Math.max(16, Math.floor(Math.min(4096, somaxconn()) / 2));
   const acceptedBefore = await acceptedTcp(http);
