@@ -29,6 +29,7 @@ if (Deno.args.includes('--help') || Deno.args.includes('-h')) {
 let edge: Edge;
 try {
   edge = createEdge(Deno.env.toObject(), Deno.args, {
+    logFields: { pid: Deno.pid },
     remoteAddress: (c: Context) => {
       const a = (c.env as Deno.ServeHandlerInfo<Deno.NetAddr>).remoteAddr;
       return hostPort(a.hostname, a.port);

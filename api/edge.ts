@@ -18,10 +18,10 @@ export interface Edge {
 export function createEdge(
   env: Record<string, string | undefined>,
   argv: readonly string[] = [],
-  runtime: ApiRuntime & { log?: EdgeLog } = {},
+  runtime: ApiRuntime & { log?: EdgeLog; logFields?: Record<string, unknown> } = {},
 ): Edge {
   const { options } = resolveEdgeOptions(env, argv);
-  const log = runtime.log ?? jsonLog(options.logLevel);
+  const log = runtime.log ?? jsonLog(options.logLevel, undefined, runtime.logFields);
   const hub = new RemoteHub({
     url: options.sidecarUrl,
     token: options.sidecarToken,
