@@ -10,9 +10,11 @@ import { ipOf, RateLimiter, StreamCounter } from './address-limits.ts';
 import { Authenticator, authConfigured, type Grants, requireGrant, tokenOf } from './auth.ts';
 import { readBody, splitNdjson } from './body.ts';
 import { mountDashboard } from './dashboard/routes.ts';
+import { pathOf, refuseDotSegments } from './dot-segments.ts';
 import { errorResponse } from './errors.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { type ApiOptions, DEFAULT_SSE_RETRY_MS } from './options.ts';
+import { publishBatch } from './publish-batch.ts';
 import { SseStream } from './sse-stream.ts';
 
 export type { ApiOptions } from './options.ts';
@@ -29,6 +31,11 @@ export interface ApiRuntime {
   sseHeaders?: Record<string, string>;
   /** Drops a response's connection at once, e.g. to cut a slow subscriber without noise. */
   dropConnection?: (c: Context) => void;
+  /**
+   * The request path exactly as the client sent it, where the runtime's Request has already
+   * collapsed `.` and `..` segments (Node's adapter does; Deno keeps the URL as sent).
+   */
+  rawPath?: (c: Context) => string;
 }
 
 /** @default 100, at most 1000 */
@@ -41,10 +48,20 @@ const SSE_HEADERS = {
   'X-Accel-Buffering': 'no',
 };
 
+/** Values of `?from=`; anything else is refused rather than silently taken as live. */
+const FROM_VALUES = ['live', 'earliest'] as const;
+
 function startPoint(c: Context): StartPoint {
+  const from = c.req.query('from');
+  if (from !== undefined && !(FROM_VALUES as readonly string[]).includes(from)) {
+    throw new GroupcastError(
+      'BAD_REQUEST',
+      `from must be ${FROM_VALUES.join(' or ')}, got ${JSON.stringify(from.slice(0, 40))}`,
+    );
+  }
   const id = c.req.header('last-event-id') ?? c.req.query('lastEventId');
   if (id !== undefined && id !== '') return { kind: 'after', id };
-  if (c.req.query('from') === 'earliest') return { kind: 'earliest' };
+  if (from === 'earliest') return { kind: 'earliest' };
   return { kind: 'live' };
 }
 
@@ -82,6 +99,12 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
   /** The caller's grants, or undefined when auth is off (everything allowed). */
   const grants = (c: Context): Promise<Grants> | undefined => auth?.verify(tokenOf(c));
 
+  const rawPath = runtime.rawPath ?? ((c: Context) => pathOf(c.req.url));
+  app.use('*', (c, next) => {
+    refuseDotSegments(rawPath(c));
+    return next();
+  });
+
   if (options.httpAllow.length > 0) {
     app.use('*', async (c, next) => {
       if (!allowed(ipOf(remoteAddress(c)))) {
@@ -118,9 +141,10 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
     try {
       let payloads: Uint8Array[];
       if (ndjson) {
-        payloads = splitNdjson(
+        payloads = await splitNdjson(
           await readBody(c.req.raw, options.maxBodyBytes, 'body'),
           options.maxMessageBytes,
+          options.maxBatchMessages,
         );
       } else {
         const body = await readBody(c.req.raw, options.maxMessageBytes, 'message');
@@ -136,8 +160,7 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
           `more than ${options.rateLimit} messages a second from this address`,
         );
       }
-      const result = await hub.publish(group, payloads, { transport: 'http', remote });
-      return c.json(result, 202);
+      return c.json(await publishBatch(hub, group, payloads, { transport: 'http', remote }), 202);
     } finally {
       release?.();
     }
@@ -146,6 +169,10 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
   app.get('/groups/:group/events', async (c) => {
     const group = groupParam(c);
     requireGrant(await grants(c), 'subscribe', group);
+    const start = startPoint(c);
+    // HEAD gets the headers a GET would, and nothing is subscribed: the runtime drops a HEAD
+    // response's body without reading it, so a stream opened for it would never end.
+    if (c.req.method === 'HEAD') return new Response(null, { status: 200, headers: sseHeaders });
     const remote = remoteAddress(c);
     const release = streams.acquire(ipOf(remote));
     const drop = runtime.dropConnection;
@@ -153,7 +180,7 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
     stream.write(retry);
     let subscription: Awaited<ReturnType<Hub['subscribe']>>;
     try {
-      subscription = await hub.subscribe(group, startPoint(c), stream);
+      subscription = await hub.subscribe(group, start, stream);
     } catch (err) {
       release();
       throw err;

@@ -1,5 +1,11 @@
 import { concatBytes } from '../shared/bytes.ts';
-import { EmptyMessageError, InvalidNdjsonError, MessageTooLargeError } from '../shared/errors.ts';
+import {
+  EmptyMessageError,
+  InvalidNdjsonError,
+  MessageTooLargeError,
+  TooManyMessagesError,
+} from '../shared/errors.ts';
+import { nextTurn } from '../shared/turn.ts';
 
 const LF = 10;
 const CR = 13;
@@ -16,10 +22,14 @@ export async function readBody(
 ): Promise<Uint8Array> {
   const declared = req.headers.get('content-length');
   if (declared !== null) {
-    if (Number(declared) > limit) throw new MessageTooLargeError(limit, what);
+    const size = Number(declared);
+    if (size > limit) throw new MessageTooLargeError(limit, what);
     // Bounded by the header (the server enforces it): one read. Runtimes read such a body
-    // without building a stream (touching req.body first would build one).
-    return new Uint8Array(await req.arrayBuffer());
+    // without building a stream (touching req.body first would build one). A large one is
+    // read into one buffer of its declared size instead: arrayBuffer() would hold its chunks
+    // and their joined copy at once, twice the body.
+    if (size <= DIRECT_READ_BYTES || !req.body) return new Uint8Array(await req.arrayBuffer());
+    return readInto(req.body, new Uint8Array(size), limit, what);
   }
   if (!req.body) return new Uint8Array(0);
   const reader = req.body.getReader();
@@ -38,20 +48,57 @@ export async function readBody(
   return parts.length === 0 ? new Uint8Array(0) : concatBytes(parts);
 }
 
+/** Bodies up to this size are read in one call; larger ones chunk by chunk into one buffer. */
+export const DIRECT_READ_BYTES = 1024 * 1024;
+
+async function readInto(
+  body: ReadableStream<Uint8Array>,
+  out: Uint8Array,
+  limit: number,
+  what: 'message' | 'body',
+): Promise<Uint8Array> {
+  const reader = body.getReader();
+  let at = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (at + value.byteLength > out.byteLength) {
+      // More than Content-Length said: the server should have stopped it; refuse, never grow.
+      reader.cancel().catch(() => {});
+      throw new MessageTooLargeError(Math.min(limit, out.byteLength), what);
+    }
+    out.set(value, at);
+    at += value.byteLength;
+  }
+  return at === out.byteLength ? out : out.subarray(0, at);
+}
+
+/** Work on one request runs at most about this long before other requests get a turn. */
+export const WORK_SLICE_MS = 4;
+
 /**
  * An NDJSON batch: every non-empty line is one message and must be one JSON value. Any bad line
- * refuses the whole batch, so nothing from it is published.
+ * refuses the whole batch, so nothing from it is published. More than `maxMessages` lines is
+ * TOO_MANY_MESSAGES, found on the first line past the cap, not after splitting everything. The
+ * work yields to other requests every few milliseconds: a 16 MiB body of tiny lines never holds
+ * the event loop.
  */
-export function splitNdjson(body: Uint8Array, maxMessageBytes: number): Uint8Array[] {
+export async function splitNdjson(
+  body: Uint8Array,
+  maxMessageBytes: number,
+  maxMessages: number,
+): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
   let start = 0;
   let line = 1;
+  let sliceStart = performance.now();
   while (start < body.byteLength) {
     let lf = body.indexOf(LF, start);
     if (lf < 0) lf = body.byteLength;
     let end = lf;
     if (end > start && body[end - 1] === CR) end--;
     if (end > start) {
+      if (out.length === maxMessages) throw new TooManyMessagesError(maxMessages);
       const bytes = body.subarray(start, end);
       if (bytes.byteLength > maxMessageBytes) throw new MessageTooLargeError(maxMessageBytes);
       try {
@@ -63,6 +110,11 @@ export function splitNdjson(body: Uint8Array, maxMessageBytes: number): Uint8Arr
     }
     start = lf + 1;
     line++;
+    // Checked every 64 lines: reading the clock per line would cost more than a short line.
+    if ((line & 63) === 0 && performance.now() - sliceStart > WORK_SLICE_MS) {
+      await nextTurn();
+      sliceStart = performance.now();
+    }
   }
   if (out.length === 0) throw new EmptyMessageError();
   return out;

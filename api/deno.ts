@@ -43,6 +43,7 @@ let edge: Edge;
 try {
   edge = createEdge(Deno.env.toObject(), Deno.args, {
     terminal: Deno.stdout.isTerminal(),
+    logFields: { pid: Deno.pid },
     remoteAddress: (c: Context) => {
       const a = (c.env as Deno.ServeHandlerInfo<Deno.NetAddr>).remoteAddr;
       return hostPort(a.hostname, a.port);

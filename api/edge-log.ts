@@ -13,15 +13,19 @@ const LEVELS: Record<LogLevel, number> = {
 };
 
 /**
- * JSON lines on stdout in the sidecar's (pino's) shape, `{ level, time, msg, ...fields }`, so one
- * log pipeline reads both. Plain console output: every fetch runtime has it.
+ * JSON lines on stdout in the sidecar's shape (sidecar/logger.ts), `{ level: "info", time:
+ * "<ISO 8601>", ...base, ...fields, msg }`, so one log pipeline reads both. `base` carries what
+ * only the runtime knows (the sidecar's `pid`). Plain console output: every fetch runtime has it.
  */
-export function jsonLog(level: LogLevel, write: (line: string) => void = console.log): EdgeLog {
+export function jsonLog(
+  level: LogLevel,
+  write: (line: string) => void = console.log,
+  base: Record<string, unknown> = {},
+): EdgeLog {
   const min = LEVELS[level];
   return (at, msg, fields) => {
-    const n = LEVELS[at];
-    if (n < min) return;
-    write(JSON.stringify({ level: n, time: Date.now(), ...fields, msg }));
+    if (LEVELS[at] < min) return;
+    write(JSON.stringify({ level: at, time: new Date().toISOString(), ...base, ...fields, msg }));
   };
 }
 
@@ -41,7 +45,12 @@ export function textLog(level: LogLevel, write: (line: string) => void = console
 }
 
 /** The edge's log for a format: auto is text on a terminal, JSON lines otherwise. */
-export function edgeLog(level: LogLevel, format: LogFormat, terminal: boolean): EdgeLog {
+export function edgeLog(
+  level: LogLevel,
+  format: LogFormat,
+  terminal: boolean,
+  base: Record<string, unknown> = {},
+): EdgeLog {
   const pretty = format === 'pretty' || (format === 'auto' && terminal);
-  return pretty ? textLog(level) : jsonLog(level);
+  return pretty ? textLog(level) : jsonLog(level, undefined, base);
 }

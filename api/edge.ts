@@ -18,12 +18,16 @@ export interface Edge {
 export function createEdge(
   env: Record<string, string | undefined>,
   argv: readonly string[] = [],
-  { terminal = false, ...runtime }: ApiRuntime & { log?: EdgeLog; terminal?: boolean } = {},
+  {
+    terminal = false,
+    ...runtime
+  }: ApiRuntime & { log?: EdgeLog; terminal?: boolean; logFields?: Record<string, unknown> } = {},
 ): Edge {
   const { options } = resolveEdgeOptions(env, argv);
   // `terminal`: whether the runtime's stdout is a terminal (auto log format); fetch runtimes
   // have no portable way to ask.
-  const log = runtime.log ?? edgeLog(options.logLevel, options.logFormat, terminal);
+  const log =
+    runtime.log ?? edgeLog(options.logLevel, options.logFormat, terminal, runtime.logFields);
   const hub = new RemoteHub({
     url: options.sidecarUrl,
     token: options.sidecarToken,

@@ -1,10 +1,11 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { ErrorCode } from '../shared/errors.ts';
 import type { Hub } from '../shared/hub.ts';
 import { type ApiOptions, createApi } from './app.ts';
+import { pathOf } from './dot-segments.ts';
 
 export interface ApiServer {
   readonly address: string;
@@ -47,8 +48,12 @@ export async function listenApi(
     onRejected: hooks.onRejected,
     sseHeaders: { 'Transfer-Encoding': 'chunked' },
     dropConnection: (c) => (c.env as { outgoing: ServerResponse }).outgoing.destroy(),
+    rawPath: (c) => pathOf((c.env as { incoming: IncomingMessage }).incoming.url ?? '/'),
   });
-  const server = createAdaptorServer({ fetch: app.fetch, hostname: host });
+  const server = createAdaptorServer({
+    fetch: async (req: Request, env: unknown) => closeIfRefusedBody(await app.fetch(req, env)),
+    hostname: host,
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port, host, backlog }, () => {
@@ -81,4 +86,14 @@ export async function listenApi(
       return closing;
     },
   };
+}
+
+/**
+ * A body refused by its size (413, known from Content-Length before any of it is read) ends the
+ * connection: Node would otherwise read the rest of the body, however large, and throw it away
+ * to keep the connection for another request.
+ */
+function closeIfRefusedBody(res: Response): Response {
+  if (res.status === 413) res.headers.set('Connection', 'close');
+  return res;
 }

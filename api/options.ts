@@ -6,6 +6,7 @@ export type ApiOptions = Pick<
   SidecarOptions,
   | 'maxMessageBytes'
   | 'maxBodyBytes'
+  | 'maxBatchMessages'
   | 'heartbeatMs'
   | 'sseQueueBytes'
   | 'corsOrigins'

@@ -8,7 +8,7 @@ import {
 } from '../shared/errors.ts';
 import type { StartPoint, Subscriber } from '../shared/hub.ts';
 import { type Batch, batchOf, formatId, parseId } from '../shared/message.ts';
-import { encodeBatch, encodeGap, type GapInfo } from '../shared/sse.ts';
+import { encodeBatch, encodeGap, encodePosition, type GapInfo } from '../shared/sse.ts';
 import { SseFanout, type SseTarget } from '../shared/sse-fanout.ts';
 import { type ParsedEvent, SseParser } from '../shared/sse-parser.ts';
 import type { EdgeStats } from './edge-stats.ts';
@@ -222,6 +222,9 @@ export class Upstream {
     this.#waiting.delete(t);
     t.epoch = this.epoch;
     t.lastSeq = seq;
+    // The group's position as an `id:` line after any replay, as the sidecar opens a stream:
+    // a subscriber cut before its first message resumes exactly where it joined.
+    if (this.epoch !== 0 && seq > 0) parts.push(encodePosition(formatId(this.epoch, seq)));
     // Added before the write: a write that ends the subscriber then removes it again.
     this.fanout.add(t);
     if (parts.length > 0) t.subscriber.write(concatBytes(parts));

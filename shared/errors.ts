@@ -11,6 +11,8 @@ export const ERROR_CODES = {
   EMPTY_MESSAGE: 'message body is empty',
   UNFRAMEABLE: 'message cannot be framed for TCP members (a newline inside, in line framing)',
   INVALID_NDJSON: 'NDJSON batch is malformed; nothing from it was published',
+  TOO_MANY_MESSAGES:
+    'NDJSON batch has more messages than maxBatchMessages; nothing from it was published',
   BAD_REQUEST: 'a query parameter has a bad value',
   GROUP_NOT_FOUND: 'no such group',
   NOT_FOUND: 'no such route',
@@ -95,6 +97,12 @@ export class UnframeableError extends GroupcastError {
 export class InvalidNdjsonError extends GroupcastError {
   constructor(message: string) {
     super('INVALID_NDJSON', message);
+  }
+}
+
+export class TooManyMessagesError extends GroupcastError {
+  constructor(limit: number) {
+    super('TOO_MANY_MESSAGES', `more than ${limit} messages in one request`);
   }
 }
 

@@ -17,6 +17,9 @@ export function validateGroupId(id: string): string {
   if (FORBIDDEN.test(id))
     throw new InvalidGroupIdError('contains whitespace or a control character');
   if (/\p{Cs}/u.test(id)) throw new InvalidGroupIdError('not valid UTF-8');
+  // URLs collapse these path segments (`/groups/..` is `/`), so such a group could be joined
+  // over TCP but never named over HTTP: one rule for every transport refuses them.
+  if (id === '.' || id === '..') throw new InvalidGroupIdError('"." and ".." are not group ids');
   return id;
 }
 

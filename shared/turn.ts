@@ -34,3 +34,8 @@ function pick(): Schedule {
 }
 
 export const afterTurn: Schedule = pick();
+
+/** Resolves after the current turn: long work awaits it now and then so I/O is never starved. */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => afterTurn(resolve));
+}

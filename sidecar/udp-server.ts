@@ -25,6 +25,8 @@ export interface UdpServerOptions {
   udpAllow: readonly string[];
   udpRegisteredOnly: boolean;
   udpRegistrationTtlMs: number;
+  udpRegistrationsPerIp: number;
+  udpSendRate: number;
   rateLimit: number;
   rateBurst: number;
 }
@@ -95,6 +97,8 @@ export class UdpServer {
   /** Registered IPs -> how many registrations each holds (for udpRegisteredOnly). */
   readonly #registeredIps = new Map<string, number>();
   readonly #buckets = new Map<string, TokenBucket>();
+  /** Datagrams out, all members together: a burst of a tenth of a second, then the rate. */
+  readonly #sendBucket: TokenBucket;
   #sweeper: ReturnType<typeof setInterval> | undefined;
 
   constructor(hub: HubPort, opts: UdpServerOptions) {
@@ -102,6 +106,11 @@ export class UdpServer {
     this.#opts = opts;
     this.#prefix = textEncoder.encode(opts.prefix);
     this.#allowed = compileAllowlist(opts.udpAllow);
+    this.#sendBucket = new TokenBucket(
+      opts.udpSendRate,
+      Math.max(1, Math.ceil(opts.udpSendRate / 10)),
+      Date.now(),
+    );
   }
 
   async listen(host: string, port: number): Promise<string> {
@@ -147,6 +156,10 @@ export class UdpServer {
     if (!socket) return;
     if (payload.byteLength > MAX_DATAGRAM_BYTES) {
       this.#hub.drop('too_large_for_udp');
+      return;
+    }
+    if (!this.#sendBucket.take(1, Date.now())) {
+      this.#hub.drop('udp_send_rate');
       return;
     }
     this.#hub.sent('udp', 1, payload.byteLength);
@@ -246,6 +259,16 @@ export class UdpServer {
       known.seenAt = Date.now();
       return;
     }
+    const held = this.#registeredIps.get(ip) ?? 0;
+    if (!preconfigured && held >= this.#opts.udpRegistrationsPerIp) {
+      // Counted, logged only at debug: a flood of these must not become a flood of log lines.
+      this.#hub.reject('TOO_MANY_FROM_ADDRESS');
+      this.#hub.log.debug(
+        { remote: formatAddress(normalizeIp(ip), port) },
+        'udp registrations per address reached',
+      );
+      return;
+    }
     const member = new UdpMember(this, ip, port, preconfigured);
     try {
       this.#group = this.#hub.join(this.#opts.udpGroup, member);
@@ -256,7 +279,7 @@ export class UdpServer {
       return;
     }
     this.#members.set(key, member);
-    this.#registeredIps.set(ip, (this.#registeredIps.get(ip) ?? 0) + 1);
+    this.#registeredIps.set(ip, held + 1);
   }
 
   unregister(member: UdpMember): void {

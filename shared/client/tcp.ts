@@ -113,6 +113,10 @@ export class TcpClient {
   #writeFailure: GroupcastError | null = null;
   #closed = false;
   readonly #stop = new AbortController();
+  /** Messages in the write under way. */
+  #inFlight = 0;
+  /** Messages still queued when the client stopped by itself (a fatal refusal). */
+  #abandoned = 0;
   /** Told when nothing is queued or being written any more (for a graceful close). */
   #drainWaiters: (() => void)[] = [];
   readonly #stopped: Promise<void>;
@@ -178,27 +182,39 @@ export class TcpClient {
   }
 
   /**
-   * Stops for good. While connected, first waits up to `flushMs` for queued messages to be
-   * handed to the connection; what is still queued then is dropped. Idempotent.
+   * Stops for good, after what was sent before it: waits up to `flushMs` until every queued
+   * message has been handed to a connection, also while the client is still connecting or
+   * reconnecting (a `send()` right after `new TcpClient()` is delivered). Rejects with
+   * UNREACHABLE, after closing, when messages were left unsent; `close(0)` drops them on
+   * purpose and resolves. Idempotent.
    */
   async close(flushMs = DEFAULT_TCP_CLIENT_CLOSE_FLUSH_MS): Promise<void> {
-    if (!this.#closed && this.#conn && flushMs > 0 && (this.#writing || this.#queue.length > 0)) {
-      let done: () => void = () => {};
-      const drained = new Promise<void>((resolve) => {
-        done = resolve;
-        this.#drainWaiters.push(resolve);
-      });
-      await within(drained, flushMs);
-      done();
-    }
+    let unsent = 0;
     if (!this.#closed) {
-      this.#closed = true;
-      this.#queue = [];
-      this.#queuedBytes = 0;
-      this.#conn?.close();
-      this.#stop.abort();
+      if (flushMs > 0 && (this.#writing || this.#queue.length > 0)) {
+        let done: () => void = () => {};
+        const drained = new Promise<void>((resolve) => {
+          done = resolve;
+          this.#drainWaiters.push(resolve);
+        });
+        await within(drained, flushMs);
+        done();
+        unsent = this.#queue.length + this.#inFlight + this.#abandoned;
+      }
+      if (!this.#closed) {
+        this.#closed = true;
+        this.#queue = [];
+        this.#queuedBytes = 0;
+        this.#conn?.close();
+        this.#stop.abort();
+      }
     }
     await this.#stopped;
+    if (unsent > 0) {
+      throw new UnreachableError(
+        `closed with ${unsent} message(s) not handed to the hub within ${flushMs} ms`,
+      );
+    }
   }
 
   #report(status: TcpClientStatus): void {
@@ -233,8 +249,10 @@ export class TcpClient {
       this.#report({ type: 'reconnecting', attempt: this.#backoff.attempt, delayMs });
       await wait(delayMs, this.#stop.signal);
     }
+    this.#abandoned = this.#queue.length;
     this.#queue = [];
     this.#queuedBytes = 0;
+    for (const fn of this.#drainWaiters.splice(0)) fn();
     this.#report({ type: 'closed' });
   }
 
@@ -342,14 +360,17 @@ export class TcpClient {
     const parts = this.#queue;
     this.#queue = [];
     this.#queuedBytes = 0;
+    this.#inFlight = parts.length;
     this.#timed(conn.write(concatBytes(parts))).then(
       () => {
         this.#writing = false;
+        this.#inFlight = 0;
         this.#flush();
       },
       (err) => {
         // The connection is broken: its read ends too, and the session reconnects.
         this.#writing = false;
+        this.#inFlight = 0;
         if (this.#conn === conn && !this.#writeFailure) {
           this.#writeFailure =
             err instanceof GroupcastError

@@ -20,6 +20,7 @@ export interface EdgeOptions
     SidecarOptions,
     | 'maxMessageBytes'
     | 'maxBodyBytes'
+    | 'maxBatchMessages'
     | 'heartbeatMs'
     | 'sseQueueBytes'
     | 'corsOrigins'
@@ -127,6 +128,7 @@ export const EDGE_OPTIONS: readonly OptionSpec[] = [
   ),
   shared('maxMessageBytes'),
   shared('maxBodyBytes'),
+  shared('maxBatchMessages'),
   shared('heartbeatMs'),
   shared('sseQueueBytes'),
   shared('corsOrigins'),

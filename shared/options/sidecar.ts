@@ -50,6 +50,11 @@ export const DEFAULT_TCP_FRAMING: FramingName = 'line';
 export const DEFAULT_SF_TCP_FRAMING: FramingName = 'raw';
 export const DEFAULT_MAX_MESSAGE_BYTES = 1 * MiB;
 export const DEFAULT_MAX_BODY_BYTES = 16 * MiB;
+/**
+ * Messages in one NDJSON request. Each costs the hub its bookkeeping whatever its size, so a body
+ * of one-byte lines must not count as 8 million messages.
+ */
+export const DEFAULT_MAX_BATCH_MESSAGES = 10_000;
 export const DEFAULT_UDP_GROUP = 'udp';
 export const DEFAULT_JOIN_TIMEOUT_MS = 10_000;
 export const DEFAULT_LEGACY_JOIN_WAIT_MS = 50;
@@ -85,6 +90,16 @@ export const DEFAULT_MAX_SSE_PER_IP = 1_000;
 /** Messages a second per connection (or UDP sender, or HTTP client); 0 = unlimited. */
 export const DEFAULT_RATE_LIMIT = 0;
 export const DEFAULT_RATE_LIMIT_ACTION: RateLimitAction = 'drop';
+/**
+ * UDP registrations one source IP address may hold: one host cannot fill the UDP group (and
+ * multiply every datagram by thousands) while a peer elsewhere is refused.
+ */
+export const DEFAULT_UDP_REGISTRATIONS_PER_IP = 32;
+/**
+ * Datagrams the UDP group sends a second, all members together; past it datagrams are dropped and
+ * counted (`udp_send_rate`), so a few datagrams in can never become an unbounded flood out.
+ */
+export const DEFAULT_UDP_SEND_RATE = 100_000;
 
 export interface SidecarOptions {
   config: string | null;
@@ -96,6 +111,7 @@ export interface SidecarOptions {
   tcpFraming: FramingName;
   maxMessageBytes: number;
   maxBodyBytes: number;
+  maxBatchMessages: number;
   udpGroup: string;
   logLevel: LogLevel;
   logFormat: LogFormat;
@@ -140,6 +156,8 @@ export interface SidecarOptions {
   httpAllow: string[];
   udpRegisteredOnly: boolean;
   udpRegistrationTtlMs: number;
+  udpRegistrationsPerIp: number;
+  udpSendRate: number;
   maxConnectionsPerIp: number;
   maxSsePerIp: number;
   rateLimit: number;
@@ -274,6 +292,13 @@ export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
     'largest HTTP request body (an NDJSON batch)',
     (r) => parseBytes(r, 1, GiB),
     { defaultDoc: '16 MiB' },
+  ),
+  spec(
+    'maxBatchMessages',
+    'MAX_BATCH_MESSAGES',
+    DEFAULT_MAX_BATCH_MESSAGES,
+    'messages in one NDJSON request; past it the request is refused (413 TOO_MANY_MESSAGES)',
+    (r) => parseInteger(r, 1, 10_000_000),
   ),
   spec('udpGroup', 'UDP_GROUP', DEFAULT_UDP_GROUP, 'name of the group UDP peers belong to', (r) =>
     validateGroupId(parseString(r)),
@@ -553,6 +578,20 @@ export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
     'a UDP registration expires unless refreshed within this time; 0 = never',
     (r) => parseDuration(r, 0, 30 * 24 * 3600e3),
     { defaultDoc: '0 (never)' },
+  ),
+  spec(
+    'udpRegistrationsPerIp',
+    'UDP_REGISTRATIONS_PER_IP',
+    DEFAULT_UDP_REGISTRATIONS_PER_IP,
+    'UDP registrations one source IP address may hold; past it a registration is refused (counted as TOO_MANY_FROM_ADDRESS)',
+    (r) => parseInteger(r, 1, 10_000_000),
+  ),
+  spec(
+    'udpSendRate',
+    'UDP_SEND_RATE',
+    DEFAULT_UDP_SEND_RATE,
+    'datagrams a second the UDP group sends, all members together; past it they are dropped and counted (udp_send_rate)',
+    (r) => parseInteger(r, 1, 1_000_000_000),
   ),
   spec(
     'maxConnectionsPerIp',

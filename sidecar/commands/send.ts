@@ -1,13 +1,13 @@
-import { createInterface } from 'node:readline';
 import { CLI_FORMAT, CLI_TOKEN, CLI_URL } from '../../shared/options/cli.ts';
 import { type Command, clientFor, EXIT_OK, runCommand, writeOut } from './common.ts';
+import { splitLines } from './lines.ts';
 
 export const SEND: Command = {
   name: 'send',
   args: '<group> [message]',
   summary: 'Publishes a message into a group: the argument, or else each line of standard input.',
   details: [
-    'Prints the id of each message sent (json: {"id","recipients"} a line). Lines are sent in order, one request each; blank lines are skipped. The first failure stops the command (exit 1) and names the line.',
+    'Prints the id of each message sent (json: {"id","recipients"} a line). Lines end at LF (a CR before it is dropped; a lone CR stays in the line), are sent in order, one request each; blank lines are skipped. The first failure stops the command (exit 1) and names the line.',
   ],
   options: [CLI_URL, CLI_TOKEN, CLI_FORMAT],
   minArgs: 1,
@@ -30,22 +30,18 @@ export function sendCommand(argv: readonly string[]): Promise<number> {
       await report(r.ids, r.recipients);
       return EXIT_OK;
     }
-    const lines = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
+    // Lines end where line framing ends them (LF, or CRLF), never at a lone CR.
     let n = 0;
-    try {
-      for await (const line of lines) {
-        n++;
-        if (line === '') continue;
-        try {
-          const r = await client.publish(group, line);
-          await report(r.ids, r.recipients);
-        } catch (err) {
-          (err as Error).message = `line ${n}: ${(err as Error).message}`;
-          throw err;
-        }
+    for await (const line of splitLines(process.stdin)) {
+      n++;
+      if (line === '') continue;
+      try {
+        const r = await client.publish(group, line);
+        await report(r.ids, r.recipients);
+      } catch (err) {
+        (err as Error).message = `line ${n}: ${(err as Error).message}`;
+        throw err;
       }
-    } finally {
-      lines.close();
     }
     return EXIT_OK;
   });

@@ -12,9 +12,10 @@ export class UdpPeer {
     this.socket.on('message', (m) => this.received.push(m));
   }
 
-  static async open(): Promise<UdpPeer> {
+  /** `host`: another loopback address (127.0.0.2, ...) stands for another machine. */
+  static async open(host = '127.0.0.1'): Promise<UdpPeer> {
     const p = new UdpPeer();
-    await new Promise<void>((r) => p.socket.bind(0, '127.0.0.1', () => r()));
+    await new Promise<void>((r) => p.socket.bind(0, host, () => r()));
     p.port = p.socket.address().port;
     return p;
   }

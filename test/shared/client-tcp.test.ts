@@ -238,6 +238,36 @@ test('close() sends what was queued, then stops for good: no reconnect, sends re
   assert.is(a.statuses.filter((x) => x.type === 'connecting').length, 1);
 });
 
+test('close() right after send(), before the connection is even open, still delivers', async () => {
+  const s = await sidecar();
+  const peer = await TcpPeer.open(s.addresses.tcp as string, 'early');
+  cleanup.push(() => peer.close());
+  await waitFor(() => members('early') === 1, 3000, 'the peer joined');
+  const a = client(s.addresses.tcp as string, 'early');
+  assert.not.ok(a.client.connected, 'still connecting');
+  a.client.send('player Steve joined proxy-1');
+  await a.client.close();
+  await peer.waitForText('player Steve joined proxy-1\n', 3000);
+  assert.is(a.statuses.at(-1)?.type, 'closed');
+});
+
+test('close() rejects with UNREACHABLE when what was sent could not be handed over in time', async () => {
+  const s = await sidecar();
+  const proxy = await TcpProxy.open(s.addresses.tcp as string);
+  const address = proxy.address;
+  await proxy.close();
+  const a = client(address, 'gone');
+  a.client.send('nobody hears this');
+  const err = await a.client.close(200).then(
+    () => null,
+    (e) => e,
+  );
+  assert.is(err?.code, 'UNREACHABLE');
+  assert.match(err.message, /1 message/);
+  assert.is(a.statuses.at(-1)?.type, 'closed');
+  await a.client.close(0); // idempotent, and nothing left to report
+});
+
 test('an unreachable hub is retried with bounded backoff until it appears', async () => {
   const s = await sidecar();
   const proxy = await TcpProxy.open(s.addresses.tcp as string);

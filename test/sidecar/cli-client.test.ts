@@ -70,6 +70,17 @@ test('send <group> without a message sends each stdin line, in order, skipping b
   await peer.waitForText('one\ntwo\nthree\n');
 });
 
+test('send splits stdin only at LF (and CRLF): a lone CR stays inside its line', async () => {
+  const r = await cli(['send', 'cr'], {}, 'one\rtwo\nthree\r\nfour\r');
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stdout.trim().split('\n').length, 3, r.stdout);
+  const page = await (await fetch(`${baseUrl(sc)}/groups/cr/messages`)).json();
+  assert.equal(
+    page.messages.map((m: { data: string }) => m.data),
+    ['one\rtwo', 'three', 'four'],
+  );
+});
+
 test('groups prints a table, or JSON', async () => {
   const peer = await TcpPeer.open(sc.addresses.tcp as string, 'lobby');
   cleanup.push(() => peer.close());

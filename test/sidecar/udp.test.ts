@@ -98,4 +98,42 @@ test('a datagram that line framing cannot carry is refused for TCP members and c
   assert.is(await rig.metric('groupcast_rejected_total', unframeable), before + 1);
 });
 
+test('one source address holds at most udpRegistrationsPerIp registrations; a peer elsewhere still registers', async () => {
+  await rig.restart({ maxMembersPerGroup: 100, udpRegistrationsPerIp: 8 });
+  const udp = rig.sc.addresses.udp as string;
+  // 127.0.0.2 stands for another machine flooding the group with registrations of every port.
+  const flooder = rig.track(await UdpPeer.open('127.0.0.2'));
+  for (let port = 20_000; port < 20_500; port++) {
+    await flooder.send(udp, `SOCKETFORWARDER-NEW:${port}`);
+    if (port % 100 === 0) await sleep(1);
+  }
+  await waitFor(
+    () => (rig.sc.hub.stats.rejected.get('TOO_MANY_FROM_ADDRESS') ?? 0) >= 492,
+    5000,
+    'the flood to be counted',
+  );
+  assert.is(rig.count('udp', 'udp'), 8, 'the flooder holds 8 registrations, not the group');
+  const peer = await rig.udp();
+  const sender = await rig.udp(false);
+  await sender.send(udp, 'still here');
+  assert.equal(await peer.waitForCount(1), ['still here']);
+});
+
+test('datagrams sent a second are bounded for the UDP group; the rest are dropped and counted', async () => {
+  await rig.restart({ udpSendRate: 1000 });
+  const peers: UdpPeer[] = [];
+  for (let i = 0; i < 10; i++) peers.push(await rig.udp());
+  const sender = await rig.udp(false);
+  const started = Date.now();
+  for (let i = 0; i < 500; i++) await sender.send(rig.sc.addresses.udp as string, `m${i}`);
+  await sleep(200);
+  const seconds = (Date.now() - started) / 1000;
+  const received = peers.reduce((n, p) => n + p.received.length, 0);
+  const dropped = rig.sc.hub.stats.dropped.get('udp_send_rate') ?? 0;
+  // 500 in x 10 members would be 5,000 out: the bucket allows a burst of 100 and 1,000 a second.
+  assert.ok(received <= 100 + 1000 * seconds + 50, `${received} sent in ${seconds.toFixed(2)} s`);
+  assert.ok(received > 0, 'some were sent');
+  assert.is(received + dropped, 5000, `${received} received, ${dropped} dropped`);
+});
+
 test.run();

@@ -1,0 +1,113 @@
+// The largest NDJSON bodies against a sidecar process (issue 12): no POST holds the event loop,
+// the answer stays small, and memory stays within a few times the body.
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { DEFAULT_MAX_BODY_BYTES } from '../../shared/options/sidecar.ts';
+import { startSidecarProcess } from '../helpers/edge.ts';
+import type { Started } from '../helpers/process.ts';
+import { hostPort, sleep } from '../helpers/sidecar.ts';
+
+/** /healthz must answer within this while a maximum-size POST is being handled. */
+const HEALTHZ_MS = 50;
+
+let sidecar: Started;
+
+test.before(async () => {
+  sidecar = await startSidecarProcess({ GROUPCAST_LOG_LEVEL: 'error' });
+  // The first fetch of a process is slow on the client side (it loads undici): not the sidecar.
+  for (let i = 0; i < 5; i++)
+    await (await fetch(`http://${sidecar.addresses.http}/healthz`)).text();
+});
+test.after(async () => {
+  await sidecar?.stop();
+});
+
+function rss(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+function postNdjson(body: Buffer): Promise<{ status: number; text: string }> {
+  const { host, port } = hostPort(sidecar.addresses.http);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host,
+        port,
+        method: 'POST',
+        path: '/groups/big/messages',
+        agent: false,
+        headers: { 'Content-Type': 'application/x-ndjson', 'Content-Length': body.byteLength },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => {
+          text += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('error', reject);
+    req.setTimeout(30_000, () => req.destroy(new Error('no answer within 30 s')));
+    req.end(body);
+  });
+}
+
+/** Runs `work` while timing /healthz back to back; resolves with its result and the slowest answer. */
+async function whileTimingHealth<T>(
+  work: Promise<T>,
+): Promise<{ result: T; slowestMs: number; peak: number }> {
+  const pid = sidecar.child.pid as number;
+  let done = false;
+  let slowestMs = 0;
+  let peak = 0;
+  const probe = (async () => {
+    while (!done) {
+      const t0 = performance.now();
+      const res = await fetch(`http://${sidecar.addresses.http}/healthz`);
+      await res.arrayBuffer();
+      slowestMs = Math.max(slowestMs, performance.now() - t0);
+      peak = Math.max(peak, rss(pid));
+      await sleep(5);
+    }
+  })();
+  try {
+    return { result: await work, slowestMs, peak };
+  } finally {
+    done = true;
+    await probe;
+  }
+}
+
+test('16 MiB of one-byte lines: 413 TOO_MANY_MESSAGES, while /healthz stays prompt', async () => {
+  const body = Buffer.from('1\n'.repeat(Math.floor((DEFAULT_MAX_BODY_BYTES - 1) / 2)));
+  const { result, slowestMs } = await whileTimingHealth(postNdjson(body));
+  assert.is(result.status, 413, result.text.slice(0, 200));
+  assert.is(JSON.parse(result.text).error.code, 'TOO_MANY_MESSAGES');
+  assert.ok(slowestMs < HEALTHZ_MS, `/healthz took ${slowestMs.toFixed(1)} ms`);
+});
+
+test('a maximum-size batch (16 MiB, 10,000 lines) is published: small answer, prompt /healthz, memory under 4x the body', async () => {
+  const n = 10_000;
+  const line = `"${'x'.repeat(Math.floor(DEFAULT_MAX_BODY_BYTES / n) - 4)}"\n`;
+  const body = Buffer.from(line.repeat(n));
+  assert.ok(body.byteLength <= DEFAULT_MAX_BODY_BYTES);
+  const pid = sidecar.child.pid as number;
+  const before = rss(pid);
+  const { result, slowestMs, peak } = await whileTimingHealth(postNdjson(body));
+  assert.is(result.status, 202, result.text.slice(0, 200));
+  assert.ok(result.text.length < 200, `answer of ${result.text.length} bytes`);
+  const reply = JSON.parse(result.text);
+  assert.is(reply.count, n);
+  const growth = peak - before;
+  console.log(
+    `max NDJSON POST: /healthz slowest ${slowestMs.toFixed(1)} ms; sidecar RSS +${(growth / 2 ** 20).toFixed(1)} MiB for a ${(body.byteLength / 2 ** 20).toFixed(1)} MiB body`,
+  );
+  assert.ok(slowestMs < HEALTHZ_MS, `/healthz took ${slowestMs.toFixed(1)} ms`);
+  assert.ok(growth < 4 * body.byteLength, `RSS grew ${(growth / 2 ** 20).toFixed(1)} MiB`);
+});
+
+test.run();
