@@ -18,6 +18,12 @@ export function resolveSnapshotStart(start: StartPoint, snap: Snapshot) {
 }
 
 /**
+ * The field of an index entry that holds no batch: ids the cluster gave to messages a node could
+ * not share (its queue toward Redis was full). Readers find a hole there and say so.
+ */
+export const HOLE_FIELD = '-';
+
+/**
  * Reads the shared history of groups, for replays, history pages and filling holes: the index
  * (a script, so the window and the entries agree), then the batches themselves (plain HMGET: a
  * batch never passes through Lua).
@@ -100,10 +106,14 @@ export class SharedHistory {
       entries: [],
     };
     if (index.length === 0) return snap;
-    const entries = index.map((text) => {
-      const [last, , field] = text.split(' ');
-      return { last: Number(last), field };
-    });
+    const entries = index
+      .map((text) => {
+        const [last, , field] = text.split(' ');
+        return { last: Number(last), field };
+      })
+      // A hole holds nothing to read: the next batch's ids jump past it.
+      .filter((x) => x.field !== HOLE_FIELD);
+    if (entries.length === 0) return snap;
     const blobs = await this.#redis.hmgetBuffer(k.blobs(group), ...entries.map((x) => x.field));
     for (let i = 0; i < entries.length; i++) {
       const blob = blobs[i];
@@ -113,7 +123,9 @@ export class SharedHistory {
         snap.entries = [];
         continue;
       }
-      snap.entries.push(decodeShared(blob, snap.epoch, entries[i].last));
+      const shared = decodeShared(blob, snap.epoch, entries[i].last);
+      shared.field = entries[i].field;
+      snap.entries.push(shared);
     }
     return snap;
   }

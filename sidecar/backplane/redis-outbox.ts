@@ -7,6 +7,7 @@ import { afterTurn } from '../../shared/turn.ts';
 import type { Group } from '../group.ts';
 import type { Logger } from '../logger.ts';
 import { encodeSharedParts } from './redis-codec.ts';
+import { HOLE_FIELD } from './redis-history.ts';
 import type { RedisKeys } from './redis-keys.ts';
 import { PartsCommand } from './redis-parts-command.ts';
 import type { Scripted } from './redis-scripts.ts';
@@ -42,7 +43,20 @@ interface Chunk {
   count: number;
   /** Its echo came back on the channel before Redis's answer: what waits for the answer. */
   onSettled: (() => void)[] | null;
+  /** Messages before it that were not shared (queue full): numbered as a hole ahead of it. */
+  hole: number;
+  /** Where Redis is asked to keep it in the group's blobs. */
+  field: string;
 }
+
+/** What a hole costs in the queue: it holds no batch, only its transaction. */
+const HOLE_BYTES = 256;
+/**
+ * Fields of batches Redis did not confirm, which were numbered here (see numberedHere). Past
+ * this many the oldest are forgotten: such a batch, if Redis took it after all, reaches this
+ * node's SSE subscribers a second time under its cluster id.
+ */
+const MAX_NUMBERED_HERE = 65_536;
 
 /**
  * The queue toward Redis. Everything a group publishes on this node within one event-loop turn
@@ -79,6 +93,10 @@ export class Outbox {
   readonly #fieldPrefix: string;
   #fields = 0;
   #failing = false;
+  /** Per group, messages not shared (queue full) still to be numbered as a hole. */
+  readonly #holes = new Map<Group, number>();
+  /** Fields of batches sent to Redis, unconfirmed and numbered here, oldest first. */
+  readonly #numberedHere = new Set<string>();
 
   constructor(
     redis: Redis & Scripted,
@@ -125,23 +143,51 @@ export class Outbox {
     if (!this.#fits(bytes)) {
       this.#stats.notShared('queue_full', batch.count);
       this.#warn('redis queue full: a batch was not shared');
+      if (batch.count === 0) return;
+      // The cluster numbers it as a hole, in its place, so every SSE subscriber is told.
+      this.#holes.set(group, (this.#holes.get(group) ?? 0) + batch.count);
+      this.#open.delete(group);
+      this.#schedule();
       return;
     }
     let chunk = this.#open.get(group);
-    if (!chunk) {
-      chunk = newChunk(group, 'queued');
-      this.#open.set(group, chunk);
-      this.#turn.push(chunk);
-      if (line) line.push(chunk);
-      else this.#lines.set(group, [chunk]);
-    }
+    if (!chunk) chunk = this.#newQueued(group);
     chunk.batches.push(batch);
     chunk.bytes += bytes;
     this.#bytes += bytes;
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      afterTurn(this.#flush);
+    this.#schedule();
+  }
+
+  #newQueued(group: Group): Chunk {
+    const chunk = newChunk(group, 'queued');
+    const hole = this.#holes.get(group);
+    if (hole) {
+      chunk.hole = hole;
+      chunk.bytes = HOLE_BYTES;
+      this.#bytes += HOLE_BYTES;
+      this.#holes.delete(group);
     }
+    this.#open.set(group, chunk);
+    this.#turn.push(chunk);
+    const line = this.#lines.get(group);
+    if (line) line.push(chunk);
+    else this.#lines.set(group, [chunk]);
+    return chunk;
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    afterTurn(this.#flush);
+  }
+
+  /**
+   * Whether the batch kept under `field` in a group's shared history is one this node sent,
+   * saw unconfirmed and numbered itself (Redis took it late: its command connection had been
+   * given up while the transaction was still on its way).
+   */
+  numberedHere(field: string): boolean {
+    return this.#numberedHere.has(field);
   }
 
   /** Resolves once a published batch has ids (from Redis, or from this node when Redis did not take it). */
@@ -152,6 +198,15 @@ export class Outbox {
 
   #flush = (): void => {
     this.#scheduled = false;
+    if (!this.up) {
+      // Lost with the connection: the switch to ids of this node's own tells SSE subscribers.
+      this.#holes.clear();
+    } else {
+      // Holes no later batch of their group carries go alone, once the queue has room.
+      for (const group of this.#holes.keys()) {
+        if (!this.#open.has(group) && this.#fits(HOLE_BYTES)) this.#newQueued(group);
+      }
+    }
     const chunks = this.#turn;
     this.#turn = [];
     this.#open.clear();
@@ -181,8 +236,39 @@ export class Outbox {
     const keys = this.#keys;
     const r = this.#redis;
     c.state = 'sending';
-    if (this.listening(c.group)) this.#keepForEcho(c);
     const name = c.group.name;
+    const channel = keys.channel(name);
+    // Their outcome is EXEC's; a failure shows there too.
+    r.multi({ pipeline: false }).catch(ignore);
+    if (c.hole > 0) {
+      // Ids for what was not shared, in the index with no batch: readers see the hole.
+      r.gcNumber(
+        keys.meta(name),
+        keys.index(name),
+        keys.blobs(name),
+        keys.groups,
+        c.hole,
+        HOLE_FIELD,
+        0,
+        historyMessages,
+        historyBytes,
+        keyTtlMs,
+        channel,
+        name,
+      ).catch(ignore);
+    }
+    if (c.batches.length === 0) {
+      r.exec().then(
+        (replies) => {
+          const [err] = replies?.[0] ?? [new Error('no reply')];
+          if (err) this.#settle(c, 'error', err);
+          else this.#settle(c, [0, 0]);
+        },
+        (err: Error) => this.#settle(c, 'error', err),
+      );
+      return;
+    }
+    if (this.listening(c.group)) this.#keepForEcho(c);
     let count = 0;
     let wireBytes = 0;
     for (const b of c.batches) {
@@ -191,9 +277,7 @@ export class Outbox {
     }
     const parts = encodeSharedParts(node, framing, c.batches);
     const field = `${this.#fieldPrefix}${++this.#fields}`;
-    const channel = keys.channel(name);
-    // Their outcome is EXEC's; a failure shows there too.
-    r.multi({ pipeline: false }).catch(ignore);
+    c.field = field;
     this.#sendParts('hset', [keys.blobs(name), field], parts);
     r.gcNumber(
       keys.meta(name),
@@ -212,8 +296,9 @@ export class Outbox {
     this.#sendParts('publish', [channel], parts);
     r.exec().then(
       (replies) => {
-        // [[err, HSET], [err, script], [err, PUBLISH]]
-        const [err, numbered] = replies?.[1] ?? [new Error('no reply'), null];
+        // [[err, hole script]?, [err, HSET], [err, script], [err, PUBLISH]]
+        const at = c.hole > 0 ? 2 : 1;
+        const [err, numbered] = replies?.[at] ?? [new Error('no reply'), null];
         if (err || !Array.isArray(numbered)) this.#settle(c, 'error', err ?? toError(numbered));
         else this.#settle(c, numbered as [number, number]);
       },
@@ -248,6 +333,7 @@ export class Outbox {
     } else {
       chunk.state = 'failed';
       this.#stats.notShared(outcome, count);
+      if (outcome === 'error' && chunk.field) this.#rememberNumberedHere(chunk.field);
       if (err && !this.#failing) {
         this.#failing = true;
         this.#log.warn({ err: err.message }, 'redis did not take a batch: numbering it here');
@@ -257,6 +343,16 @@ export class Outbox {
     const waiting = chunk.onSettled;
     chunk.onSettled = null;
     if (waiting) for (const fn of waiting) fn();
+    // A hole that waited for room in the queue.
+    if (this.#holes.size > 0) this.#schedule();
+  }
+
+  #rememberNumberedHere(field: string): void {
+    this.#numberedHere.add(field);
+    if (this.#numberedHere.size > MAX_NUMBERED_HERE) {
+      const oldest = this.#numberedHere.values().next().value as string;
+      this.#numberedHere.delete(oldest);
+    }
   }
 
   #keepForEcho(c: Chunk): void {
@@ -367,6 +463,8 @@ function newChunk(group: Group, state: State, batch?: Batch): Chunk {
     first: 0,
     count: 0,
     onSettled: null,
+    hole: 0,
+    field: '',
   };
 }
 

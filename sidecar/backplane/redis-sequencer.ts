@@ -2,7 +2,8 @@ import { concatBytes } from '../../shared/bytes.ts';
 import type { StartPoint } from '../../shared/hub.ts';
 import { type Batch, formatId } from '../../shared/message.ts';
 import { encodeBatchAfter, encodeGap, encodePosition } from '../../shared/sse.ts';
-import type { Group, SseMember } from '../group.ts';
+import { type Group, PARKED, type SseMember } from '../group.ts';
+import type { Logger } from '../logger.ts';
 import type { SharedBatch } from './redis-codec.ts';
 import { resolveSnapshotStart } from './redis-history.ts';
 import type { BackplaneStats } from './redis-stats.ts';
@@ -35,6 +36,8 @@ interface Held {
   /** False for a batch this node published (its sockets have it) or cannot frame for them. */
   toSockets: boolean;
   fromOther: boolean;
+  /** Where the shared history holds it, when read from there (see SequencerDeps.numberedHere). */
+  field?: string;
 }
 
 /** A batch this node published, as it came back on the group's channel: its id, not its bytes. */
@@ -53,7 +56,12 @@ interface Track {
   /** Batches that arrived after the hole, in order, waiting for the read. */
   held: Held[];
   heldBytes: number;
+  /** The cluster's position this node had when it last switched to numbering its own (local mode). */
+  left: { epoch: number; seq: number } | null;
 }
+
+/** Why a stretch is read back from the shared history, for the log. */
+type ReadWhy = 'hole' | 'own' | 'sequence';
 
 function ownHeld(b: Batch): Held {
   return {
@@ -68,7 +76,10 @@ function ownHeld(b: Batch): Held {
 
 export interface SequencerDeps {
   node: string;
-  /** Batches (after, upto] of a group's epoch, from the shared history; what it no longer holds is missing. */
+  /**
+   * Batches (after, upto] of a group's epoch, from the shared history; what it no longer holds is
+   * missing. Waits (bounded) for Redis to answer; rejects when it did not within that wait.
+   */
   readRange(group: string, epoch: number, after: number, upto: number): Promise<SharedBatch[]>;
   /**
    * The batches this node published as `<epoch>-<first..last>`, if its outbox still has them: at
@@ -80,9 +91,16 @@ export interface SequencerDeps {
     first: number,
     last: number,
   ): Batch[] | null | Promise<Batch[] | null>;
+  /**
+   * Whether the batch the shared history holds under `field` was published here and numbered
+   * here too: Redis took it after this node had given up waiting for its answer. This node's
+   * members already have it, under an id of this node's own.
+   */
+  numberedHere(field: string): boolean;
   /** Bytes that may wait while a hole is read back; past it they are dropped and read back later. */
   maxHeldBytes: number;
   stats: BackplaneStats;
+  log: Logger;
 }
 
 /**
@@ -109,7 +127,7 @@ export class Sequencer {
   #track(group: Group): Track {
     let t = this.#tracks.get(group);
     if (!t) {
-      t = { mode: 'unsynced', reading: 0, held: [], heldBytes: 0 };
+      t = { mode: 'unsynced', reading: 0, held: [], heldBytes: 0, left: null };
       this.#tracks.set(group, t);
     }
     return t;
@@ -133,6 +151,7 @@ export class Sequencer {
       batch: b,
       toSockets: fromOther && !shared.notForSockets,
       fromOther,
+      field: shared.field,
     };
   }
 
@@ -169,20 +188,40 @@ export class Sequencer {
       return;
     }
     if (t.mode !== 'cluster') {
-      group.restart(h.epoch, h.firstSeq - 1, t.mode === 'local' ? 'reset' : null);
+      const wasLocal = t.mode === 'local';
+      const left = wasLocal ? t.left : null;
+      t.left = null;
       t.mode = 'cluster';
+      if (left && h.epoch >= left.epoch) {
+        // Back from numbering its own: what the cluster numbered meanwhile (other nodes' batches,
+        // and its own that Redis took late) is read back, from where it left the sequence.
+        const from = h.epoch === left.epoch ? Math.min(left.seq, h.firstSeq - 1) : 0;
+        this.#restartAt(group, t, h, from);
+        return;
+      }
+      group.restart(h.epoch, h.firstSeq - 1, wasLocal ? 'reset' : null);
     } else if (h.epoch !== group.epoch) {
       if (h.epoch < group.epoch) {
         // From a sequence this node already left behind (its snapshot saw the newer one first).
         this.#deps.stats.count('stale', h.count);
         return;
       }
-      group.restart(h.epoch, h.firstSeq - 1, 'reset');
+      // A new sequence (Redis restarted empty, or the group was re-created): it starts at 1,
+      // whatever batch of it this node happens to receive first.
+      this.#restartAt(group, t, h, 0);
+      return;
     } else if (lastOf(h) <= group.seq) {
       return;
     } else if (h.firstSeq > group.seq + 1) {
       this.#deps.stats.count('holes', 1);
-      this.#readBack(group, t, h.firstSeq - 1, this.#fromHistory(group, h.firstSeq - 1), [h]);
+      this.#readBack(
+        group,
+        t,
+        h.firstSeq - 1,
+        this.#fromHistory(group, h.firstSeq - 1),
+        [h],
+        'hole',
+      );
       return;
     }
     if (h.batch) {
@@ -200,7 +239,19 @@ export class Sequencer {
     const entries = fromOutbox.then((batches) =>
       batches ? batches.map(ownHeld) : this.#fromHistory(group, last),
     );
-    this.#readBack(group, t, last, entries, []);
+    this.#readBack(group, t, last, entries, [], 'own');
+  }
+
+  /** Switches to h's sequence at `from` and reads what lies between back before h. */
+  #restartAt(group: Group, t: Track, h: Held, from: number): void {
+    group.restart(h.epoch, from, 'reset');
+    if (h.firstSeq - 1 <= from) {
+      this.#accept(group, t, h);
+      return;
+    }
+    this.#deps.stats.count('holes', 1);
+    const upto = h.firstSeq - 1;
+    this.#readBack(group, t, upto, this.#fromHistory(group, upto), [h], 'sequence');
   }
 
   #deliver(group: Group, h: Held): void {
@@ -223,33 +274,82 @@ export class Sequencer {
    * Delivers batches (group.seq, upto] once `entries` has them, while what arrives meanwhile
    * waits (with `held`, already in line); what `entries` lacks is skipped as lost.
    */
-  #readBack(group: Group, t: Track, upto: number, entries: Promise<Held[]>, held: Held[]): void {
+  #readBack(
+    group: Group,
+    t: Track,
+    upto: number,
+    entries: Promise<Held[]>,
+    held: Held[],
+    why: ReadWhy,
+  ): void {
     const read = ++this.#reads;
     t.reading = read;
     t.held = held;
     t.heldBytes = 0;
     for (const h of held) t.heldBytes += h.batch?.wire.byteLength ?? 0;
     const epoch = group.epoch;
-    const done = (list: Held[]) => {
+    const after = group.seq;
+    const started = Date.now();
+    const done = (list: Held[] | null, err?: Error) => {
       if (t.reading !== read) return;
       t.reading = 0;
+      let recovered = 0;
+      let had = 0;
+      let lost = 0;
       if (t.mode === 'cluster' && group.epoch === epoch) {
-        for (const e of list) {
+        for (const e of list ?? []) {
           if (lastOf(e) <= group.seq || !e.batch) continue;
-          if (e.firstSeq > group.seq + 1) this.#skip(group, e.firstSeq - 1);
+          if (e.firstSeq > group.seq + 1) lost += this.#skip(group, e.firstSeq - 1);
+          if (e.field && this.#deps.numberedHere(e.field)) {
+            this.#pass(group, e);
+            had += e.count;
+            continue;
+          }
           this.#deliver(group, e);
+          recovered += e.count;
         }
-        if (group.seq < upto) this.#skip(group, upto);
+        if (group.seq < upto) lost += this.#skip(group, upto);
+      }
+      this.#deps.stats.readBack(recovered);
+      if (why !== 'own' || lost > 0) {
+        const fields = {
+          group: group.name,
+          from: formatId(epoch, after + 1),
+          to: formatId(epoch, upto),
+          recovered,
+          alreadyHere: had,
+          lost,
+          ms: Date.now() - started,
+          ...(err ? { err: err.message } : {}),
+        };
+        if (lost > 0) this.#deps.log.warn(fields, `read back (${why}): messages lost`);
+        else this.#deps.log.info(fields, `read back (${why}) from the shared history`);
       }
       this.#drain(group, t);
     };
-    entries.then(done, () => done([]));
+    entries.then(done, (err: Error) => done(null, err));
   }
 
-  /** Messages the shared history no longer holds: counted, and SSE subscribers are told. */
-  #skip(group: Group, toSeq: number): void {
-    this.#deps.stats.count('lost', toSeq - group.seq);
+  /**
+   * Messages this node cannot deliver (the shared history does not hold them, or Redis did not
+   * answer within the read-back wait): counted, and SSE subscribers are told. Returns how many.
+   */
+  #skip(group: Group, toSeq: number): number {
+    const n = toSeq - group.seq;
+    this.#deps.stats.count('lost', n);
     group.restart(group.epoch, toSeq, 'evicted');
+    return n;
+  }
+
+  /**
+   * A batch this node's members already have (see SequencerDeps.numberedHere): it takes its
+   * place in the sequence and the history, and is sent to nobody here again.
+   */
+  #pass(group: Group, h: Held): void {
+    group.sseFanout.flush();
+    const last = lastOf(h);
+    for (const s of group.sse) if (s.lastSeq !== PARKED && s.lastSeq < last) s.lastSeq = last;
+    group.acceptNumbered(h.batch as Batch, false);
   }
 
   #drain(group: Group, t: Track): void {
@@ -278,7 +378,9 @@ export class Sequencer {
     if (batch.count === 0) return;
     const t = this.#track(group);
     if (t.mode !== 'local') {
-      this.#forgetRead(t, true);
+      // From the cluster's sequence, what a read was fetching is read again on the way back.
+      this.#forgetRead(t, t.mode !== 'cluster');
+      if (t.mode === 'cluster') t.left = { epoch: group.epoch, seq: group.seq };
       const epoch = Math.max(Date.now(), Math.floor(group.epoch / 100) + 1) * 100 + this.#salt;
       group.restart(epoch, 0, 'reset');
       t.mode = 'local';

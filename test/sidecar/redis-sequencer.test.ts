@@ -7,6 +7,7 @@ import { type OwnEcho, Sequencer } from '../../sidecar/backplane/redis-sequencer
 import { BackplaneStats } from '../../sidecar/backplane/redis-stats.ts';
 import { Group } from '../../sidecar/group.ts';
 import { History } from '../../sidecar/history.ts';
+import { createLogger } from '../../sidecar/logger.ts';
 import type { Member } from '../../sidecar/member.ts';
 import { Stats } from '../../sidecar/stats.ts';
 
@@ -72,8 +73,10 @@ function setup(): Setup {
     readRange: async (_name, _epoch, after, upto) =>
       [...s.shared.values()].filter((e) => e.batch.firstSeq > after && e.batch.lastSeq <= upto),
     published: (_g, _epoch, first) => s.published(first),
+    numberedHere: () => false,
     maxHeldBytes: 1 << 20,
     stats,
+    log: createLogger('silent'),
   });
   return s;
 }
