@@ -57,6 +57,8 @@ const HOLE_BYTES = 256;
  * node's SSE subscribers a second time under its cluster id.
  */
 const MAX_NUMBERED_HERE = 65_536;
+/** Bound of the count of messages numbered here that Redis may still take (see unconfirmedEcho). */
+const MAX_UNCONFIRMED = 1_000_000;
 
 /**
  * The queue toward Redis. Everything a group publishes on this node within one event-loop turn
@@ -97,6 +99,8 @@ export class Outbox {
   readonly #holes = new Map<Group, number>();
   /** Fields of batches sent to Redis, unconfirmed and numbered here, oldest first. */
   readonly #numberedHere = new Set<string>();
+  /** Messages of those batches not yet seen again in the cluster's sequence. */
+  #unconfirmed = 0;
 
   constructor(
     redis: Redis & Scripted,
@@ -186,8 +190,17 @@ export class Outbox {
    * saw unconfirmed and numbered itself (Redis took it late: its command connection had been
    * given up while the transaction was still on its way).
    */
-  numberedHere(field: string): boolean {
-    return this.#numberedHere.has(field);
+  numberedHere(field: string, count: number): boolean {
+    if (!this.#numberedHere.delete(field)) return false;
+    this.#unconfirmed = Math.max(0, this.#unconfirmed - count);
+    return true;
+  }
+
+  /** See SequencerDeps.unconfirmedEcho. */
+  unconfirmedEcho(count: number): boolean {
+    if (this.#unconfirmed < count) return false;
+    this.#unconfirmed -= count;
+    return true;
   }
 
   /** Resolves once a published batch has ids (from Redis, or from this node when Redis did not take it). */
@@ -333,7 +346,10 @@ export class Outbox {
     } else {
       chunk.state = 'failed';
       this.#stats.notShared(outcome, count);
-      if (outcome === 'error' && chunk.field) this.#rememberNumberedHere(chunk.field);
+      if (outcome === 'error' && chunk.field) {
+        this.#rememberNumberedHere(chunk.field);
+        this.#unconfirmed = Math.min(this.#unconfirmed + count, MAX_UNCONFIRMED);
+      }
       if (err && !this.#failing) {
         this.#failing = true;
         this.#log.warn({ err: err.message }, 'redis did not take a batch: numbering it here');

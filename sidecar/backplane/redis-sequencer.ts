@@ -96,7 +96,13 @@ export interface SequencerDeps {
    * here too: Redis took it after this node had given up waiting for its answer. This node's
    * members already have it, under an id of this node's own.
    */
-  numberedHere(field: string): boolean;
+  numberedHere(field: string, count: number): boolean;
+  /**
+   * Whether an echo of `count` messages of this node's that neither its outbox nor the shared
+   * history holds any more is one of those batches (its outbox counts how many it numbered
+   * here that Redis may have taken late).
+   */
+  unconfirmedEcho(count: number): boolean;
   /** Bytes that may wait while a hole is read back; past it they are dropped and read back later. */
   maxHeldBytes: number;
   stats: BackplaneStats;
@@ -195,8 +201,8 @@ export class Sequencer {
       if (left && h.epoch >= left.epoch) {
         // Back from numbering its own: what the cluster numbered meanwhile (other nodes' batches,
         // and its own that Redis took late) is read back, from where it left the sequence.
-        const from = h.epoch === left.epoch ? Math.min(left.seq, h.firstSeq - 1) : 0;
-        this.#restartAt(group, t, h, from);
+        const same = h.epoch === left.epoch;
+        this.#restartAt(group, t, h, same ? Math.min(left.seq, h.firstSeq - 1) : 0, same);
         return;
       }
       group.restart(h.epoch, h.firstSeq - 1, wasLocal ? 'reset' : null);
@@ -208,7 +214,7 @@ export class Sequencer {
       }
       // A new sequence (Redis restarted empty, or the group was re-created): it starts at 1,
       // whatever batch of it this node happens to receive first.
-      this.#restartAt(group, t, h, 0);
+      this.#restartAt(group, t, h, 0, false);
       return;
     } else if (lastOf(h) <= group.seq) {
       return;
@@ -242,16 +248,24 @@ export class Sequencer {
     this.#readBack(group, t, last, entries, [], 'own');
   }
 
-  /** Switches to h's sequence at `from` and reads what lies between back before h. */
-  #restartAt(group: Group, t: Track, h: Held, from: number): void {
-    group.restart(h.epoch, from, 'reset');
-    if (h.firstSeq - 1 <= from) {
+  /**
+   * Switches to h's sequence after `from` and reads what lies between back before h. Back in
+   * the sequence it left (`rejoin`), its SSE subscribers are told `reset` at the switch, so
+   * what the history no longer holds of that stretch is passed over, not reported again: some
+   * of it may be this node's own batches, which they already have (see numberedHere).
+   */
+  #restartAt(group: Group, t: Track, h: Held, from: number, rejoin: boolean): void {
+    const upto = h.firstSeq - 1;
+    if (upto <= from) {
+      group.restart(h.epoch, upto, 'reset');
       this.#accept(group, t, h);
       return;
     }
     this.#deps.stats.count('holes', 1);
-    const upto = h.firstSeq - 1;
-    this.#readBack(group, t, upto, this.#fromHistory(group, upto), [h], 'sequence');
+    const entries = this.#deps
+      .readRange(group.name, h.epoch, from, upto)
+      .then((list) => list.map((e) => this.#held(e)));
+    this.#readBack(group, t, upto, entries, [h], 'sequence', { epoch: h.epoch, from, rejoin });
   }
 
   #deliver(group: Group, h: Held): void {
@@ -281,14 +295,15 @@ export class Sequencer {
     entries: Promise<Held[]>,
     held: Held[],
     why: ReadWhy,
+    restart?: { epoch: number; from: number; rejoin: boolean },
   ): void {
     const read = ++this.#reads;
     t.reading = read;
     t.held = held;
     t.heldBytes = 0;
     for (const h of held) t.heldBytes += h.batch?.wire.byteLength ?? 0;
-    const epoch = group.epoch;
-    const after = group.seq;
+    const epoch = restart?.epoch ?? group.epoch;
+    const after = restart?.from ?? group.seq;
     const started = Date.now();
     const done = (list: Held[] | null, err?: Error) => {
       if (t.reading !== read) return;
@@ -296,11 +311,19 @@ export class Sequencer {
       let recovered = 0;
       let had = 0;
       let lost = 0;
+      if (restart && t.mode === 'cluster') {
+        let at = restart.from;
+        if (restart.rejoin) {
+          const first = list?.find((e) => e.batch && lastOf(e) > at);
+          at = first ? Math.max(at, first.firstSeq - 1) : upto;
+        }
+        group.restart(restart.epoch, at, 'reset');
+      }
       if (t.mode === 'cluster' && group.epoch === epoch) {
         for (const e of list ?? []) {
           if (lastOf(e) <= group.seq || !e.batch) continue;
           if (e.firstSeq > group.seq + 1) lost += this.#skip(group, e.firstSeq - 1);
-          if (e.field && this.#deps.numberedHere(e.field)) {
+          if (e.field && this.#deps.numberedHere(e.field, e.count)) {
             this.#pass(group, e);
             had += e.count;
             continue;
@@ -308,7 +331,13 @@ export class Sequencer {
           this.#deliver(group, e);
           recovered += e.count;
         }
-        if (group.seq < upto) lost += this.#skip(group, upto);
+        if (group.seq < upto) {
+          if (why === 'own' && this.#deps.unconfirmedEcho(upto - group.seq)) {
+            // Evicted from the history already (a burst Redis took late): its members have it.
+            had += upto - group.seq;
+            group.restart(group.epoch, upto, null);
+          } else lost += this.#skip(group, upto);
+        }
       }
       this.#deps.stats.readBack(recovered);
       if (why !== 'own' || lost > 0) {

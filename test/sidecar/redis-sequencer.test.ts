@@ -74,6 +74,7 @@ function setup(): Setup {
       [...s.shared.values()].filter((e) => e.batch.firstSeq > after && e.batch.lastSeq <= upto),
     published: (_g, _epoch, first) => s.published(first),
     numberedHere: () => false,
+    unconfirmedEcho: () => false,
     maxHeldBytes: 1 << 20,
     stats,
     log: createLogger('silent'),
