@@ -18,7 +18,10 @@ export interface Audit {
 }
 
 function numbers(items: string[], prefix: string): number[] {
-  return items.filter((t) => t.startsWith(prefix)).map((t) => Number(t.slice(prefix.length)));
+  // A message may carry padding after its number.
+  return items
+    .filter((t) => t.startsWith(prefix))
+    .map((t) => Number.parseInt(t.slice(prefix.length), 10));
 }
 
 function tally(got: number[], sent: number): Pick<Audit, 'lost' | 'duplicated' | 'reordered'> {
@@ -58,7 +61,7 @@ export function auditSse(events: SseEvent[], prefix: string, sent: number): Audi
       continue;
     }
     if ((e.event !== 'message' && e.event !== 'binary') || !e.data.startsWith(prefix)) continue;
-    const n = Number(e.data.slice(prefix.length));
+    const n = Number.parseInt(e.data.slice(prefix.length), 10);
     const epoch = parseId(e.id ?? '')?.epoch ?? 0;
     got.push(n);
     if (prev) {
