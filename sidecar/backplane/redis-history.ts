@@ -18,10 +18,28 @@ export function resolveSnapshotStart(start: StartPoint, snap: Snapshot) {
 }
 
 /**
- * The field of an index entry that holds no batch: ids the cluster gave to messages a node could
- * not share (its queue toward Redis was full). Readers find a hole there and say so.
+ * The field of an index entry that holds no batch: `-<count>`, then `:<owner field>` when the
+ * node that numbered it has the messages itself (see Outbox). Ids the cluster gave to messages
+ * it never got; readers find a hole there and say so.
  */
-export const HOLE_FIELD = '-';
+export function isHoleField(field: string): boolean {
+  return field.startsWith('-');
+}
+
+/** The owner part of a hole's field, '' when it has none. */
+export function holeOwner(field: string): string {
+  const at = field.indexOf(':');
+  return at < 0 ? '' : field.slice(at + 1);
+}
+
+/** Ids of a group's sequence the shared history holds no batch for (see holeField). */
+export interface Hole {
+  hole: true;
+  epoch: number;
+  firstSeq: number;
+  count: number;
+  field: string;
+}
 
 /**
  * Reads the shared history of groups, for replays, history pages and filling holes: the index
@@ -75,9 +93,18 @@ export class SharedHistory {
     return { group, messages, gap, lastId, more };
   }
 
-  /** Batches (after, upto] of one epoch; [] when the group moved to another epoch. */
-  async range(group: string, epoch: number, after: number, upto: number): Promise<SharedBatch[]> {
-    return (await this.#read(group, String(epoch), after, upto, 0))?.entries ?? [];
+  /** Batches and holes (after, upto] of one epoch, in order; [] when the group moved to another epoch. */
+  async range(
+    group: string,
+    epoch: number,
+    after: number,
+    upto: number,
+  ): Promise<(SharedBatch | Hole)[]> {
+    const snap = await this.#read(group, String(epoch), after, upto, 0);
+    if (!snap) return [];
+    const all: (SharedBatch | Hole)[] = [...snap.entries, ...(snap.holes ?? [])];
+    const first = (x: SharedBatch | Hole) => ('hole' in x ? x.firstSeq : x.batch.firstSeq);
+    return all.sort((a, b) => first(a) - first(b));
   }
 
   async #read(
@@ -106,13 +133,18 @@ export class SharedHistory {
       entries: [],
     };
     if (index.length === 0) return snap;
-    const entries = index
-      .map((text) => {
-        const [last, , field] = text.split(' ');
-        return { last: Number(last), field };
-      })
-      // A hole holds nothing to read: the next batch's ids jump past it.
-      .filter((x) => x.field !== HOLE_FIELD);
+    const all = index.map((text) => {
+      const [last, , field] = text.split(' ');
+      return { last: Number(last), field };
+    });
+    // A hole holds nothing to read: the next batch's ids jump past it.
+    const entries = all.filter((x) => !isHoleField(x.field));
+    snap.holes = all
+      .filter((x) => isHoleField(x.field))
+      .map(({ last, field }) => {
+        const count = Number.parseInt(field.slice(1), 10) || 0;
+        return { hole: true, epoch: snap.epoch, firstSeq: last - count + 1, count, field };
+      });
     if (entries.length === 0) return snap;
     const blobs = await this.#redis.hmgetBuffer(k.blobs(group), ...entries.map((x) => x.field));
     for (let i = 0; i < entries.length; i++) {

@@ -5,7 +5,7 @@ import { encodeBatchAfter, encodeGap, encodePosition } from '../../shared/sse.ts
 import { type Group, PARKED, type SseMember } from '../group.ts';
 import type { Logger } from '../logger.ts';
 import type { SharedBatch } from './redis-codec.ts';
-import { resolveSnapshotStart } from './redis-history.ts';
+import { type Hole, resolveSnapshotStart } from './redis-history.ts';
 import type { BackplaneStats } from './redis-stats.ts';
 
 /** A group's shared history at one moment, with the batches a read asked for. */
@@ -15,6 +15,8 @@ export interface Snapshot {
   evicted: number;
   bytes: number;
   entries: SharedBatch[];
+  /** Ids among the entries' that the history holds no batch for. */
+  holes?: Hole[];
 }
 
 /**
@@ -80,7 +82,12 @@ export interface SequencerDeps {
    * Batches (after, upto] of a group's epoch, from the shared history; what it no longer holds is
    * missing. Waits (bounded) for Redis to answer; rejects when it did not within that wait.
    */
-  readRange(group: string, epoch: number, after: number, upto: number): Promise<SharedBatch[]>;
+  readRange(
+    group: string,
+    epoch: number,
+    after: number,
+    upto: number,
+  ): Promise<(SharedBatch | Hole)[]>;
   /**
    * The batches this node published as `<epoch>-<first..last>`, if its outbox still has them: at
    * once, or once Redis's answer for them arrives (their echo can overtake it); null if not.
@@ -147,7 +154,11 @@ export class Sequencer {
     if (t.mode === 'cluster') t.mode = 'unsynced';
   }
 
-  #held(shared: SharedBatch): Held {
+  #held(shared: SharedBatch | Hole): Held {
+    if ('hole' in shared) {
+      const { epoch, firstSeq, count, field } = shared;
+      return { epoch, firstSeq, count, batch: null, toSockets: false, fromOther: true, field };
+    }
     const b = shared.batch;
     const fromOther = shared.origin !== this.#deps.node;
     return {
@@ -321,8 +332,16 @@ export class Sequencer {
       }
       if (t.mode === 'cluster' && group.epoch === epoch) {
         for (const e of list ?? []) {
-          if (lastOf(e) <= group.seq || !e.batch) continue;
+          if (lastOf(e) <= group.seq) continue;
           if (e.firstSeq > group.seq + 1) lost += this.#skip(group, e.firstSeq - 1);
+          if (!e.batch) {
+            // A hole: messages the cluster never got. Its numbering node's members have them.
+            if (e.field && this.#deps.numberedHere(e.field, e.count)) {
+              had += e.count;
+              group.restart(group.epoch, lastOf(e), null);
+            } else lost += this.#skip(group, lastOf(e));
+            continue;
+          }
           if (e.field && this.#deps.numberedHere(e.field, e.count)) {
             this.#pass(group, e);
             had += e.count;
@@ -441,8 +460,21 @@ export class Sequencer {
     const { afterSeq, gap } = resolveSnapshotStart(start, snap);
     const parts: Uint8Array[] = [];
     if (gap) parts.push(encodeGap(gap));
+    let sent = afterSeq;
     for (const e of snap.entries) {
-      if (e.batch.lastSeq > afterSeq) parts.push(encodeBatchAfter(e.batch, afterSeq));
+      if (e.batch.lastSeq <= afterSeq) continue;
+      if (e.batch.firstSeq > sent + 1 && sent > 0) {
+        // A hole in the history (ids given to messages the cluster never got).
+        parts.push(
+          encodeGap({
+            requested: formatId(snap.epoch, sent),
+            resumedFrom: formatId(snap.epoch, e.batch.firstSeq),
+            reason: 'evicted',
+          }),
+        );
+      }
+      parts.push(encodeBatchAfter(e.batch, afterSeq));
+      sent = e.batch.lastSeq;
     }
     const last = Math.max(afterSeq, snap.seq);
     if (group.seq > last) {

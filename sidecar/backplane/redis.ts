@@ -16,7 +16,7 @@ import {
   type SharedBatch,
   sharedCount,
 } from './redis-codec.ts';
-import { SharedHistory } from './redis-history.ts';
+import { type Hole, SharedHistory } from './redis-history.ts';
 import { RedisKeys } from './redis-keys.ts';
 import { Outbox } from './redis-outbox.ts';
 import { Registry } from './redis-registry.ts';
@@ -220,6 +220,7 @@ export class RedisBackplane implements Backplane {
     this.#registry
       .resync()
       .catch((err: Error) => this.#log.warn({ err: err.message }, 'redis registry resync failed'));
+    this.#outbox.reconnected();
     const waiting = [...this.#cmdWaiters];
     this.#cmdWaiters.clear();
     for (const wake of waiting) wake();
@@ -235,7 +236,7 @@ export class RedisBackplane implements Backplane {
     epoch: number,
     after: number,
     upto: number,
-  ): Promise<SharedBatch[]> {
+  ): Promise<(SharedBatch | Hole)[]> {
     const wait = this.#opts.redisReadBackWaitMs;
     const deadline = Date.now() + wait;
     let last: Error | null = null;
@@ -243,7 +244,7 @@ export class RedisBackplane implements Backplane {
       if (this.#cmdReady) {
         try {
           const list = await this.#history.range(group, epoch, after, upto);
-          return list.map(this.#reframe);
+          return list.map((e) => ('hole' in e ? e : this.#reframe(e)));
         } catch (err) {
           last = err as Error;
         }
