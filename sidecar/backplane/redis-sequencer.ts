@@ -358,8 +358,11 @@ export class Sequencer {
           } else lost += this.#skip(group, upto);
         }
       }
-      this.#deps.stats.readBack(recovered);
-      if (why !== 'own' || lost > 0) {
+      // Own batches are mostly answered by the outbox (their echo overtook Redis's answer): only
+      // a read of the shared history is a read-back.
+      const fromHistory = why !== 'own' || lost > 0 || had > 0 || (list ?? []).some((e) => e.field);
+      if (fromHistory) this.#deps.stats.readBack(recovered);
+      if (fromHistory) {
         const fields = {
           group: group.name,
           from: formatId(epoch, after + 1),
@@ -371,6 +374,9 @@ export class Sequencer {
           ...(err ? { err: err.message } : {}),
         };
         if (lost > 0) this.#deps.log.warn(fields, `read back (${why}): messages lost`);
+        // One of this node's own batches at a time: not worth a line each.
+        else if (why === 'own')
+          this.#deps.log.debug(fields, 'read back (own) from the shared history');
         else this.#deps.log.info(fields, `read back (${why}) from the shared history`);
       }
       this.#drain(group, t);
