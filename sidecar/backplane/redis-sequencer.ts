@@ -60,6 +60,8 @@ interface Track {
   heldBytes: number;
   /** The cluster's position this node had when it last switched to numbering its own (local mode). */
   left: { epoch: number; seq: number } | null;
+  /** While a read switches it to another sequence (see #restartAt): where it will start. */
+  restarting: { epoch: number; seq: number } | null;
 }
 
 /** Why a stretch is read back from the shared history, for the log. */
@@ -140,7 +142,7 @@ export class Sequencer {
   #track(group: Group): Track {
     let t = this.#tracks.get(group);
     if (!t) {
-      t = { mode: 'unsynced', reading: 0, held: [], heldBytes: 0, left: null };
+      t = { mode: 'unsynced', reading: 0, held: [], heldBytes: 0, left: null, restarting: null };
       this.#tracks.set(group, t);
     }
     return t;
@@ -315,10 +317,12 @@ export class Sequencer {
     for (const h of held) t.heldBytes += h.batch?.wire.byteLength ?? 0;
     const epoch = restart?.epoch ?? group.epoch;
     const after = restart?.from ?? group.seq;
+    t.restarting = restart ? { epoch, seq: after } : null;
     const started = Date.now();
     const done = (list: Held[] | null, err?: Error) => {
       if (t.reading !== read) return;
       t.reading = 0;
+      t.restarting = null;
       let recovered = 0;
       let had = 0;
       let lost = 0;
@@ -420,6 +424,7 @@ export class Sequencer {
   #forgetRead(t: Track, count: boolean): void {
     if (t.reading === 0) return;
     t.reading = 0;
+    t.restarting = null;
     let n = 0;
     for (const h of t.held) n += h.count;
     if (count && n > 0) this.#deps.stats.count('lost', n);
@@ -432,9 +437,10 @@ export class Sequencer {
     if (batch.count === 0) return;
     const t = this.#track(group);
     if (t.mode !== 'local') {
-      // From the cluster's sequence, what a read was fetching is read again on the way back.
+      // From the cluster's sequence, what a read was fetching is read again on the way back
+      // (from where a switch to another sequence would have started, if one was under way).
+      if (t.mode === 'cluster') t.left = t.restarting ?? { epoch: group.epoch, seq: group.seq };
       this.#forgetRead(t, t.mode !== 'cluster');
-      if (t.mode === 'cluster') t.left = { epoch: group.epoch, seq: group.seq };
       const epoch = Math.max(Date.now(), Math.floor(group.epoch / 100) + 1) * 100 + this.#salt;
       group.restart(epoch, 0, 'reset');
       t.mode = 'local';
@@ -461,6 +467,7 @@ export class Sequencer {
       t.mode = 'cluster';
       // What waited for a read of the old sequence is measured against the new one.
       t.reading = 0;
+      t.restarting = null;
       this.#drain(group, t);
     }
     const { afterSeq, gap } = resolveSnapshotStart(start, snap);
