@@ -81,6 +81,8 @@ export const DEFAULT_PUBLISH_WAIT_MS = 10_000;
 export const DEFAULT_MEMORY_BUDGET = 256 * MiB;
 export const DEFAULT_REDIS_PREFIX = 'groupcast:';
 export const DEFAULT_REDIS_QUEUE_BYTES = 32 * MiB;
+/** A hole read back from the shared history waits this long for Redis to answer (more than a 5 s command timeout plus a 2 s reconnection). */
+export const DEFAULT_REDIS_READ_BACK_WAIT_MS = 10_000;
 export const DEFAULT_NODE_HEARTBEAT_MS = 2_000;
 export const DEFAULT_NODE_EXPIRY_MS = 10_000;
 /** Node ids go into Redis key names and listings: short, printable, no separators. */
@@ -140,6 +142,7 @@ export interface SidecarOptions {
   redisUrl: string | null;
   redisPrefix: string;
   redisQueueBytes: number;
+  redisReadBackWaitMs: number;
   nodeId: string | null;
   nodeHeartbeatMs: number;
   nodeExpiryMs: number;
@@ -656,6 +659,14 @@ export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
     'bytes waiting for Redis (queued or unanswered); past it a batch is not shared (counted) and HTTP answers 503',
     (r) => parseBytes(r, 64 * KiB, 4 * GiB),
     { defaultDoc: '32 MiB' },
+  ),
+  spec(
+    'redisReadBackWaitMs',
+    'REDIS_READ_BACK_WAIT',
+    DEFAULT_REDIS_READ_BACK_WAIT_MS,
+    'how long reading back missed messages waits for Redis to answer (reconnecting) before they count as lost',
+    (r) => parseDuration(r, 100, 600e3),
+    { defaultDoc: '10s' },
   ),
   spec(
     'nodeId',

@@ -22,6 +22,8 @@ export interface SharedBatch {
   batch: Batch;
   /** Set when this node's TCP framing cannot carry it (nodes with different framings). */
   notForSockets?: boolean;
+  /** Its field in the group's blobs, when read from the shared history. */
+  field?: string;
 }
 
 export class MalformedBatchError extends Error {}

@@ -18,6 +18,30 @@ export function resolveSnapshotStart(start: StartPoint, snap: Snapshot) {
 }
 
 /**
+ * The field of an index entry that holds no batch: `-<count>`, then `:<owner field>` when the
+ * node that numbered it has the messages itself (see Outbox). Ids the cluster gave to messages
+ * it never got; readers find a hole there and say so.
+ */
+export function isHoleField(field: string): boolean {
+  return field.startsWith('-');
+}
+
+/** The owner part of a hole's field, '' when it has none. */
+export function holeOwner(field: string): string {
+  const at = field.indexOf(':');
+  return at < 0 ? '' : field.slice(at + 1);
+}
+
+/** Ids of a group's sequence the shared history holds no batch for (see holeField). */
+export interface Hole {
+  hole: true;
+  epoch: number;
+  firstSeq: number;
+  count: number;
+  field: string;
+}
+
+/**
  * Reads the shared history of groups, for replays, history pages and filling holes: the index
  * (a script, so the window and the entries agree), then the batches themselves (plain HMGET: a
  * batch never passes through Lua).
@@ -69,9 +93,18 @@ export class SharedHistory {
     return { group, messages, gap, lastId, more };
   }
 
-  /** Batches (after, upto] of one epoch; [] when the group moved to another epoch. */
-  async range(group: string, epoch: number, after: number, upto: number): Promise<SharedBatch[]> {
-    return (await this.#read(group, String(epoch), after, upto, 0))?.entries ?? [];
+  /** Batches and holes (after, upto] of one epoch, in order; [] when the group moved to another epoch. */
+  async range(
+    group: string,
+    epoch: number,
+    after: number,
+    upto: number,
+  ): Promise<(SharedBatch | Hole)[]> {
+    const snap = await this.#read(group, String(epoch), after, upto, 0);
+    if (!snap) return [];
+    const all: (SharedBatch | Hole)[] = [...snap.entries, ...(snap.holes ?? [])];
+    const first = (x: SharedBatch | Hole) => ('hole' in x ? x.firstSeq : x.batch.firstSeq);
+    return all.sort((a, b) => first(a) - first(b));
   }
 
   async #read(
@@ -100,10 +133,19 @@ export class SharedHistory {
       entries: [],
     };
     if (index.length === 0) return snap;
-    const entries = index.map((text) => {
+    const all = index.map((text) => {
       const [last, , field] = text.split(' ');
       return { last: Number(last), field };
     });
+    // A hole holds nothing to read: the next batch's ids jump past it.
+    const entries = all.filter((x) => !isHoleField(x.field));
+    snap.holes = all
+      .filter((x) => isHoleField(x.field))
+      .map(({ last, field }) => {
+        const count = Number.parseInt(field.slice(1), 10) || 0;
+        return { hole: true, epoch: snap.epoch, firstSeq: last - count + 1, count, field };
+      });
+    if (entries.length === 0) return snap;
     const blobs = await this.#redis.hmgetBuffer(k.blobs(group), ...entries.map((x) => x.field));
     for (let i = 0; i < entries.length; i++) {
       const blob = blobs[i];
@@ -113,7 +155,9 @@ export class SharedHistory {
         snap.entries = [];
         continue;
       }
-      snap.entries.push(decodeShared(blob, snap.epoch, entries[i].last));
+      const shared = decodeShared(blob, snap.epoch, entries[i].last);
+      shared.field = entries[i].field;
+      snap.entries.push(shared);
     }
     return snap;
   }

@@ -7,6 +7,7 @@ import { afterTurn } from '../../shared/turn.ts';
 import type { Group } from '../group.ts';
 import type { Logger } from '../logger.ts';
 import { encodeSharedParts } from './redis-codec.ts';
+import { holeOwner, isHoleField } from './redis-history.ts';
 import type { RedisKeys } from './redis-keys.ts';
 import { PartsCommand } from './redis-parts-command.ts';
 import type { Scripted } from './redis-scripts.ts';
@@ -42,7 +43,37 @@ interface Chunk {
   count: number;
   /** Its echo came back on the channel before Redis's answer: what waits for the answer. */
   onSettled: (() => void)[] | null;
+  /** Holes numbered ahead of it (see Hole). */
+  holes: Hole[];
+  /** Where Redis is asked to keep it in the group's blobs. */
+  field: string;
 }
+
+/**
+ * Messages published here that the cluster never got, given ids in its sequence with no batch
+ * so that every node finds them missing and tells its SSE subscribers: `full` ones did not fit
+ * in the queue (this node's subscribers miss them too); the others were numbered here while
+ * Redis was out of reach (this node's subscribers have them, see numberedHere).
+ */
+interface Hole {
+  count: number;
+  full: boolean;
+  /** Batches sent but unconfirmed: missing unless Redis holds them (checked in the transaction). */
+  fields: Map<string, number> | null;
+  /** The sequence they were meant for, '' for any. */
+  epoch: string;
+}
+
+/** What a hole costs in the queue: it holds no batch, only its transaction. */
+const HOLE_BYTES = 256;
+/**
+ * Fields of batches Redis did not confirm, which were numbered here (see numberedHere). Past
+ * this many the oldest are forgotten: such a batch, if Redis took it after all, reaches this
+ * node's SSE subscribers a second time under its cluster id.
+ */
+const MAX_NUMBERED_HERE = 65_536;
+/** Bound of the count of messages numbered here that Redis may still take (see unconfirmedEcho). */
+const MAX_UNCONFIRMED = 1_000_000;
 
 /**
  * The queue toward Redis. Everything a group publishes on this node within one event-loop turn
@@ -79,6 +110,21 @@ export class Outbox {
   readonly #fieldPrefix: string;
   #fields = 0;
   #failing = false;
+  /** Per group, holes still to be numbered, in order. */
+  readonly #holes = new Map<Group, Hole[]>();
+  /**
+   * Per group, what was numbered here since Redis was last reachable: messages never sent, and
+   * the fields of batches sent but unconfirmed (Redis may have taken them). Checked once the
+   * connection is back: what Redis does not hold becomes a hole.
+   */
+  readonly #unshared = new Map<Group, { count: number; fields: Map<string, number> }>();
+  #unsharedFields = 0;
+  /** Per group, the epoch of the last batch Redis numbered for this node. */
+  readonly #epochs = new WeakMap<Group, number>();
+  /** Fields of batches sent to Redis, unconfirmed and numbered here, oldest first. */
+  readonly #numberedHere = new Set<string>();
+  /** Messages of those batches not yet seen again in the cluster's sequence. */
+  #unconfirmed = 0;
 
   constructor(
     redis: Redis & Scripted,
@@ -118,30 +164,112 @@ export class Outbox {
         line.push(newChunk(group, 'local', batch));
         // A batch after this one must not join a chunk ahead of it.
         this.#open.delete(group);
-      } else this.#numberHere(group, batch);
+      } else {
+        this.#numberHere(group, batch);
+        this.#unsharedHere(group, batch.count, '');
+      }
       return;
     }
     const bytes = batch.wire.byteLength;
     if (!this.#fits(bytes)) {
       this.#stats.notShared('queue_full', batch.count);
       this.#warn('redis queue full: a batch was not shared');
+      if (batch.count === 0) return;
+      // The cluster numbers it as a hole, in its place, so every SSE subscriber is told.
+      const epoch = String(this.#epochs.get(group) ?? '');
+      this.#addHole(group, { count: batch.count, full: true, fields: null, epoch });
+      this.#open.delete(group);
+      this.#schedule();
       return;
     }
     let chunk = this.#open.get(group);
-    if (!chunk) {
-      chunk = newChunk(group, 'queued');
-      this.#open.set(group, chunk);
-      this.#turn.push(chunk);
-      if (line) line.push(chunk);
-      else this.#lines.set(group, [chunk]);
-    }
+    if (!chunk) chunk = this.#newQueued(group);
     chunk.batches.push(batch);
     chunk.bytes += bytes;
     this.#bytes += bytes;
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      afterTurn(this.#flush);
+    this.#schedule();
+  }
+
+  #newQueued(group: Group): Chunk {
+    const chunk = newChunk(group, 'queued');
+    const holes = this.#holes.get(group);
+    if (holes) {
+      chunk.holes = holes;
+      chunk.bytes = HOLE_BYTES * holes.length;
+      this.#bytes += chunk.bytes;
+      this.#holes.delete(group);
     }
+    this.#open.set(group, chunk);
+    this.#turn.push(chunk);
+    const line = this.#lines.get(group);
+    if (line) line.push(chunk);
+    else this.#lines.set(group, [chunk]);
+    return chunk;
+  }
+
+  #addHole(group: Group, hole: Hole): void {
+    const list = this.#holes.get(group);
+    const last = list?.[list.length - 1];
+    if (last?.full && hole.full && last.epoch === hole.epoch) last.count += hole.count;
+    else if (list) list.push(hole);
+    else this.#holes.set(group, [hole]);
+  }
+
+  /** Counts a batch numbered here (`field`: where it was sent, '' if it never was). */
+  #unsharedHere(group: Group, count: number, field: string): void {
+    let u = this.#unshared.get(group);
+    if (!u) {
+      u = { count: 0, fields: new Map() };
+      this.#unshared.set(group, u);
+    }
+    if (!field) u.count += count;
+    else if (u.fields.has(field)) u.fields.set(field, (u.fields.get(field) ?? 0) + count);
+    else if (this.#unsharedFields < MAX_NUMBERED_HERE) {
+      // Past the bound it counts as taken: at worst a silent gap on other nodes, never a false one.
+      u.fields.set(field, count);
+      this.#unsharedFields++;
+    }
+  }
+
+  /**
+   * The command connection is back: what was numbered here meanwhile and Redis does not hold
+   * becomes a hole in each group's sequence (see Hole), ahead of its next batch. Only in the
+   * sequence this node last shared in: in another one, the switch is told already.
+   */
+  reconnected(): void {
+    for (const [group, u] of this.#unshared) {
+      const epoch = this.#epochs.get(group);
+      if (epoch === undefined) continue;
+      this.#addHole(group, { count: u.count, full: false, fields: u.fields, epoch: String(epoch) });
+    }
+    this.#unshared.clear();
+    this.#unsharedFields = 0;
+    if (this.#holes.size > 0) this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    afterTurn(this.#flush);
+  }
+
+  /**
+   * Whether the batch kept under `field` in a group's shared history is one this node sent,
+   * saw unconfirmed and numbered itself (Redis took it late: its command connection had been
+   * given up while the transaction was still on its way).
+   */
+  numberedHere(field: string, count: number): boolean {
+    if (isHoleField(field)) return this.#numberedHere.delete(holeOwner(field));
+    if (!this.#numberedHere.delete(field)) return false;
+    this.#unconfirmed = Math.max(0, this.#unconfirmed - count);
+    return true;
+  }
+
+  /** See SequencerDeps.unconfirmedEcho. */
+  unconfirmedEcho(count: number): boolean {
+    if (this.#unconfirmed < count) return false;
+    this.#unconfirmed -= count;
+    return true;
   }
 
   /** Resolves once a published batch has ids (from Redis, or from this node when Redis did not take it). */
@@ -152,6 +280,12 @@ export class Outbox {
 
   #flush = (): void => {
     this.#scheduled = false;
+    if (this.up) {
+      // Holes no later batch of their group carries go alone, once the queue has room.
+      for (const group of this.#holes.keys()) {
+        if (!this.#open.has(group) && this.#fits(HOLE_BYTES)) this.#newQueued(group);
+      }
+    }
     const chunks = this.#turn;
     this.#turn = [];
     this.#open.clear();
@@ -181,8 +315,45 @@ export class Outbox {
     const keys = this.#keys;
     const r = this.#redis;
     c.state = 'sending';
-    if (this.listening(c.group)) this.#keepForEcho(c);
     const name = c.group.name;
+    const channel = keys.channel(name);
+    // Their outcome is EXEC's; a failure shows there too.
+    r.multi({ pipeline: false }).catch(ignore);
+    for (const hole of c.holes) {
+      // Ids for what was not shared, in the index with no batch: readers see the hole.
+      const owner = hole.full ? '' : `${this.#fieldPrefix}h${++this.#fields}`;
+      if (owner) this.#rememberNumberedHere(owner);
+      const unconfirmed: (string | number)[] = [];
+      for (const [field, n] of hole.fields ?? []) unconfirmed.push(field, n);
+      r.gcHole(
+        keys.meta(name),
+        keys.index(name),
+        keys.blobs(name),
+        keys.groups,
+        hole.count,
+        owner ? `:${owner}` : '',
+        0,
+        historyMessages,
+        historyBytes,
+        keyTtlMs,
+        channel,
+        name,
+        hole.epoch,
+        ...unconfirmed,
+      ).catch(ignore);
+    }
+    if (c.batches.length === 0) {
+      r.exec().then(
+        (replies) => {
+          const [err] = replies?.[0] ?? [new Error('no reply')];
+          if (err) this.#settle(c, 'error', err);
+          else this.#settle(c, [0, 0]);
+        },
+        (err: Error) => this.#settle(c, 'error', err),
+      );
+      return;
+    }
+    if (this.listening(c.group)) this.#keepForEcho(c);
     let count = 0;
     let wireBytes = 0;
     for (const b of c.batches) {
@@ -191,9 +362,7 @@ export class Outbox {
     }
     const parts = encodeSharedParts(node, framing, c.batches);
     const field = `${this.#fieldPrefix}${++this.#fields}`;
-    const channel = keys.channel(name);
-    // Their outcome is EXEC's; a failure shows there too.
-    r.multi({ pipeline: false }).catch(ignore);
+    c.field = field;
     this.#sendParts('hset', [keys.blobs(name), field], parts);
     r.gcNumber(
       keys.meta(name),
@@ -212,8 +381,9 @@ export class Outbox {
     this.#sendParts('publish', [channel], parts);
     r.exec().then(
       (replies) => {
-        // [[err, HSET], [err, script], [err, PUBLISH]]
-        const [err, numbered] = replies?.[1] ?? [new Error('no reply'), null];
+        // [[err, hole script] per hole, [err, HSET], [err, script], [err, PUBLISH]]
+        const at = c.holes.length + 1;
+        const [err, numbered] = replies?.[at] ?? [new Error('no reply'), null];
         if (err || !Array.isArray(numbered)) this.#settle(c, 'error', err ?? toError(numbered));
         else this.#settle(c, numbered as [number, number]);
       },
@@ -245,9 +415,14 @@ export class Outbox {
       }
       this.#stats.shared += count;
       this.#failing = false;
+      if (outcome[0] > 0) this.#epochs.set(chunk.group, outcome[0]);
     } else {
       chunk.state = 'failed';
       this.#stats.notShared(outcome, count);
+      if (outcome === 'error' && chunk.field) {
+        this.#rememberNumberedHere(chunk.field);
+        this.#unconfirmed = Math.min(this.#unconfirmed + count, MAX_UNCONFIRMED);
+      }
       if (err && !this.#failing) {
         this.#failing = true;
         this.#log.warn({ err: err.message }, 'redis did not take a batch: numbering it here');
@@ -257,6 +432,16 @@ export class Outbox {
     const waiting = chunk.onSettled;
     chunk.onSettled = null;
     if (waiting) for (const fn of waiting) fn();
+    // A hole that waited for room in the queue.
+    if (this.#holes.size > 0) this.#schedule();
+  }
+
+  #rememberNumberedHere(field: string): void {
+    this.#numberedHere.add(field);
+    if (this.#numberedHere.size > MAX_NUMBERED_HERE) {
+      const oldest = this.#numberedHere.values().next().value as string;
+      this.#numberedHere.delete(oldest);
+    }
   }
 
   #keepForEcho(c: Chunk): void {
@@ -327,8 +512,10 @@ export class Outbox {
     while (line.length > 0 && line[0].state !== 'sending' && line[0].state !== 'queued') {
       const c = line.shift() as Chunk;
       for (const b of c.batches) {
-        if (c.state !== 'done') this.#numberHere(group, b);
-        else this.#wake(b);
+        if (c.state !== 'done') {
+          this.#numberHere(group, b);
+          this.#unsharedHere(group, b.count, c.field);
+        } else this.#wake(b);
       }
     }
     if (line.length === 0) this.#lines.delete(group);
@@ -367,6 +554,8 @@ function newChunk(group: Group, state: State, batch?: Batch): Chunk {
     first: 0,
     count: 0,
     onSettled: null,
+    holes: [],
+    field: '',
   };
 }
 

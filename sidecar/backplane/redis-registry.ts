@@ -126,13 +126,19 @@ export class Registry {
       });
   };
 
-  /** After (re)connecting: Redis may have restarted empty, or dropped this node as dead. */
+  /**
+   * After (re)connecting: Redis may have restarted empty, or dropped this node as dead, or hold
+   * the entries of an earlier process with this node id (killed, restarted before they expired):
+   * its members are gone with it, and this process's heartbeat must not keep them listed.
+   */
   async resync(): Promise<void> {
     const { node, expiryMs } = this.#opts;
-    const p = this.#redis.pipeline();
     const counts = this.#keys.nodeGroups(node);
+    // The groups this node id had members in, as Redis last heard (this process or an earlier one).
+    const before = await this.#redis.hkeys(counts);
+    const p = this.#redis.pipeline();
     p.del(counts);
-    for (const g of this.#written) p.del(this.#keys.nodeMembers(node, g));
+    for (const g of new Set([...this.#written, ...before])) p.del(this.#keys.nodeMembers(node, g));
     this.#written.clear();
     this.#ops.clear();
     this.#dirty.clear();

@@ -29,9 +29,7 @@ end
  * blobs), wire bytes, max messages, max bytes, key ttl ms, channel, group. Publishes the batch's
  * id `<epoch>-<last seq>` on the channel (the batch follows it) and returns { epoch, first seq }.
  */
-const NUMBER = `${NOW}${ENTRY}
-local n = tonumber(ARGV[1])
-local field = ARGV[2]
+const NUMBER_BODY = `
 local size = tonumber(ARGV[3])
 local maxMessages = tonumber(ARGV[4])
 local maxBytes = tonumber(ARGV[5])
@@ -97,6 +95,29 @@ redis.call('ZADD', KEYS[4], now + ttl, ARGV[8])
 redis.call('PUBLISH', ARGV[7], epoch .. '-' .. f(seq))
 return { tonumber(epoch), first }
 `;
+
+const NUMBER = `${NOW}${ENTRY}
+local n = tonumber(ARGV[1])
+local field = ARGV[2]
+${NUMBER_BODY}`;
+
+/**
+ * Numbers a hole: ids for messages a node published that the cluster never got (see Outbox).
+ * KEYS and ARGV 3-8 as NUMBER; ARGV 1: messages known missing, 2: '' or ':<owner>' (appended to
+ * the hole's field `-<count>`), 9: the epoch the messages were meant for ('' = any: a hole in
+ * another sequence would be in the wrong place, and the switch of sequence is told already),
+ * then pairs of field, count: batches sent but unconfirmed, missing unless blobs holds them.
+ * Numbers nothing (returns {}) when nothing is missing.
+ */
+const HOLE = `${NOW}${ENTRY}
+local n = tonumber(ARGV[1])
+for i = 10, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 0 then n = n + tonumber(ARGV[i + 1]) end
+end
+if n == 0 then return {} end
+if ARGV[9] ~= '' and redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[9] then return {} end
+local field = '-' .. string.format('%.0f', n) .. ARGV[2]
+${NUMBER_BODY}`;
 
 /**
  * KEYS: meta, index. ARGV: after epoch ('' = from the oldest held), after seq, up to seq (0 = the
@@ -167,6 +188,7 @@ type Reply<T> = Promise<T>;
 /** The scripts as commands of a connection (ioredis sends EVALSHA, and EVAL once if Redis lacks the script). */
 export interface Scripted {
   gcNumber(...args: Arg[]): Reply<unknown>;
+  gcHole(...args: Arg[]): Reply<unknown>;
   gcRange(...args: Arg[]): Reply<RangeReply>;
   gcHeartbeat(...args: Arg[]): Reply<number>;
   gcLive(...args: Arg[]): Reply<[string[], string[]]>;
@@ -178,6 +200,7 @@ export type RangeReply = [] | [string, string, string, string, string[]];
 
 export function defineScripts(redis: Redis): Redis & Scripted {
   redis.defineCommand('gcNumber', { numberOfKeys: 4, lua: NUMBER });
+  redis.defineCommand('gcHole', { numberOfKeys: 4, lua: HOLE });
   redis.defineCommand('gcRange', { numberOfKeys: 2, lua: RANGE });
   redis.defineCommand('gcHeartbeat', { numberOfKeys: 1, lua: HEARTBEAT });
   redis.defineCommand('gcLive', { numberOfKeys: 2, lua: LIVE });

@@ -2,9 +2,10 @@ import { concatBytes } from '../../shared/bytes.ts';
 import type { StartPoint } from '../../shared/hub.ts';
 import { type Batch, formatId } from '../../shared/message.ts';
 import { encodeBatchAfter, encodeGap, encodePosition } from '../../shared/sse.ts';
-import type { Group, SseMember } from '../group.ts';
+import { type Group, PARKED, type SseMember } from '../group.ts';
+import type { Logger } from '../logger.ts';
 import type { SharedBatch } from './redis-codec.ts';
-import { resolveSnapshotStart } from './redis-history.ts';
+import { type Hole, resolveSnapshotStart } from './redis-history.ts';
 import type { BackplaneStats } from './redis-stats.ts';
 
 /** A group's shared history at one moment, with the batches a read asked for. */
@@ -14,6 +15,8 @@ export interface Snapshot {
   evicted: number;
   bytes: number;
   entries: SharedBatch[];
+  /** Ids among the entries' that the history holds no batch for. */
+  holes?: Hole[];
 }
 
 /**
@@ -35,6 +38,8 @@ interface Held {
   /** False for a batch this node published (its sockets have it) or cannot frame for them. */
   toSockets: boolean;
   fromOther: boolean;
+  /** Where the shared history holds it, when read from there (see SequencerDeps.numberedHere). */
+  field?: string;
 }
 
 /** A batch this node published, as it came back on the group's channel: its id, not its bytes. */
@@ -53,7 +58,14 @@ interface Track {
   /** Batches that arrived after the hole, in order, waiting for the read. */
   held: Held[];
   heldBytes: number;
+  /** The cluster's position this node had when it last switched to numbering its own (local mode). */
+  left: { epoch: number; seq: number } | null;
+  /** While a read switches it to another sequence (see #restartAt): where it will start. */
+  restarting: { epoch: number; seq: number } | null;
 }
+
+/** Why a stretch is read back from the shared history, for the log. */
+type ReadWhy = 'hole' | 'own' | 'sequence';
 
 function ownHeld(b: Batch): Held {
   return {
@@ -68,8 +80,16 @@ function ownHeld(b: Batch): Held {
 
 export interface SequencerDeps {
   node: string;
-  /** Batches (after, upto] of a group's epoch, from the shared history; what it no longer holds is missing. */
-  readRange(group: string, epoch: number, after: number, upto: number): Promise<SharedBatch[]>;
+  /**
+   * Batches (after, upto] of a group's epoch, from the shared history; what it no longer holds is
+   * missing. Waits (bounded) for Redis to answer; rejects when it did not within that wait.
+   */
+  readRange(
+    group: string,
+    epoch: number,
+    after: number,
+    upto: number,
+  ): Promise<(SharedBatch | Hole)[]>;
   /**
    * The batches this node published as `<epoch>-<first..last>`, if its outbox still has them: at
    * once, or once Redis's answer for them arrives (their echo can overtake it); null if not.
@@ -80,9 +100,22 @@ export interface SequencerDeps {
     first: number,
     last: number,
   ): Batch[] | null | Promise<Batch[] | null>;
+  /**
+   * Whether the batch the shared history holds under `field` was published here and numbered
+   * here too: Redis took it after this node had given up waiting for its answer. This node's
+   * members already have it, under an id of this node's own.
+   */
+  numberedHere(field: string, count: number): boolean;
+  /**
+   * Whether an echo of `count` messages of this node's that neither its outbox nor the shared
+   * history holds any more is one of those batches (its outbox counts how many it numbered
+   * here that Redis may have taken late).
+   */
+  unconfirmedEcho(count: number): boolean;
   /** Bytes that may wait while a hole is read back; past it they are dropped and read back later. */
   maxHeldBytes: number;
   stats: BackplaneStats;
+  log: Logger;
 }
 
 /**
@@ -109,7 +142,7 @@ export class Sequencer {
   #track(group: Group): Track {
     let t = this.#tracks.get(group);
     if (!t) {
-      t = { mode: 'unsynced', reading: 0, held: [], heldBytes: 0 };
+      t = { mode: 'unsynced', reading: 0, held: [], heldBytes: 0, left: null, restarting: null };
       this.#tracks.set(group, t);
     }
     return t;
@@ -123,7 +156,11 @@ export class Sequencer {
     if (t.mode === 'cluster') t.mode = 'unsynced';
   }
 
-  #held(shared: SharedBatch): Held {
+  #held(shared: SharedBatch | Hole): Held {
+    if ('hole' in shared) {
+      const { epoch, firstSeq, count, field } = shared;
+      return { epoch, firstSeq, count, batch: null, toSockets: false, fromOther: true, field };
+    }
     const b = shared.batch;
     const fromOther = shared.origin !== this.#deps.node;
     return {
@@ -133,6 +170,7 @@ export class Sequencer {
       batch: b,
       toSockets: fromOther && !shared.notForSockets,
       fromOther,
+      field: shared.field,
     };
   }
 
@@ -169,20 +207,40 @@ export class Sequencer {
       return;
     }
     if (t.mode !== 'cluster') {
-      group.restart(h.epoch, h.firstSeq - 1, t.mode === 'local' ? 'reset' : null);
+      const wasLocal = t.mode === 'local';
+      const left = wasLocal ? t.left : null;
+      t.left = null;
       t.mode = 'cluster';
+      if (left && h.epoch >= left.epoch) {
+        // Back from numbering its own: what the cluster numbered meanwhile (other nodes' batches,
+        // and its own that Redis took late) is read back, from where it left the sequence.
+        const same = h.epoch === left.epoch;
+        this.#restartAt(group, t, h, same ? Math.min(left.seq, h.firstSeq - 1) : 0, same);
+        return;
+      }
+      group.restart(h.epoch, h.firstSeq - 1, wasLocal ? 'reset' : null);
     } else if (h.epoch !== group.epoch) {
       if (h.epoch < group.epoch) {
         // From a sequence this node already left behind (its snapshot saw the newer one first).
         this.#deps.stats.count('stale', h.count);
         return;
       }
-      group.restart(h.epoch, h.firstSeq - 1, 'reset');
+      // A new sequence (Redis restarted empty, or the group was re-created): it starts at 1,
+      // whatever batch of it this node happens to receive first.
+      this.#restartAt(group, t, h, 0, false);
+      return;
     } else if (lastOf(h) <= group.seq) {
       return;
     } else if (h.firstSeq > group.seq + 1) {
       this.#deps.stats.count('holes', 1);
-      this.#readBack(group, t, h.firstSeq - 1, this.#fromHistory(group, h.firstSeq - 1), [h]);
+      this.#readBack(
+        group,
+        t,
+        h.firstSeq - 1,
+        this.#fromHistory(group, h.firstSeq - 1),
+        [h],
+        'hole',
+      );
       return;
     }
     if (h.batch) {
@@ -200,7 +258,27 @@ export class Sequencer {
     const entries = fromOutbox.then((batches) =>
       batches ? batches.map(ownHeld) : this.#fromHistory(group, last),
     );
-    this.#readBack(group, t, last, entries, []);
+    this.#readBack(group, t, last, entries, [], 'own');
+  }
+
+  /**
+   * Switches to h's sequence after `from` and reads what lies between back before h. Back in
+   * the sequence it left (`rejoin`), its SSE subscribers are told `reset` at the switch, so
+   * what the history no longer holds of that stretch is passed over, not reported again: some
+   * of it may be this node's own batches, which they already have (see numberedHere).
+   */
+  #restartAt(group: Group, t: Track, h: Held, from: number, rejoin: boolean): void {
+    const upto = h.firstSeq - 1;
+    if (upto <= from) {
+      group.restart(h.epoch, upto, 'reset');
+      this.#accept(group, t, h);
+      return;
+    }
+    this.#deps.stats.count('holes', 1);
+    const entries = this.#deps
+      .readRange(group.name, h.epoch, from, upto)
+      .then((list) => list.map((e) => this.#held(e)));
+    this.#readBack(group, t, upto, entries, [h], 'sequence', { epoch: h.epoch, from, rejoin });
   }
 
   #deliver(group: Group, h: Held): void {
@@ -223,33 +301,113 @@ export class Sequencer {
    * Delivers batches (group.seq, upto] once `entries` has them, while what arrives meanwhile
    * waits (with `held`, already in line); what `entries` lacks is skipped as lost.
    */
-  #readBack(group: Group, t: Track, upto: number, entries: Promise<Held[]>, held: Held[]): void {
+  #readBack(
+    group: Group,
+    t: Track,
+    upto: number,
+    entries: Promise<Held[]>,
+    held: Held[],
+    why: ReadWhy,
+    restart?: { epoch: number; from: number; rejoin: boolean },
+  ): void {
     const read = ++this.#reads;
     t.reading = read;
     t.held = held;
     t.heldBytes = 0;
     for (const h of held) t.heldBytes += h.batch?.wire.byteLength ?? 0;
-    const epoch = group.epoch;
-    const done = (list: Held[]) => {
+    const epoch = restart?.epoch ?? group.epoch;
+    const after = restart?.from ?? group.seq;
+    t.restarting = restart ? { epoch, seq: after } : null;
+    const started = Date.now();
+    const done = (list: Held[] | null, err?: Error) => {
       if (t.reading !== read) return;
       t.reading = 0;
-      if (t.mode === 'cluster' && group.epoch === epoch) {
-        for (const e of list) {
-          if (lastOf(e) <= group.seq || !e.batch) continue;
-          if (e.firstSeq > group.seq + 1) this.#skip(group, e.firstSeq - 1);
-          this.#deliver(group, e);
+      t.restarting = null;
+      let recovered = 0;
+      let had = 0;
+      let lost = 0;
+      if (restart && t.mode === 'cluster') {
+        let at = restart.from;
+        if (restart.rejoin) {
+          const first = list?.find((e) => e.batch && lastOf(e) > at);
+          at = first ? Math.max(at, first.firstSeq - 1) : upto;
         }
-        if (group.seq < upto) this.#skip(group, upto);
+        group.restart(restart.epoch, at, 'reset');
+      }
+      if (t.mode === 'cluster' && group.epoch === epoch) {
+        for (const e of list ?? []) {
+          if (lastOf(e) <= group.seq) continue;
+          if (e.firstSeq > group.seq + 1) lost += this.#skip(group, e.firstSeq - 1);
+          if (!e.batch) {
+            // A hole: messages the cluster never got. Its numbering node's members have them.
+            if (e.field && this.#deps.numberedHere(e.field, e.count)) {
+              had += e.count;
+              group.restart(group.epoch, lastOf(e), null);
+            } else lost += this.#skip(group, lastOf(e));
+            continue;
+          }
+          if (e.field && this.#deps.numberedHere(e.field, e.count)) {
+            this.#pass(group, e);
+            had += e.count;
+            continue;
+          }
+          this.#deliver(group, e);
+          recovered += e.count;
+        }
+        if (group.seq < upto) {
+          if (why === 'own' && this.#deps.unconfirmedEcho(upto - group.seq)) {
+            // Evicted from the history already (a burst Redis took late): its members have it.
+            had += upto - group.seq;
+            group.restart(group.epoch, upto, null);
+          } else lost += this.#skip(group, upto);
+        }
+      }
+      // Own batches are mostly answered by the outbox (their echo overtook Redis's answer): only
+      // a read of the shared history is a read-back.
+      const fromHistory = why !== 'own' || lost > 0 || had > 0 || (list ?? []).some((e) => e.field);
+      if (fromHistory) this.#deps.stats.readBack(recovered);
+      if (fromHistory) {
+        const fields = {
+          group: group.name,
+          from: formatId(epoch, after + 1),
+          to: formatId(epoch, upto),
+          recovered,
+          alreadyHere: had,
+          lost,
+          ms: Date.now() - started,
+          ...(err ? { err: err.message } : {}),
+        };
+        if (lost > 0) this.#deps.log.warn(fields, `read back (${why}): messages lost`);
+        // One of this node's own batches at a time: not worth a line each.
+        else if (why === 'own')
+          this.#deps.log.debug(fields, 'read back (own) from the shared history');
+        else this.#deps.log.info(fields, `read back (${why}) from the shared history`);
       }
       this.#drain(group, t);
     };
-    entries.then(done, () => done([]));
+    entries.then(done, (err: Error) => done(null, err));
   }
 
-  /** Messages the shared history no longer holds: counted, and SSE subscribers are told. */
-  #skip(group: Group, toSeq: number): void {
-    this.#deps.stats.count('lost', toSeq - group.seq);
+  /**
+   * Messages this node cannot deliver (the shared history does not hold them, or Redis did not
+   * answer within the read-back wait): counted, and SSE subscribers are told. Returns how many.
+   */
+  #skip(group: Group, toSeq: number): number {
+    const n = toSeq - group.seq;
+    this.#deps.stats.count('lost', n);
     group.restart(group.epoch, toSeq, 'evicted');
+    return n;
+  }
+
+  /**
+   * A batch this node's members already have (see SequencerDeps.numberedHere): it takes its
+   * place in the sequence and the history, and is sent to nobody here again.
+   */
+  #pass(group: Group, h: Held): void {
+    group.sseFanout.flush();
+    const last = lastOf(h);
+    for (const s of group.sse) if (s.lastSeq !== PARKED && s.lastSeq < last) s.lastSeq = last;
+    group.acceptNumbered(h.batch as Batch, false);
   }
 
   #drain(group: Group, t: Track): void {
@@ -266,6 +424,7 @@ export class Sequencer {
   #forgetRead(t: Track, count: boolean): void {
     if (t.reading === 0) return;
     t.reading = 0;
+    t.restarting = null;
     let n = 0;
     for (const h of t.held) n += h.count;
     if (count && n > 0) this.#deps.stats.count('lost', n);
@@ -278,7 +437,10 @@ export class Sequencer {
     if (batch.count === 0) return;
     const t = this.#track(group);
     if (t.mode !== 'local') {
-      this.#forgetRead(t, true);
+      // From the cluster's sequence, what a read was fetching is read again on the way back
+      // (from where a switch to another sequence would have started, if one was under way).
+      if (t.mode === 'cluster') t.left = t.restarting ?? { epoch: group.epoch, seq: group.seq };
+      this.#forgetRead(t, t.mode !== 'cluster');
       const epoch = Math.max(Date.now(), Math.floor(group.epoch / 100) + 1) * 100 + this.#salt;
       group.restart(epoch, 0, 'reset');
       t.mode = 'local';
@@ -305,13 +467,27 @@ export class Sequencer {
       t.mode = 'cluster';
       // What waited for a read of the old sequence is measured against the new one.
       t.reading = 0;
+      t.restarting = null;
       this.#drain(group, t);
     }
     const { afterSeq, gap } = resolveSnapshotStart(start, snap);
     const parts: Uint8Array[] = [];
     if (gap) parts.push(encodeGap(gap));
+    let sent = afterSeq;
     for (const e of snap.entries) {
-      if (e.batch.lastSeq > afterSeq) parts.push(encodeBatchAfter(e.batch, afterSeq));
+      if (e.batch.lastSeq <= afterSeq) continue;
+      if (e.batch.firstSeq > sent + 1 && sent > 0) {
+        // A hole in the history (ids given to messages the cluster never got).
+        parts.push(
+          encodeGap({
+            requested: formatId(snap.epoch, sent),
+            resumedFrom: formatId(snap.epoch, e.batch.firstSeq),
+            reason: 'evicted',
+          }),
+        );
+      }
+      parts.push(encodeBatchAfter(e.batch, afterSeq));
+      sent = e.batch.lastSeq;
     }
     const last = Math.max(afterSeq, snap.seq);
     if (group.seq > last) {

@@ -18,12 +18,22 @@ export class BackplaneStats {
   shared = 0;
   /** Messages published on other nodes delivered here. */
   received = 0;
+  /** Connections (command or pub/sub) back after being lost. */
   reconnects = 0;
+  /** Stretches read back from the shared history, and messages delivered from those reads. */
+  readBacks = 0;
+  recovered = 0;
   readonly unshared = new Map<UnsharedReason, number>();
   readonly problems = new Map<ReceiveProblem, number>();
 
   notShared(reason: UnsharedReason, n: number): void {
     this.unshared.set(reason, (this.unshared.get(reason) ?? 0) + n);
+  }
+
+  /** A read-back ended; what it could not deliver is counted as `lost` where it is skipped. */
+  readBack(recovered: number): void {
+    this.readBacks++;
+    this.recovered += recovered;
   }
 
   count(problem: ReceiveProblem, n: number): void {
@@ -107,11 +117,29 @@ export function registerBackplaneMetrics(
   });
   new Counter({
     name: 'groupcast_backplane_reconnects_total',
-    help: 'Times the connection to Redis came back after being lost',
+    help: 'Times a connection to Redis (command or pub/sub) came back after being lost',
     registers,
     collect() {
       this.reset();
       this.inc(stats.reconnects);
+    },
+  });
+  new Counter({
+    name: 'groupcast_backplane_read_backs_total',
+    help: 'Stretches of a group read back from the shared history (a hole, a new sequence, own batches the outbox no longer had)',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(stats.readBacks);
+    },
+  });
+  new Counter({
+    name: 'groupcast_backplane_recovered_messages_total',
+    help: 'Messages delivered here from read-backs of the shared history (lost ones: receive_problems{kind="lost"})',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(stats.recovered);
     },
   });
 }

@@ -143,6 +143,8 @@ export class RedisSubscriber {
     if (password) await this.#command(user ? ['AUTH', user, password] : ['AUTH', password], 1);
     // A name Redis refuses is not worth failing for.
     await this.#command(['CLIENT', 'SETNAME', this.#opts.name], 1).catch(() => {});
+    // Refused, or gone during the handshake: not ready (its close retries).
+    if (this.#socket === null || this.#socket.destroyed) return;
     clearTimeout(this.#connectTimer);
     this.#ready = true;
     this.#attempts = 0;

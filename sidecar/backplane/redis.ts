@@ -16,7 +16,7 @@ import {
   type SharedBatch,
   sharedCount,
 } from './redis-codec.ts';
-import { SharedHistory } from './redis-history.ts';
+import { type Hole, SharedHistory } from './redis-history.ts';
 import { RedisKeys } from './redis-keys.ts';
 import { Outbox } from './redis-outbox.ts';
 import { Registry } from './redis-registry.ts';
@@ -30,6 +30,7 @@ export type RedisBackplaneOptions = Pick<
   SidecarOptions,
   | 'redisPrefix'
   | 'redisQueueBytes'
+  | 'redisReadBackWaitMs'
   | 'nodeHeartbeatMs'
   | 'nodeExpiryMs'
   | 'historyMessages'
@@ -45,6 +46,8 @@ export const REDIS_SOCKET_TIMEOUT_MS = 5_000;
 export const REDIS_START_WAIT_MS = 1_000;
 /** Batches from other nodes that may wait while a hole is read back from the shared history. */
 export const MAX_HELD_BYTES = 16 * 1024 * 1024;
+/** A read-back that failed while the command connection looked ready is tried again after this. */
+const READ_BACK_RETRY_MS = 200;
 
 /**
  * Groups shared by several sidecars over Redis. Local members get a batch at once, as with one
@@ -73,6 +76,9 @@ export class RedisBackplane implements Backplane {
   #cmdReady = false;
   #subReady = false;
   #everConnected = false;
+  #subEverReady = false;
+  /** Read-backs waiting for the command connection: woken when it is ready. */
+  readonly #cmdWaiters = new Set<() => void>();
   #changedAt = Date.now();
   #timer: ReturnType<typeof setInterval> | undefined;
   #closing: Promise<void> | undefined;
@@ -123,11 +129,13 @@ export class RedisBackplane implements Backplane {
     this.#history = new SharedHistory(this.#cmd, this.#keys);
     this.#sequencer = new Sequencer({
       node,
-      readRange: (group, epoch, after, upto) =>
-        this.#history.range(group, epoch, after, upto).then((list) => list.map(this.#reframe)),
+      readRange: (group, epoch, after, upto) => this.#readRange(group, epoch, after, upto),
       published: (group, epoch, first, last) => this.#outbox.published(group, epoch, first, last),
+      numberedHere: (field, count) => this.#outbox.numberedHere(field, count),
+      unconfirmedEcho: (count) => this.#outbox.unconfirmedEcho(count),
       maxHeldBytes: MAX_HELD_BYTES,
       stats: this.#stats,
+      log: this.#log,
     });
     this.#outbox = new Outbox(
       this.#cmd,
@@ -212,7 +220,58 @@ export class RedisBackplane implements Backplane {
     this.#registry
       .resync()
       .catch((err: Error) => this.#log.warn({ err: err.message }, 'redis registry resync failed'));
+    this.#outbox.reconnected();
+    const waiting = [...this.#cmdWaiters];
+    this.#cmdWaiters.clear();
+    for (const wake of waiting) wake();
   };
+
+  /**
+   * A stretch of the shared history for the sequencer. A hole is found when the pub/sub
+   * connection is back, which may be before the command connection is: the read waits for it,
+   * and tries again, up to redisReadBackWaitMs, rather than take "not connected" for "not held".
+   */
+  async #readRange(
+    group: string,
+    epoch: number,
+    after: number,
+    upto: number,
+  ): Promise<(SharedBatch | Hole)[]> {
+    const wait = this.#opts.redisReadBackWaitMs;
+    const deadline = Date.now() + wait;
+    let last: Error | null = null;
+    for (;;) {
+      if (this.#cmdReady) {
+        try {
+          const list = await this.#history.range(group, epoch, after, upto);
+          return list.map((e) => ('hole' in e ? e : this.#reframe(e)));
+        } catch (err) {
+          last = err as Error;
+        }
+      }
+      const left = deadline - Date.now();
+      if (left <= 0 || this.#closing) {
+        throw new Error(
+          `no answer from Redis within the read-back wait (${wait} ms)${last ? `: ${last.message}` : ''}`,
+        );
+      }
+      await this.#cmdBack(this.#cmdReady ? Math.min(left, READ_BACK_RETRY_MS) : left);
+    }
+  }
+
+  /** Resolves once the command connection is (back) ready, or after `ms`. */
+  #cmdBack(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#cmdWaiters.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      timer.unref();
+      this.#cmdWaiters.add(wake);
+    });
+  }
 
   #cmdOnClose = (): void => {
     if (this.#cmdReady) {
@@ -227,11 +286,23 @@ export class RedisBackplane implements Backplane {
   #subOnReady = (): void => {
     this.#subReady = true;
     this.#changed();
+    if (this.#subEverReady) {
+      this.#stats.reconnects++;
+      // What was published meanwhile shows as a hole in the next batch and is read back then.
+      this.#log.info(
+        { node: this.#hub.node, groups: this.#channels.size },
+        'redis pub/sub connection back: resubscribing, missed messages are read back',
+      );
+    }
+    this.#subEverReady = true;
     this.#channels.onReady();
   };
 
   #subOnClose = (): void => {
-    if (this.#subReady) this.#changed();
+    if (this.#subReady) {
+      this.#changed();
+      this.#log.warn('redis pub/sub connection lost: reconnecting');
+    }
     this.#subReady = false;
     this.#announced.clear();
     this.#outbox.forgetEchoes();
@@ -414,6 +485,7 @@ export class RedisBackplane implements Backplane {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#timer);
+      for (const wake of [...this.#cmdWaiters]) wake();
       try {
         await withTimeout(this.#registry.withdraw(), REDIS_START_WAIT_MS);
       } catch {}

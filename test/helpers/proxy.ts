@@ -1,13 +1,21 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { hostPort } from './sidecar.ts';
 
+/** Which connections an action applies to, told by the first bytes their client sent. */
+export type ConnectionFilter = (firstBytes: string) => boolean;
+
+type Pair = [Socket, Socket] & { first?: string };
+
 /**
  * A TCP proxy on 127.0.0.1:0 in front of a real listener, so a test can break connections the
- * way networks do: cut them (reset), or stall them (stop forwarding, keep the socket open).
+ * way networks do: cut them (reset), or stall them (stop forwarding, keep the socket open), or
+ * refuse new ones. With a filter, only connections whose client's first bytes match (a Redis
+ * client's CLIENT SETNAME, say) are cut or refused: one connection of a client that has several.
  */
 export class TcpProxy {
   readonly #server: Server;
-  readonly #pairs = new Set<[Socket, Socket]>();
+  readonly #pairs = new Set<Pair>();
+  #refuse: ConnectionFilter | null = null;
   #target: { host: string; port: number };
   #stalled = false;
   /** Connections accepted so far. */
@@ -43,10 +51,17 @@ export class TcpProxy {
     this.accepted++;
     this.#stalled = false;
     const upstream = connect(this.#target);
-    const pair: [Socket, Socket] = [client, upstream];
+    const pair: Pair = [client, upstream];
     this.#pairs.add(pair);
     const forward = (from: Socket, to: Socket) =>
       from.on('data', (d) => {
+        if (from === client && pair.first === undefined) {
+          pair.first = d.toString('latin1');
+          if (this.#refuse?.(pair.first)) {
+            end();
+            return;
+          }
+        }
         if (!this.#stalled) to.write(d);
       });
     forward(client, upstream);
@@ -74,13 +89,19 @@ export class TcpProxy {
     }
   }
 
-  /** Resets every open connection. */
-  cut(): void {
-    for (const [a, b] of this.#pairs) {
-      a.resetAndDestroy();
-      b.destroy();
+  /** Resets every open connection (or those `which` matches). */
+  cut(which?: ConnectionFilter): void {
+    for (const pair of [...this.#pairs]) {
+      if (which && !which(pair.first ?? '')) continue;
+      pair[0].resetAndDestroy();
+      pair[1].destroy();
+      this.#pairs.delete(pair);
     }
-    this.#pairs.clear();
+  }
+
+  /** Until called again with null: new connections that `which` matches are closed at their first bytes. */
+  refuse(which: ConnectionFilter | null): void {
+    this.#refuse = which;
   }
 
   async close(): Promise<void> {

@@ -223,4 +223,37 @@ test('a node stopped cleanly leaves the listings at once, not after its expiry',
   );
 });
 
+test("a node killed and restarted under the same id lists only its new members, not its predecessor's", async () => {
+  // An expiry longer than a restart takes: the old entries are still there when it is back.
+  const expiry = ['--node-expiry', '4s'];
+  const first = await sidecarProcess('node-r', expiry);
+  procs.push(first);
+  const old = await Promise.all([1, 2, 3].map(() => TcpPeer.open(first.addresses.tcp, group)));
+  const onR = async () =>
+    (await getJson(A, `/groups/${group}`)).json.members.filter(
+      (m: { node: string }) => m.node === 'node-r',
+    ).length;
+  await waitFor(async () => (await onR()) === 3, 3000, '3 members of node-r listed on A');
+  const killedAt = Date.now();
+  await first.stop('SIGKILL');
+  for (const p of old) p.close();
+  const second = await sidecarProcess('node-r', expiry);
+  procs.push(second);
+  const fresh = await TcpPeer.open(second.addresses.tcp, group);
+  await waitFor(async () => (await onR()) === 1, 3000, 'only the new member of node-r on A');
+  // Past the old entries' expiry, the new process's heartbeat has not kept them.
+  await sleep(Math.max(0, killedAt + 4500 - Date.now()));
+  assert.is(await onR(), 1, 'one member of node-r, past the expiry too');
+  const detail = (await getJson(A, `/groups/${group}`)).json;
+  const summary = (await getJson(A, '/groups')).json.groups.find(
+    (g: { group: string }) => g.group === group,
+  );
+  assert.is(
+    detail.members.length,
+    summary.counts.tcp + summary.counts.sse,
+    'listing and counts agree',
+  );
+  fresh.close();
+});
+
 test.run();

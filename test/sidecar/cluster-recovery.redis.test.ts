@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { parseId } from '../../shared/message.ts';
 import type { SidecarOptions } from '../../shared/options/sidecar.ts';
 import type { Sidecar } from '../../sidecar/server.ts';
+import { auditLines, auditSse, describeAudit, Traffic } from '../helpers/audit.ts';
 import { inspector, waitListening } from '../helpers/cluster.ts';
 import { baseUrl, post } from '../helpers/http.ts';
 import { startRedis } from '../helpers/redis.ts';
@@ -151,6 +152,68 @@ test('a full queue toward Redis never slows local members: what does not fit is 
     'what was shared came in order',
   );
   assert.not.ok(a2.text.includes('refused'), 'the refused POST published nothing');
+});
+
+test('messages a full queue could not share reach every SSE subscriber, on every node, as a gap in their place', async () => {
+  const group = 'overflow';
+  const pub = await tcp(A, group);
+  const a2 = await tcp(A, group);
+  const b1 = await tcp(B, group);
+  const aSse = await SseClient.open(`${baseUrl(A)}/groups/${group}/events`);
+  const bSse = await SseClient.open(`${baseUrl(B)}/groups/${group}/events`);
+  open.push(aSse, bSse);
+  await waitFor(() => A.hub.findGroup(group)?.counts.sse === 1, 2000, 'sse on A');
+  await waitFor(() => B.hub.findGroup(group)?.counts.sse === 1, 2000, 'sse on B');
+  await waitListening(look, group, 2);
+  const fullBefore = await metric(A, /unshared_messages_total\{reason="queue_full"\} (\d+)/);
+  // 1 KiB lines, 500 KiB/s for 2.5 s; Redis frozen 1.5 s of it (less than a command may wait):
+  // A's queue toward Redis (64 KiB) fills within a few hundred ms.
+  const pad = 'x'.repeat(1000);
+  const traffic = new Traffic((t) => pub.write(t.replaceAll('\n', `${pad}\n`)), 'q', 5, 10, 2500);
+  await sleep(500);
+  process.kill(redis.pid, 'SIGSTOP');
+  await sleep(1500);
+  process.kill(redis.pid, 'SIGCONT');
+  await traffic.done;
+  const sent = traffic.sent;
+  pub.write('end\n');
+  await a2.waitForText('end\n', 5000);
+  await b1.waitForText('end\n', 8000);
+  await waitFor(() => aSse.data().includes('end'), 8000, 'end on A (SSE)');
+  await waitFor(() => bSse.data().includes('end'), 8000, 'end on B (SSE)');
+  const full =
+    (await metric(A, /unshared_messages_total\{reason="queue_full"\} (\d+)/)) - fullBefore;
+  assert.ok(full > 0, 'the queue was full');
+  const local = auditLines(a2.text, 'q', sent);
+  assert.equal(local.lost, [], describeAudit('A TCP', local));
+  for (const [name, c] of [
+    ['A SSE', aSse],
+    ['B SSE', bSse],
+  ] as const) {
+    const a = auditSse(c.events, 'q', sent);
+    const why = describeAudit(name, a);
+    assert.equal(a.duplicated, [], why);
+    assert.equal(a.reordered, [], why);
+    assert.equal(a.silent, [], `${why}: every missing stretch announced`);
+    assert.equal(a.untrue, [], why);
+    assert.is(a.lost.length, full, `${why}: missing what was not shared`);
+    assert.ok(
+      a.gaps.every((g) => g.reason === 'evicted'),
+      why,
+    );
+    assert.is(
+      a.gaps.reduce((n, g) => n + g.missing, 0),
+      full,
+      `${why}: the gaps account for every missing message`,
+    );
+  }
+  const onB = auditLines(b1.text, 'q', sent);
+  assert.equal(onB.duplicated, [], describeAudit('B TCP', onB));
+  assert.equal(onB.reordered, [], describeAudit('B TCP', onB));
+  assert.is(onB.lost.length, full, describeAudit('B TCP', onB));
+  console.log(
+    `  measured: sent ${sent} (1 KiB each); not shared (queue_full) ${full}; gap events on A ${auditSse(aSse.events, 'q', sent).gaps.length}, on B ${auditSse(bSse.events, 'q', sent).gaps.length}`,
+  );
 });
 
 test.run();

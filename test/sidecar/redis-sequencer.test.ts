@@ -3,11 +3,13 @@ import * as assert from 'uvu/assert';
 import { framing } from '../../shared/framing/index.ts';
 import type { Batch } from '../../shared/message.ts';
 import type { SharedBatch } from '../../sidecar/backplane/redis-codec.ts';
+import type { Hole } from '../../sidecar/backplane/redis-history.ts';
 import { type OwnEcho, Sequencer } from '../../sidecar/backplane/redis-sequencer.ts';
 import { BackplaneStats } from '../../sidecar/backplane/redis-stats.ts';
 import { FlowControl } from '../../sidecar/flow.ts';
-import { Group } from '../../sidecar/group.ts';
+import { Group, SseMember } from '../../sidecar/group.ts';
 import { History } from '../../sidecar/history.ts';
+import { createLogger } from '../../sidecar/logger.ts';
 import type { Member } from '../../sidecar/member.ts';
 import { Stats } from '../../sidecar/stats.ts';
 
@@ -60,7 +62,9 @@ interface Setup {
   /** What node A's outbox answers for its own batches. */
   published: (first: number) => Batch[] | null | Promise<Batch[] | null>;
   /** The shared history, by first seq. */
-  shared: Map<number, SharedBatch>;
+  shared: Map<number, SharedBatch | Hole>;
+  /** Fields of batches and holes this node numbered itself (see SequencerDeps.numberedHere). */
+  numbered: Set<string>;
 }
 
 function setup(): Setup {
@@ -77,16 +81,26 @@ function setup(): Setup {
     sockets: socketMember(),
     published: () => null,
     shared: new Map(),
+    numbered: new Set(),
     seq: undefined as unknown as Sequencer,
   };
   s.group.add(s.sockets);
   s.seq = new Sequencer({
     node: 'A',
-    readRange: async (_name, _epoch, after, upto) =>
-      [...s.shared.values()].filter((e) => e.batch.firstSeq > after && e.batch.lastSeq <= upto),
+    readRange: async (_name, epoch, after, upto) =>
+      [...s.shared.values()].filter((e) => {
+        const [ep, first, last] =
+          'hole' in e
+            ? [e.epoch, e.firstSeq, e.firstSeq + e.count - 1]
+            : [e.batch.epoch, e.batch.firstSeq, e.batch.lastSeq];
+        return ep === epoch && first > after && last <= upto;
+      }),
     published: (_g, _epoch, first) => s.published(first),
+    numberedHere: (field) => s.numbered.delete(field),
+    unconfirmedEcho: () => false,
     maxHeldBytes: 1 << 20,
     stats,
+    log: createLogger('silent'),
   });
   return s;
 }
@@ -101,6 +115,30 @@ function history(g: Group): string[] {
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
+
+/** An SSE subscriber of the group: the messages and gap events it was sent, in order. */
+function sseOf(g: Group): string[] {
+  const events: string[] = [];
+  const m = new SseMember('s', {
+    remote: '',
+    pendingBytes: 0,
+    takenBytes: 0,
+    write: (chunk) => {
+      for (const ev of dec.decode(chunk).split('\n\n')) {
+        const data = /^data: (.*)$/m.exec(ev)?.[1];
+        if (ev.includes('event: gap')) events.push(`gap ${JSON.parse(data ?? '{}').reason}`);
+        else if (data !== undefined && /^id: /m.test(ev)) events.push(data);
+      }
+    },
+    close: () => {},
+  });
+  g.add(m);
+  return events;
+}
+
+function stored(b: Batch, field: string): SharedBatch {
+  return { ...fromNode('A', b), field };
+}
 
 test('a batch published here comes from the outbox when its echo arrives, in line with the others', () => {
   const s = setup();
@@ -148,6 +186,58 @@ test('what neither the outbox nor the shared history has is counted lost, and th
   assert.equal(history(s.group), ['4:b4'], 'a gap restarts what is held at the loss');
   assert.is(s.group.seq, 4);
   assert.is(s.stats.problems.get('lost'), 2);
+});
+
+test('back in the sequence it left, a node passes over its own batches Redis took late: its subscribers had them', async () => {
+  const s = setup();
+  const sse = sseOf(s.group);
+  s.seq.fromRedis(s.group, fromNode('B', batch('b', 1, 1)));
+  // Redis did not answer: numbered here, under this node's own ids.
+  s.seq.local(s.group, line.encode([new TextEncoder().encode('a2')]));
+  // Redis ran it after all (cluster seq 2); then B's batch 3 arrives.
+  s.shared.set(2, stored(batch('a', 2, 2), 'f-late'));
+  s.numbered.add('f-late');
+  s.seq.fromRedis(s.group, fromNode('B', batch('b', 3, 3)));
+  await tick();
+  await tick();
+  assert.equal(sse, ['b1', 'gap reset', 'a2', 'gap reset', 'b3'], 'a2 once, no evicted gap');
+  assert.equal(s.sockets.got, ['b1', 'b3']);
+  assert.is(s.stats.problems.get('lost') ?? 0, 0);
+});
+
+test('a new sequence is read back from its first id, whatever batch of it arrives first', async () => {
+  const s = setup();
+  const sse = sseOf(s.group);
+  s.seq.fromRedis(s.group, fromNode('B', batch('b', 1, 1)));
+  const next = (b: Batch) => {
+    b.epoch = EPOCH + 1;
+    return b;
+  };
+  s.shared.set(1, fromNode('B', next(batch('n', 1, 2))));
+  s.seq.fromRedis(s.group, fromNode('B', next(batch('n', 3, 3))));
+  await tick();
+  assert.equal(s.sockets.got, ['b1', 'n1', 'n2', 'n3']);
+  assert.equal(sse, ['b1', 'gap reset', 'n1', 'n2', 'n3']);
+});
+
+test('a hole in the sequence: evicted for others, passed over by the node that has its messages', async () => {
+  const hole = (first: number, count: number, field: string): Hole => ({
+    hole: true,
+    epoch: EPOCH,
+    firstSeq: first,
+    count,
+    field,
+  });
+  const s = setup();
+  const sse = sseOf(s.group);
+  s.seq.fromRedis(s.group, fromNode('B', batch('b', 1, 1)));
+  s.shared.set(2, hole(2, 2, '-2:A:x:h1'));
+  s.shared.set(4, hole(4, 1, '-1'));
+  s.numbered.add('-2:A:x:h1');
+  s.seq.fromRedis(s.group, fromNode('B', batch('b', 5, 5)));
+  await tick();
+  assert.equal(sse, ['b1', 'gap evicted', 'b5'], 'told of the one it never had');
+  assert.is(s.stats.problems.get('lost'), 1);
 });
 
 test.run();
