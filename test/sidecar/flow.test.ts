@@ -27,7 +27,11 @@ async function sidecar(env: Record<string, string> = {}): Promise<Started> {
   return p;
 }
 
+/** Clients a test opened, closed after it whether it passed or not (they must not keep it alive). */
+const cleanups: (() => void)[] = [];
+
 test.after.each(async () => {
+  for (const c of cleanups.splice(0)) c();
   for (const p of procs.splice(0)) await p.stop();
 });
 
@@ -57,6 +61,13 @@ for (const mib of [64, 256]) {
       await SseBurstReader.open(http, 'burst'),
     ];
     const stopped = await stoppedMember(tcp, 'burst');
+    cleanups.push(() => {
+      stopped.destroy();
+      for (const r of [...free, ...readers]) {
+        if (r instanceof SseBurstReader) r.close();
+        else r.socket.destroy();
+      }
+    });
     await sleep(100);
     const before = rssOf(pid);
     const start = Date.now();
@@ -110,7 +121,8 @@ test('a POST into a group held by a slow reader waits, then gets 503 GROUP_BUSY 
     GROUPCAST_STALL_TIMEOUT: '30s',
   });
   const { tcp, http } = sc.addresses;
-  const stop = await slowReader(tcp, 'jam', 16 * 1024, 10);
+  const stop = await slowReader(tcp, 'jam', 64 * 1024, 20);
+  cleanups.push(stop);
   await sleep(50);
   const body = 'y'.repeat(512 * 1024);
   // The reader keeps reading, so it holds the group to its pace: POSTs wait, then are refused.
@@ -151,6 +163,10 @@ test('a member that stops reading holds its group only briefly, then is cut at i
   const { tcp, http } = sc.addresses;
   const reader = await TcpBurstReader.join(tcp, 'held');
   const stopped = await stoppedMember(tcp, 'held');
+  cleanups.push(
+    () => stopped.destroy(),
+    () => reader.socket.destroy(),
+  );
   await sleep(50);
   const statuses: number[] = [];
   let slowest = 0;
@@ -178,8 +194,10 @@ test('a member that stops reading holds its group only briefly, then is cut at i
 test('a TCP publisher is not read past what a slow reader takes (TCP slows it down)', async () => {
   const sc = await sidecar({ GROUPCAST_FLOW_HIGH_WATER: '64KiB', GROUPCAST_STALL_TIMEOUT: '30s' });
   const { tcp, http } = sc.addresses;
-  const stop = await slowReader(tcp, 'slowdown', 16 * 1024, 10);
+  const stop = await slowReader(tcp, 'slowdown', 64 * 1024, 20);
+  cleanups.push(stop);
   const publisher = await openSocket(tcp);
+  cleanups.push(() => publisher.destroy());
   publisher.write('SOCKETFORWARDER-NEW:slowdown\n');
   publisher.on('error', () => {});
   await sleep(50);
@@ -218,6 +236,9 @@ test('100 members trickling a byte per read cost a few bytes of memory per byte 
         }),
     ),
   );
+  cleanups.push(() => {
+    for (const s of sockets) s.destroy();
+  });
   for (const s of sockets) s.write('SOCKETFORWARDER-NEW:trickle\n');
   await sleep(300);
   const before = rssOf(pid);
