@@ -4,7 +4,7 @@ import { Authenticator, authConfigured } from '../api/auth.ts';
 import { listenApi } from '../api/node.ts';
 import { InvalidOptionError } from '../shared/errors.ts';
 import type { SidecarOptions } from '../shared/options/sidecar.ts';
-import { RedisBackplane } from './backplane/redis.ts';
+import { RedisBackplane } from './backplane/redis/backplane.ts';
 import { LocalHub } from './hub.ts';
 import { listenOrExplain } from './listen-error.ts';
 import type { Logger } from './logger.ts';

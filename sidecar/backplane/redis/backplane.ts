@@ -1,13 +1,14 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Registry as PromRegistry } from 'prom-client';
-import type { GroupDetail, GroupSummary, HistoryPage, StartPoint } from '../../shared/hub.ts';
-import type { Batch } from '../../shared/message.ts';
-import type { SidecarOptions } from '../../shared/options/sidecar.ts';
-import { type Group, PARKED, type SseMember } from '../group.ts';
-import type { LocalHub } from '../hub.ts';
-import type { Logger } from '../logger.ts';
-import type { Member } from '../member.ts';
-import { Channels } from './redis-channels.ts';
+import type { GroupDetail, GroupSummary, HistoryPage, StartPoint } from '../../../shared/hub.ts';
+import type { Batch } from '../../../shared/message.ts';
+import type { SidecarOptions } from '../../../shared/options/sidecar.ts';
+import { type Group, PARKED, type SseMember } from '../../group.ts';
+import type { LocalHub } from '../../hub.ts';
+import type { Logger } from '../../logger.ts';
+import type { Member } from '../../member.ts';
+import type { Backplane, BackplaneHealth } from '../types.ts';
+import { Channels } from './channels.ts';
 import {
   decodeShared,
   isIdMessage,
@@ -15,16 +16,15 @@ import {
   readIdMessage,
   type SharedBatch,
   sharedCount,
-} from './redis-codec.ts';
-import { type Hole, SharedHistory } from './redis-history.ts';
-import { RedisKeys } from './redis-keys.ts';
-import { Outbox } from './redis-outbox.ts';
-import { Registry } from './redis-registry.ts';
-import { defineScripts, type Scripted } from './redis-scripts.ts';
-import { Sequencer } from './redis-sequencer.ts';
-import { BackplaneStats, registerBackplaneMetrics } from './redis-stats.ts';
-import { RedisSubscriber } from './redis-subscriber.ts';
-import type { Backplane, BackplaneHealth } from './types.ts';
+} from './codec.ts';
+import { type Hole, SharedHistory } from './history.ts';
+import { RedisKeys } from './keys.ts';
+import { Outbox } from './outbox.ts';
+import { Registry } from './registry.ts';
+import { defineScripts, type Scripted } from './scripts.ts';
+import { Sequencer } from './sequencer.ts';
+import { BackplaneStats, registerBackplaneMetrics } from './stats.ts';
+import { RedisSubscriber } from './subscriber.ts';
 
 export type RedisBackplaneOptions = Pick<
   SidecarOptions,
@@ -320,7 +320,7 @@ export class RedisBackplane implements Backplane {
   };
 
   /**
-   * Each batch on a channel comes right after a message with its id (see redis-scripts.ts). Of
+   * Each batch on a channel comes right after a message with its id (see scripts.ts). Of
    * a batch this node published, only the first bytes were read (`skipped`).
    */
   #subOnMessage = (channel: string, message: Uint8Array, skipped: boolean): void => {

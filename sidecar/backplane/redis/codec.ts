@@ -1,6 +1,6 @@
-import { textDecoder, textEncoder } from '../../shared/bytes.ts';
-import { FRAMINGS, type FramingName } from '../../shared/framing/index.ts';
-import { Batch, parseId } from '../../shared/message.ts';
+import { textDecoder, textEncoder } from '../../../shared/bytes.ts';
+import { FRAMINGS, type FramingName } from '../../../shared/framing/index.ts';
+import { Batch, parseId } from '../../../shared/message.ts';
 
 /**
  * A batch as nodes share it, built once per group per turn from the batches published here:

@@ -1,13 +1,13 @@
 import type { Redis } from 'ioredis';
-import type { GroupCounts, GroupDetail, GroupSummary, MemberInfo } from '../../shared/hub.ts';
-import { formatId } from '../../shared/message.ts';
-import { afterTurn } from '../../shared/turn.ts';
-import type { Group } from '../group.ts';
-import type { LocalHub } from '../hub.ts';
-import type { Logger } from '../logger.ts';
-import { type Member, memberInfo } from '../member.ts';
-import type { RedisKeys } from './redis-keys.ts';
-import type { Scripted } from './redis-scripts.ts';
+import type { GroupCounts, GroupDetail, GroupSummary, MemberInfo } from '../../../shared/hub.ts';
+import { formatId } from '../../../shared/message.ts';
+import { afterTurn } from '../../../shared/turn.ts';
+import type { Group } from '../../group.ts';
+import type { LocalHub } from '../../hub.ts';
+import type { Logger } from '../../logger.ts';
+import { type Member, memberInfo } from '../../member.ts';
+import type { RedisKeys } from './keys.ts';
+import type { Scripted } from './scripts.ts';
 
 export interface RegistryOptions {
   node: string;
