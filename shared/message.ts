@@ -13,6 +13,8 @@ export interface Message {
   id: string;
   data: Uint8Array;
   origin: string;
+  /** When the sidecar received it (ms since the epoch), where known. */
+  time?: number;
 }
 
 export interface MessageId {
@@ -42,6 +44,13 @@ export class Batch {
   /** Set when a group accepts the batch. */
   epoch = 0;
   firstSeq = 0;
+  /**
+   * When this process received the bytes (ms since the epoch): the publish time every message of
+   * the batch carries on the wire (`event: time` in SSE, the shared blob over Redis). Whoever
+   * rebuilds a batch received elsewhere (from Redis, from a sidecar's stream) sets it to the
+   * time that came with it, before the batch is encoded.
+   */
+  time: number;
   /** Lazily built event-stream encoding, shared by every SSE subscriber. */
   sse: Uint8Array | undefined;
 
@@ -50,6 +59,7 @@ export class Batch {
     this.bounds = bounds;
     this.count = count;
     this.payloadBytes = payloadBytes;
+    this.time = Date.now();
   }
 
   payload(i: number): Uint8Array {
@@ -85,9 +95,15 @@ export function packPayloads(
 }
 
 /** A numbered batch of payloads with consecutive ids (the edge rebuilds them from a sidecar's stream). */
-export function batchOf(payloads: readonly Uint8Array[], epoch: number, firstSeq: number): Batch {
+export function batchOf(
+  payloads: readonly Uint8Array[],
+  epoch: number,
+  firstSeq: number,
+  time?: number,
+): Batch {
   const batch = packPayloads(payloads);
   batch.epoch = epoch;
   batch.firstSeq = firstSeq;
+  if (time !== undefined) batch.time = time;
   return batch;
 }

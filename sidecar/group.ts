@@ -235,7 +235,13 @@ export class Group {
           more = true;
           break outer;
         }
-        messages.push({ group: this.name, id: b.id(i), data: b.payload(i), origin: '' });
+        messages.push({
+          group: this.name,
+          id: b.id(i),
+          data: b.payload(i),
+          origin: '',
+          time: b.time,
+        });
       }
     }
     return { group: this.name, messages, gap, lastId: this.lastId, more };

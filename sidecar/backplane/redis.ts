@@ -289,6 +289,7 @@ export class RedisBackplane implements Backplane {
       const b = this.#hub.codec.encode(payloads);
       b.epoch = src.epoch;
       b.firstSeq = src.firstSeq;
+      b.time = src.time;
       return { ...shared, batch: b };
     } catch {
       this.#stats.count('unframeable', src.count);
