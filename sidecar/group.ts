@@ -63,6 +63,10 @@ export class Group {
   messagesIn = 0;
   bytesIn = 0;
   deliveries = 0;
+  /** Payload bytes handed to members (each delivery counts its bytes). */
+  bytesOut = 0;
+  /** When the newest message was received (ms since the epoch), 0 before the first. */
+  lastTime = 0;
   /** Set by the hub while the group has no members and waits to expire. */
   expiry: ReturnType<typeof setTimeout> | undefined;
 
@@ -125,6 +129,7 @@ export class Group {
       this.seq += batch.count;
       this.messagesIn += batch.count;
       this.bytesIn += batch.payloadBytes;
+      this.lastTime = batch.time;
       this.history.append(batch);
     }
     let recipients = this.deliverToSockets(batch, origin);
@@ -132,6 +137,7 @@ export class Group {
       this.sseFanout.push(batch);
       recipients += this.sseFanout.size;
       this.deliveries += this.sseFanout.size * batch.count;
+      this.bytesOut += this.sseFanout.size * batch.payloadBytes;
     }
     return recipients;
   }
@@ -151,6 +157,7 @@ export class Group {
       }
     }
     this.deliveries += recipients * batch.count;
+    this.bytesOut += recipients * batch.payloadBytes;
     return recipients;
   }
 
@@ -163,12 +170,14 @@ export class Group {
     this.seq = batch.lastSeq;
     this.messagesIn += batch.count;
     this.bytesIn += batch.payloadBytes;
+    this.lastTime = batch.time;
     this.history.append(batch);
     let recipients = toSockets ? this.deliverToSockets(batch, null) : 0;
     if (this.sseFanout.size > 0) {
       this.sseFanout.push(batch);
       recipients += this.sseFanout.size;
       this.deliveries += this.sseFanout.size * batch.count;
+      this.bytesOut += this.sseFanout.size * batch.payloadBytes;
     }
     return recipients;
   }

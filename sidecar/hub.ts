@@ -20,6 +20,8 @@ import type { SidecarOptions } from '../shared/options/sidecar.ts';
 import { MemoryBackplane } from './backplane/memory.ts';
 import type { Backplane } from './backplane/types.ts';
 import { Group, SseMember } from './group.ts';
+import { groupActivity } from './group-activity.ts';
+import { healthCounters } from './health-counters.ts';
 import { History } from './history.ts';
 import type { Logger } from './logger.ts';
 import { type Member, memberInfo } from './member.ts';
@@ -238,7 +240,12 @@ export class LocalHub implements Hub {
   async groups(): Promise<GroupSummary[]> {
     const out: GroupSummary[] = [];
     for (const g of this.#groups.values()) {
-      out.push({ group: g.name, counts: { ...g.counts }, lastId: g.lastId });
+      out.push({
+        group: g.name,
+        counts: { ...g.counts },
+        lastId: g.lastId,
+        activity: groupActivity(g),
+      });
     }
     out.sort((a, b) => (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
     return this.backplane.groups(out);
@@ -266,7 +273,12 @@ export class LocalHub implements Hub {
         maxMessages: h.maxMessages,
         maxBytes: h.maxBytes,
       },
-      counters: { messagesIn: g.messagesIn, bytesIn: g.bytesIn, deliveries: g.deliveries },
+      counters: {
+        messagesIn: g.messagesIn,
+        bytesIn: g.bytesIn,
+        deliveries: g.deliveries,
+        bytesOut: g.bytesOut,
+      },
       createdAt: new Date(g.createdAt).toISOString(),
     };
   }
@@ -283,6 +295,7 @@ export class LocalHub implements Hub {
       // An edge worker in front of this sidecar learns the framing from here.
       framing: this.framing,
       backplane: backplane.detail,
+      ...healthCounters(this),
     };
   }
 

@@ -399,6 +399,7 @@ export class RedisBackplane implements Backplane {
         since: new Date(this.#changedAt).toISOString(),
         url: redactUrl(this.#opts.redisUrl),
         nodes: this.#registry.liveNodes,
+        peers: this.#registry.peers,
         queueBytes: this.#outbox.queuedBytes,
       },
     };
