@@ -451,6 +451,9 @@ function lastMessageCell(cell, g) {
   if (preview && preview.textContent !== text) preview.textContent = text;
 }
 
+/** Members of the open group that had unsent bytes at the previous refresh. */
+let pendingBefore = new Set();
+
 /** @param {GroupDetail | null} detail */
 function renderGroup(detail) {
   if (!detail) {
@@ -470,6 +473,9 @@ function renderGroup(detail) {
   const members = (n, word) => `${n} ${word} member${n === 1 ? '' : 's'}`;
   const kept = detail.history.messages;
   ui.groupSummary.textContent = `${members(c.tcp, 'TCP')}, ${members(c.udp, 'UDP')}, ${members(c.sse, 'SSE')}; ${kept} message${kept === 1 ? '' : 's'} held for replay.`;
+  const withPending = new Set(detail.members.filter((m) => m.pendingBytes > 0).map((m) => m.id));
+  const behindNow = new Set([...withPending].filter((id) => pendingBefore.has(id)));
+  pendingBefore = withPending;
   syncRows(
     ui.membersBody,
     detail.members,
@@ -481,10 +487,11 @@ function renderGroup(detail) {
       String(m.pendingBytes),
       m.node ?? '-',
     ],
-    // Unsent bytes mean a member is behind: it stands out.
-    (m, row) => row.classList.toggle('pending', m.pendingBytes > 0),
+    // Unsent bytes on two refreshes in a row mean a member is behind: it stands out. (Once
+    // is a write caught in flight, which every busy member shows now and then.)
+    (m, row) => row.classList.toggle('pending', behindNow.has(m.id)),
   );
-  const behind = detail.members.filter((m) => m.pendingBytes > 0).length;
+  const behind = behindNow.size;
   ui.membersNote.textContent =
     behind === 0
       ? 'Every member is up to date (no unsent bytes).'
@@ -601,7 +608,14 @@ function updateChart(el, s) {
         width: Math.max(200, el.clientWidth),
         height: CHART_HEIGHT,
         scales: {
-          x: { time: true },
+          // A fixed window ending now, so the chart does not stretch the first few samples.
+          x: {
+            time: true,
+            range: () => {
+              const now = Date.now() / 1000;
+              return [now - (CHART_POINTS * POLL_MS) / 1000, now];
+            },
+          },
           y: {
             range: (
               /** @type {any} */ _u,
