@@ -608,12 +608,15 @@ function updateChart(el, s) {
         width: Math.max(200, el.clientWidth),
         height: CHART_HEIGHT,
         scales: {
-          // A fixed window ending now, so the chart does not stretch the first few samples.
+          // A window ending now, a minute at least (so the first samples are not stretched
+          // across the chart), growing with the samples to CHART_POINTS polls.
           x: {
             time: true,
-            range: () => {
+            range: (/** @type {any} */ u) => {
               const now = Date.now() / 1000;
-              return [now - (CHART_POINTS * POLL_MS) / 1000, now];
+              const first = u.data[0][0] ?? now;
+              const span = Math.min((CHART_POINTS * POLL_MS) / 1000, Math.max(60, now - first));
+              return [now - span, now];
             },
           },
           y: {
