@@ -432,7 +432,8 @@ function rateCell(cell, series) {
  */
 function lastMessageCell(cell, g) {
   const at = g.activity?.lastAt ? Date.parse(g.activity.lastAt) : Number.NaN;
-  const when = Number.isNaN(at) ? (g.lastId ? 'earlier' : '-') : ago(at);
+  // Without a time this node has not seen the group's newest message (another node took it).
+  const when = Number.isNaN(at) ? '-' : ago(at);
   let time = cell.querySelector('time');
   let preview = /** @type {HTMLElement | null} */ (cell.querySelector('.preview'));
   if (!time) {
@@ -443,10 +444,13 @@ function lastMessageCell(cell, g) {
   }
   if (time.textContent !== when) time.textContent = when;
   const iso = Number.isNaN(at) ? '' : new Date(at).toISOString();
-  if (time.dateTime !== iso) {
-    time.dateTime = iso;
-    time.title = iso ? new Date(at).toLocaleString() : '';
-  }
+  if (time.dateTime !== iso) time.dateTime = iso;
+  const title = iso
+    ? new Date(at).toLocaleString()
+    : g.lastId
+      ? 'not seen by this node since it started'
+      : 'no message yet';
+  if (time.title !== title) time.title = title;
   const text = g.activity?.preview ?? '';
   if (preview && preview.textContent !== text) preview.textContent = text;
 }
