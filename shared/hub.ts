@@ -98,6 +98,9 @@ export interface GroupActivity {
   lastAt: string | null;
   /** The start of the newest held message as text, or null (none held, or binary). */
   preview: string | null;
+  /** Members here with bytes not yet sent to them, and those bytes in all. */
+  membersBehind: number;
+  pendingBytes: number;
 }
 
 export interface MemberInfo {

@@ -10,6 +10,17 @@ export const PREVIEW_CHARS = 80;
 
 /** A group's counters and newest message for listings (the dashboard's rates and previews). */
 export function groupActivity(g: Group): GroupActivity {
+  let membersBehind = 0;
+  let pendingBytes = 0;
+  for (const list of [g.members, g.sse]) {
+    for (const m of list) {
+      const n = m.pendingBytes;
+      if (n > 0) {
+        membersBehind++;
+        pendingBytes += n;
+      }
+    }
+  }
   return {
     messagesIn: g.messagesIn,
     bytesIn: g.bytesIn,
@@ -17,6 +28,8 @@ export function groupActivity(g: Group): GroupActivity {
     bytesOut: g.bytesOut,
     lastAt: g.lastTime > 0 ? new Date(g.lastTime).toISOString() : null,
     preview: previewOf(g),
+    membersBehind,
+    pendingBytes,
   };
 }
 

@@ -314,6 +314,12 @@ test('health shows rejections by reason, connections against the limit, and memb
   const conns = await page.locator('#health-tiles [data-key="conns"]').textContent();
   assert.match(conns ?? '', /Connections \/ limit\d+ \/ \d+/);
   assert.ok(await page.locator('#health-tiles [data-key="conns"] meter').count());
+  await until(
+    () => page.locator('#health-tiles [data-key="behind"]').textContent(),
+    (t) => /^Members behind1 in 1 group, [\d.]+ (KiB|MiB) unsent$/.test(t ?? ''),
+    'members behind at a glance',
+  );
+  assert.is(await page.locator('#groups tr.pending').getAttribute('data-key'), 'backlog');
   await page.goto(`${home(A)}#/group/backlog`);
   await until(
     () => page.locator('#members tr.pending').count(),

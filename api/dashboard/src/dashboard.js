@@ -370,11 +370,16 @@ function renderTiles(dl, tiles) {
 
 /**
  * @typedef {{ tcp: number, udp: number, sse: number }} Counts
- * @typedef {{ messagesIn: number, bytesIn: number, deliveries: number, bytesOut: number, lastAt: string | null, preview: string | null }} Activity
+ * @typedef {{ messagesIn: number, bytesIn: number, deliveries: number, bytesOut: number, lastAt: string | null, preview: string | null, membersBehind?: number, pendingBytes?: number }} Activity
  * @typedef {{ group: string, counts: Counts, lastId: string | null, activity?: Activity }} GroupSummary
  * @typedef {{ id: string, transport: string, remote: string, joinedAt: string, pendingBytes: number, node?: string }} Member
  * @typedef {GroupSummary & { members: Member[], history: { messages: number }, counters: { messagesIn: number, bytesIn: number, deliveries: number, bytesOut?: number } }} GroupDetail
  */
+
+/** Groups that had members with unsent bytes at the previous refresh. */
+let groupsBehindBefore = new Set();
+/** Members behind across the groups, for the health view. */
+const behind = { members: 0, bytes: 0, sustained: 0 };
 
 /** @param {GroupSummary[]} groups */
 function renderGroups(groups) {
@@ -383,6 +388,16 @@ function renderGroups(groups) {
   for (const g of groups) {
     if (g.activity) sample(groupSeries(g.group), now, groupCounters(g.activity));
   }
+  // As for members: behind on two refreshes in a row, not a write caught in flight.
+  const behindNow = new Set(
+    groups.filter((g) => (g.activity?.membersBehind ?? 0) > 0).map((g) => g.group),
+  );
+  const sustained = groups.filter((g) => behindNow.has(g.group) && groupsBehindBefore.has(g.group));
+  groupsBehindBefore = behindNow;
+  behind.members = sustained.reduce((n, g) => n + (g.activity?.membersBehind ?? 0), 0);
+  behind.bytes = sustained.reduce((n, g) => n + (g.activity?.pendingBytes ?? 0), 0);
+  behind.sustained = sustained.length;
+  const lagging = new Set(sustained.map((g) => g.group));
   syncRows(
     ui.groupsBody,
     groups,
@@ -395,6 +410,7 @@ function renderGroups(groups) {
       (cell) => rateCell(cell, g.activity ? groupSeries(g.group) : null),
       (cell) => lastMessageCell(cell, g),
     ],
+    (g, row) => row.classList.toggle('pending', lagging.has(g.group)),
   );
 }
 
@@ -807,6 +823,15 @@ function renderHealth(h) {
       level: n > 0 ? 'warn' : '',
     });
   }
+  tiles.push({
+    key: 'behind',
+    label: 'Members behind',
+    value:
+      behind.members === 0
+        ? '0'
+        : `${behind.members} in ${behind.sustained} group${behind.sustained === 1 ? '' : 's'}, ${bytes(behind.bytes)} unsent`,
+    level: behind.members > 0 ? 'warn' : '',
+  });
   const total = (/** @type {Record<string, number> | undefined} */ m) =>
     m ? Object.values(m).reduce((a, b) => a + (Number(b) || 0), 0) : 0;
   if (h.rejected) {
@@ -965,8 +990,8 @@ async function poll() {
 async function refresh() {
   try {
     const [body, health] = await Promise.all([getJson('groups'), getHealth()]);
-    if (health) renderHealth(health);
     renderGroups(body.groups);
+    if (health) renderHealth(health);
     const open = current;
     if (open !== null) {
       try {
