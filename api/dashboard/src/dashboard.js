@@ -388,6 +388,11 @@ function renderGroups(groups) {
   for (const g of groups) {
     if (g.activity) sample(groupSeries(g.group), now, groupCounters(g.activity));
   }
+  // Series of groups that are gone go too: the page may stay open for days.
+  const listed = new Set(groups.map((g) => g.group));
+  for (const name of groupSeriesByName.keys()) {
+    if (!listed.has(name) && name !== current) groupSeriesByName.delete(name);
+  }
   // As for members: behind on two refreshes in a row, not a write caught in flight.
   const behindNow = new Set(
     groups.filter((g) => (g.activity?.membersBehind ?? 0) > 0).map((g) => g.group),
