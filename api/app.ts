@@ -206,8 +206,8 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
       group: page.group,
       messages: page.messages.map((m) =>
         isUtf8(m.data)
-          ? { id: m.id, encoding: 'utf8', data: textDecoder.decode(m.data) }
-          : { id: m.id, encoding: 'base64', data: toBase64(m.data) },
+          ? { id: m.id, time: m.time, encoding: 'utf8', data: textDecoder.decode(m.data) }
+          : { id: m.id, time: m.time, encoding: 'base64', data: toBase64(m.data) },
       ),
       gap: page.gap,
       lastId: page.lastId,

@@ -186,7 +186,13 @@ export class RemoteHub implements Hub {
     const messages =
       start.kind === 'live'
         ? []
-        : page.messages.map((m) => ({ group, id: m.id, data: wirePayload(m), origin: '' }));
+        : page.messages.map((m) => ({
+            group,
+            id: m.id,
+            data: wirePayload(m),
+            origin: '',
+            time: m.time,
+          }));
     return {
       group: page.group,
       messages,

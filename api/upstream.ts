@@ -8,7 +8,7 @@ import {
 } from '../shared/errors.ts';
 import type { StartPoint, Subscriber } from '../shared/hub.ts';
 import { type Batch, batchOf, formatId, parseId } from '../shared/message.ts';
-import { encodeBatch, encodeGap, encodePosition, type GapInfo } from '../shared/sse.ts';
+import { encodeBatch, encodeGap, encodePosition, type GapInfo, parseTime } from '../shared/sse.ts';
 import { SseFanout, type SseTarget } from '../shared/sse-fanout.ts';
 import { type ParsedEvent, SseParser } from '../shared/sse-parser.ts';
 import type { EdgeStats } from './edge-stats.ts';
@@ -110,6 +110,8 @@ export class Upstream {
   /** Payloads of consecutive messages of the current read, not yet a batch. */
   #pending: Uint8Array[] = [];
   #pendingFirst = 0;
+  /** The sidecar's publish time for the messages now arriving (its latest `time` event). */
+  #time: number | undefined;
   /** The sidecar announced a new sequence (gap reset/unknown): the next id starts it. */
   #expectNewEpoch = false;
 
@@ -252,9 +254,10 @@ export class Upstream {
       let run: Uint8Array[] = [];
       let runEpoch = 0;
       let runFirst = 0;
+      let runTime: number | undefined;
       const flush = () => {
         if (run.length === 0) return;
-        const chunk = encodeBatch(batchOf(run, runEpoch, runFirst));
+        const chunk = encodeBatch(batchOf(run, runEpoch, runFirst, runTime));
         parts.push(chunk);
         bytes += chunk.byteLength;
         run = [];
@@ -262,10 +265,12 @@ export class Upstream {
       for (const m of page.messages) {
         const id = parseId(m.id);
         if (!id) continue;
-        if (run.length > 0 && (id.epoch !== runEpoch || id.seq !== runFirst + run.length)) flush();
+        const consecutive = id.epoch === runEpoch && id.seq === runFirst + run.length;
+        if (run.length > 0 && (!consecutive || m.time !== runTime)) flush();
         if (run.length === 0) {
           runEpoch = id.epoch;
           runFirst = id.seq;
+          runTime = m.time;
         }
         run.push(wirePayload(m));
       }
@@ -298,6 +303,7 @@ export class Upstream {
               ),
               b.epoch,
               after + 1,
+              b.time,
             ),
       );
     }
@@ -429,6 +435,10 @@ export class Upstream {
         return;
       }
       this.#onGap(gap);
+    } else if (e.event === 'time') {
+      // Messages up to the next time event were received by the sidecar then.
+      this.#endBatch();
+      this.#time = parseTime(textDecoder.decode(e.data)) ?? undefined;
     } else if (e.event === 'close') {
       this.#cfg.log('info', 'sidecar closed the upstream', {
         group: this.group,
@@ -461,7 +471,7 @@ export class Upstream {
 
   #endBatch(): void {
     if (this.#pending.length === 0) return;
-    const batch = batchOf(this.#pending, this.epoch, this.#pendingFirst);
+    const batch = batchOf(this.#pending, this.epoch, this.#pendingFirst, this.#time);
     this.#pending = [];
     this.#cfg.stats.messagesIn += batch.count;
     this.#cfg.stats.bytesIn += batch.payloadBytes;

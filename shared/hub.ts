@@ -97,6 +97,25 @@ export interface GroupSummary {
   group: string;
   counts: GroupCounts;
   lastId: string | null;
+  /** What this node saw of the group (absent for a group only other nodes hold). */
+  activity?: GroupActivity;
+}
+
+/** Traffic a node counted for one group since it started, and its newest message at a glance. */
+export interface GroupActivity {
+  messagesIn: number;
+  bytesIn: number;
+  /** Messages handed to members (one per member reached). */
+  deliveries: number;
+  /** Payload bytes handed to members. */
+  bytesOut: number;
+  /** When the sidecar received the newest message (ISO 8601), or null before the first. */
+  lastAt: string | null;
+  /** The start of the newest held message as text, or null (none held, or binary). */
+  preview: string | null;
+  /** Members here with bytes not yet sent to them, and those bytes in all. */
+  membersBehind: number;
+  pendingBytes: number;
 }
 
 export interface MemberInfo {
@@ -125,6 +144,8 @@ export interface GroupDetail extends GroupSummary {
     messagesIn: number;
     bytesIn: number;
     deliveries: number;
+    /** Payload bytes handed to members; absent from older sidecars. */
+    bytesOut?: number;
   };
   createdAt: string;
 }

@@ -26,6 +26,8 @@ import { MemoryBackplane } from './backplane/memory.ts';
 import type { Backplane } from './backplane/types.ts';
 import { FlowControl } from './flow.ts';
 import { Group } from './group.ts';
+import { groupActivity } from './group-activity.ts';
+import { healthCounters } from './health-counters.ts';
 import { History } from './history.ts';
 import type { HubPort } from './hub-port.ts';
 import type { Logger } from './logger.ts';
@@ -342,7 +344,12 @@ export class LocalHub implements Hub, HubPort {
   async groups(): Promise<GroupSummary[]> {
     const out: GroupSummary[] = [];
     for (const g of this.#groups.values()) {
-      out.push({ group: g.name, counts: { ...g.counts }, lastId: g.lastId });
+      out.push({
+        group: g.name,
+        counts: { ...g.counts },
+        lastId: g.lastId,
+        activity: groupActivity(g),
+      });
     }
     out.sort((a, b) => (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
     return this.backplane.groups(out);
@@ -370,7 +377,12 @@ export class LocalHub implements Hub, HubPort {
         maxMessages: h.maxMessages,
         maxBytes: h.maxBytes,
       },
-      counters: { messagesIn: g.messagesIn, bytesIn: g.bytesIn, deliveries: g.deliveries },
+      counters: {
+        messagesIn: g.messagesIn,
+        bytesIn: g.bytesIn,
+        deliveries: g.deliveries,
+        bytesOut: g.bytesOut,
+      },
       createdAt: new Date(g.createdAt).toISOString(),
     };
   }
@@ -388,6 +400,7 @@ export class LocalHub implements Hub, HubPort {
       framing: this.framing,
       backplane: backplane.detail,
       memory: this.memoryReport(),
+      ...healthCounters(this),
     };
   }
 

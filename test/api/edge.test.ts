@@ -123,6 +123,36 @@ test('a late subscriber with Last-Event-ID replays from it and joins the shared 
   assert.is(await sidecarSseCount('late'), 1);
 });
 
+/** The publish time of each message: the data of the `time` event before it. */
+function timesOf(events: SseEvent[]): (number | undefined)[] {
+  let time: number | undefined;
+  const out: (number | undefined)[] = [];
+  for (const e of events) {
+    if (e.event === 'time') time = Number(e.data);
+    else if (e.event === 'message') out.push(time);
+  }
+  return out;
+}
+
+test('the edge passes on the publish times of the sidecar, live and replayed', async () => {
+  const direct = await sse(sc(), 'clock');
+  const viaEdge = await sse(ed(), 'clock');
+  await waitFor(async () => (await sidecarSseCount('clock')) === 2);
+  await publish(sc(), 'clock', ['a']);
+  await sleep(40);
+  await publish(sc(), 'clock', ['b']);
+  await direct.waitForMessages(2);
+  await viaEdge.waitForMessages(2);
+  const times = timesOf(direct.events);
+  assert.ok((times[1] ?? 0) - (times[0] ?? 0) >= 30, `two times ${times}`);
+  assert.equal(timesOf(viaEdge.events), times);
+  await sleep(40);
+  // A new edge subscriber replays through the sidecar's history page.
+  const replay = await sse(ed(), 'clock', { 'Last-Event-ID': '0-0' });
+  await replay.waitForMessages(2);
+  assert.equal(timesOf(replay.events).slice(-2), times);
+});
+
 test('inspect endpoints answer through the edge as the sidecar does', async () => {
   await publish(sc(), 'inspect', ['x']);
   const a = await request(sc(), 'GET', '/groups');
@@ -132,7 +162,10 @@ test('inspect endpoints answer through the edge as the sidecar does', async () =
   const g = await request(ed(), 'GET', '/groups/inspect');
   assert.is(g.json.lastId, (await request(sc(), 'GET', '/groups/inspect')).json.lastId);
   const h = await request(ed(), 'GET', '/groups/inspect/messages');
-  assert.equal(h.json.messages, [{ id: g.json.lastId, encoding: 'utf8', data: 'x' }]);
+  const direct = await request(sc(), 'GET', '/groups/inspect/messages');
+  const time = direct.json.messages[0].time;
+  assert.ok(Number.isSafeInteger(time) && Math.abs(Date.now() - time) < 60_000, `time ${time}`);
+  assert.equal(h.json.messages, [{ id: g.json.lastId, time, encoding: 'utf8', data: 'x' }]);
 });
 
 test('bad input gets the same status and error code from the edge as from the sidecar', async () => {

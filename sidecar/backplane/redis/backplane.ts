@@ -360,6 +360,7 @@ export class RedisBackplane implements Backplane {
       const b = this.#hub.codec.encode(payloads);
       b.epoch = src.epoch;
       b.firstSeq = src.firstSeq;
+      b.time = src.time;
       return { ...shared, batch: b };
     } catch {
       this.#stats.count('unframeable', src.count);
@@ -469,6 +470,7 @@ export class RedisBackplane implements Backplane {
         since: new Date(this.#changedAt).toISOString(),
         url: redactUrl(this.#opts.redisUrl),
         nodes: this.#registry.liveNodes,
+        peers: this.#registry.peers,
         queueBytes: this.#outbox.queuedBytes,
       },
     };

@@ -83,7 +83,7 @@ export class SharedHistory {
           more = true;
           break outer;
         }
-        messages.push({ group, id: b.id(i), data: b.payload(i), origin: '' });
+        messages.push({ group, id: b.id(i), data: b.payload(i), origin: '', time: b.time });
       }
     }
     if (!more && snap.entries.length > 0) {

@@ -360,6 +360,9 @@ export class Outbox {
       count += b.count;
       wireBytes += b.wire.byteLength;
     }
+    // One publish time for the shared blob; the batches this node delivers after the echo carry
+    // the same, so a message shows one time on every node.
+    for (const b of c.batches) b.time = c.batches[0].time;
     const parts = encodeSharedParts(node, framing, c.batches);
     const field = `${this.#fieldPrefix}${++this.#fields}`;
     c.field = field;
