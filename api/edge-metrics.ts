@@ -47,7 +47,7 @@ export function renderEdgeMetrics(hub: RemoteHub): string {
     .metric(
       'groupcast_bytes_in_total',
       'counter',
-      'Payload bytes received from the sidecar, by transport',
+      'Event-stream bytes received from the sidecar, by transport',
       [{ labels: { transport: 'upstream' }, value: s.bytesIn }],
     )
     .metric(

@@ -31,6 +31,7 @@ export function createEdge(
     retryMaxMs: options.upstreamRetryMaxMs,
     maxConnections: options.maxConnections,
     sseQueueBytes: options.sseQueueBytes,
+    maxMessageBytes: options.maxMessageBytes,
     log,
   });
   const app = createApi(hub, options, {

@@ -21,7 +21,11 @@ import {
   DEFAULT_UPSTREAM_RETRY_MIN_MS,
   DEFAULT_UPSTREAM_TIMEOUT_MS,
 } from '../shared/options/edge.ts';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_SSE_QUEUE_BYTES } from '../shared/options/sidecar.ts';
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_SSE_QUEUE_BYTES,
+} from '../shared/options/sidecar.ts';
 import { renderEdgeMetrics } from './edge-metrics.ts';
 import { EdgeStats } from './edge-stats.ts';
 import { groupPath, SidecarClient, wirePayload } from './sidecar-client.ts';
@@ -45,6 +49,11 @@ export interface RemoteHubOptions {
   maxConnections?: number;
   /** A replay for one new subscriber stops at this size (its SSE queue limit). @default 4 MiB */
   sseQueueBytes?: number;
+  /**
+   * The largest message, as the sidecar's is (set no lower than the sidecar's): bounds one event
+   * of the upstream stream, which the edge holds until it ends. @default 1 MiB
+   */
+  maxMessageBytes?: number;
   fetch?: typeof fetch;
   log?: EdgeLog;
 }
@@ -81,6 +90,7 @@ export class RemoteHub implements Hub {
       retryMaxMs: options.retryMaxMs ?? DEFAULT_UPSTREAM_RETRY_MAX_MS,
       maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
       sseQueueBytes: options.sseQueueBytes ?? DEFAULT_SSE_QUEUE_BYTES,
+      maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
     };
     this.#log = options.log ?? (() => {});
   }
@@ -150,6 +160,7 @@ export class RemoteHub implements Hub {
           retryMinMs: this.#options.retryMinMs,
           retryMaxMs: this.#options.retryMaxMs,
           replayLimitBytes: this.#options.sseQueueBytes,
+          maxEventBytes: maxEventBytes(this.#options.maxMessageBytes),
         },
         () => {
           if (this.#upstreams.get(group) === created) this.#upstreams.delete(group);
@@ -260,6 +271,14 @@ export class RemoteHub implements Hub {
 }
 
 const NL = new Uint8Array([10]);
+
+/**
+ * The largest event a message of `maxMessageBytes` becomes on the stream: a text payload of line
+ * feeds costs 7 bytes a byte (`\ndata: `), base64 4/3; plus the id and event lines.
+ */
+function maxEventBytes(maxMessageBytes: number): number {
+  return 8 * maxMessageBytes + 1024;
+}
 
 /** A URL without the credentials it may carry, for reports. */
 function redact(url: string): string {

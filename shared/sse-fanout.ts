@@ -2,6 +2,7 @@ import { concatBytes } from './bytes.ts';
 import type { Subscriber } from './hub.ts';
 import type { Batch } from './message.ts';
 import { encodeBatch, encodeBatchAfter } from './sse.ts';
+import { SseRun } from './sse-run.ts';
 import { afterTurn } from './turn.ts';
 
 /** A subscriber in a fan-out: where it is in the group's sequence. */
@@ -13,14 +14,26 @@ export interface SseTarget {
   slot: number;
 }
 
+/** Numbered messages to fan out: a batch to encode, or a run of events already encoded upstream. */
+export type Numbered = Batch | SseRun;
+
+function eventsOf(b: Numbered): Uint8Array {
+  return b instanceof SseRun ? b.bytes : encodeBatch(b);
+}
+
+function eventsAfter(b: Numbered, afterSeq: number): Uint8Array {
+  return b instanceof SseRun ? b.after(afterSeq) : encodeBatchAfter(b, afterSeq);
+}
+
 /**
  * SSE fan-out for one group: batches published within one event-loop turn are encoded once and
  * written to every subscriber as one chunk, so the cost per subscriber is one write per turn
- * whatever the message rate. Used by the sidecar's groups and by the edge worker's upstreams.
+ * whatever the message rate. Used by the sidecar's groups (batches it encodes) and by the edge
+ * worker's upstreams (runs of the sidecar's own events, passed on as they came).
  */
 export class SseFanout<T extends SseTarget = SseTarget> {
   readonly targets: T[] = [];
-  #turn: Batch[] = [];
+  #turn: Numbered[] = [];
   readonly #onWrite: ((messages: number, bytes: number) => void) | undefined;
 
   /** `onWrite` is told what each subscriber was sent, for metrics. */
@@ -49,8 +62,8 @@ export class SseFanout<T extends SseTarget = SseTarget> {
     return true;
   }
 
-  /** Queues a numbered batch for every subscriber; written once the turn ends. */
-  push(batch: Batch): void {
+  /** Queues a numbered batch or run for every subscriber; written once the turn ends. */
+  push(batch: Numbered): void {
     if (batch.count === 0 || this.targets.length === 0) return;
     if (this.#turn.push(batch) === 1) afterTurn(this.#flush);
   }
@@ -70,7 +83,7 @@ export class SseFanout<T extends SseTarget = SseTarget> {
     if (this.targets.length === 0 || batches.length === 0) return;
     const first = batches[0].firstSeq;
     const last = batches[batches.length - 1].lastSeq;
-    const chunk = concatBytes(batches.map(encodeBatch));
+    const chunk = concatBytes(batches.map(eventsOf));
     // A copy: a write may end a subscriber, which removes it from the live list.
     for (const t of this.targets.slice()) {
       if (t.lastSeq >= last) continue;
@@ -79,9 +92,7 @@ export class SseFanout<T extends SseTarget = SseTarget> {
         t.lastSeq < first
           ? chunk
           : concatBytes(
-              batches
-                .filter((b) => b.lastSeq > t.lastSeq)
-                .map((b) => encodeBatchAfter(b, t.lastSeq)),
+              batches.filter((b) => b.lastSeq > t.lastSeq).map((b) => eventsAfter(b, t.lastSeq)),
             );
       this.#onWrite?.(last - Math.max(t.lastSeq, first - 1), part.byteLength);
       t.lastSeq = last;
