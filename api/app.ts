@@ -4,11 +4,11 @@ import { isUtf8, textDecoder, toBase64 } from '../shared/bytes.ts';
 import { compileAllowlist } from '../shared/cidr.ts';
 import { type ErrorCode, GroupcastError, GroupNotFoundError } from '../shared/errors.ts';
 import { validateGroupId } from '../shared/group-id.ts';
-import type { Hub, StartPoint } from '../shared/hub.ts';
+import type { Hub, PublishResult, StartPoint } from '../shared/hub.ts';
 import { encodeRetry } from '../shared/sse.ts';
 import { ipOf, RateLimiter, StreamCounter } from './address-limits.ts';
 import { Authenticator, authConfigured, type Grants, requireGrant, tokenOf } from './auth.ts';
-import { readBody, splitNdjson } from './body.ts';
+import { countNdjson, FRAMES_TYPE, readBody, splitFrames, splitNdjson } from './body.ts';
 import { mountDashboard } from './dashboard/routes.ts';
 import { errorResponse } from './errors.ts';
 import { Heartbeat } from './heartbeat.ts';
@@ -108,28 +108,46 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
   app.post('/groups/:group/messages', async (c) => {
     const group = groupParam(c);
     requireGrant(await grants(c), 'publish', group);
-    const ndjson = (c.req.header('content-type') ?? '')
-      .toLowerCase()
-      .startsWith('application/x-ndjson');
-    let payloads: Uint8Array[];
-    if (ndjson) {
-      payloads = splitNdjson(
-        await readBody(c.req.raw, options.maxBodyBytes, 'body'),
-        options.maxMessageBytes,
-      );
-    } else {
-      const body = await readBody(c.req.raw, options.maxMessageBytes, 'message');
-      if (body.byteLength === 0) throw new GroupcastError('EMPTY_MESSAGE', 'message body is empty');
-      payloads = [body];
-    }
+    const type = (c.req.header('content-type') ?? '').toLowerCase();
     const remote = remoteAddress(c);
-    if (rate && !rate.take(ipOf(remote), payloads.length)) {
-      throw new GroupcastError(
-        'RATE_LIMITED',
-        `more than ${options.rateLimit} messages a second from this address`,
-      );
+    const origin = { transport: 'http', remote } as const;
+    const limitRate = (count: number) => {
+      if (rate && !rate.take(ipOf(remote), count)) {
+        throw new GroupcastError(
+          'RATE_LIMITED',
+          `more than ${options.rateLimit} messages a second from this address`,
+        );
+      }
+    };
+    let result: PublishResult;
+    if (type.startsWith('application/x-ndjson') && hub.publishNdjson) {
+      // The hub's store checks the JSON: the body goes on as it came.
+      const body = await readBody(c.req.raw, options.maxBodyBytes, 'body');
+      const count = countNdjson(body, options.maxMessageBytes);
+      limitRate(count);
+      result = await hub.publishNdjson(group, body, count, origin);
+    } else {
+      let payloads: Uint8Array[];
+      if (type.startsWith('application/x-ndjson')) {
+        payloads = splitNdjson(
+          await readBody(c.req.raw, options.maxBodyBytes, 'body'),
+          options.maxMessageBytes,
+        );
+      } else if (type.startsWith(FRAMES_TYPE)) {
+        payloads = splitFrames(
+          await readBody(c.req.raw, options.maxBodyBytes, 'body'),
+          options.maxMessageBytes,
+        );
+      } else {
+        const body = await readBody(c.req.raw, options.maxMessageBytes, 'message');
+        if (body.byteLength === 0) {
+          throw new GroupcastError('EMPTY_MESSAGE', 'message body is empty');
+        }
+        payloads = [body];
+      }
+      limitRate(payloads.length);
+      result = await hub.publish(group, payloads, origin);
     }
-    const result = await hub.publish(group, payloads, { transport: 'http', remote });
     return c.json(result, 202);
   });
 

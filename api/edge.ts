@@ -32,6 +32,7 @@ export function createEdge(
     maxConnections: options.maxConnections,
     sseQueueBytes: options.sseQueueBytes,
     maxMessageBytes: options.maxMessageBytes,
+    maxBodyBytes: options.maxBodyBytes,
     log,
   });
   const app = createApi(hub, options, {

@@ -7,13 +7,21 @@ import { join } from 'node:path';
 import type { Proc } from '../procs.ts';
 import { freePort, ROOT, spawnGroup, waitForPort } from '../procs.ts';
 import { startGroupcast } from './groupcast.ts';
-import { LOCALHOST, type Running, type StartOptions, type TargetSpec } from './types.ts';
+import {
+  type Endpoint,
+  LOCALHOST,
+  type Running,
+  type StartOptions,
+  type TargetSpec,
+} from './types.ts';
 
 const DENO = join(ROOT, 'node_modules', '.bin', 'deno');
 
 export interface RunningEdge extends Running {
   readonly edgeProc: Proc;
   readonly sidecarProc: Proc;
+  /** The sidecar's own HTTP API, behind the edge. */
+  readonly sidecarHttp: Endpoint;
 }
 
 export async function startEdge(name: string, opts: StartOptions = {}): Promise<RunningEdge> {
@@ -59,6 +67,7 @@ export async function startEdge(name: string, opts: StartOptions = {}): Promise<
     procs: [sidecar.procs[0], proc],
     edgeProc: proc,
     sidecarProc: sidecar.procs[0],
+    sidecarHttp: sidecar.http.addr,
     http: { addr: { host: LOCALHOST, port }, flavor: 'groupcast' },
     stop: async () => {
       await proc.stop();
