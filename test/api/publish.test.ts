@@ -104,7 +104,7 @@ test('a malformed NDJSON batch is refused with 400 and nothing from it is publis
 });
 
 /** Payloads as an application/x-groupcast-frames body: a 4-byte big-endian length before each. */
-function frames(...parts: (string | Uint8Array)[]): Uint8Array {
+function frames(...parts: (string | Uint8Array)[]): Buffer {
   return Buffer.concat(
     parts.map((p) => {
       const bytes = typeof p === 'string' ? Buffer.from(p) : Buffer.from(p);
@@ -139,7 +139,7 @@ test('a bad frames body is refused whole with a stable code and publishes nothin
   const t = await rig.tcp('badframes');
   const type = { 'Content-Type': 'application/x-groupcast-frames' };
   const cut = frames('ok', 'cut short').subarray(0, 12);
-  const cases: [Uint8Array, number, string][] = [
+  const cases: [Buffer, number, string][] = [
     [cut, 400, 'BAD_REQUEST'],
     [frames('ok', ''), 400, 'EMPTY_MESSAGE'],
     [frames('ok', 'x'.repeat(DEFAULT_MAX_MESSAGE_BYTES + 1)), 413, 'MESSAGE_TOO_LARGE'],
