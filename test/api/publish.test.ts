@@ -104,15 +104,16 @@ test('a malformed NDJSON batch is refused with 400 and nothing from it is publis
 });
 
 /** Payloads as an application/x-groupcast-frames body: a 4-byte big-endian length before each. */
-function frames(...parts: (string | Uint8Array)[]): Buffer {
-  return Buffer.concat(
+function frames(...parts: (string | Uint8Array)[]): Uint8Array<ArrayBuffer> {
+  const joined = Buffer.concat(
     parts.map((p) => {
-      const bytes = typeof p === 'string' ? Buffer.from(p) : Buffer.from(p);
+      const bytes = Buffer.from(p);
       const head = Buffer.alloc(4);
       head.writeUInt32BE(bytes.length);
       return Buffer.concat([head, bytes]);
     }),
   );
+  return new Uint8Array(joined);
 }
 
 test('a frames body publishes each length-prefixed message of any bytes, in order', async () => {
@@ -139,7 +140,7 @@ test('a bad frames body is refused whole with a stable code and publishes nothin
   const t = await rig.tcp('badframes');
   const type = { 'Content-Type': 'application/x-groupcast-frames' };
   const cut = frames('ok', 'cut short').subarray(0, 12);
-  const cases: [Buffer, number, string][] = [
+  const cases: [Uint8Array<ArrayBuffer>, number, string][] = [
     [cut, 400, 'BAD_REQUEST'],
     [frames('ok', ''), 400, 'EMPTY_MESSAGE'],
     [frames('ok', 'x'.repeat(DEFAULT_MAX_MESSAGE_BYTES + 1)), 413, 'MESSAGE_TOO_LARGE'],
