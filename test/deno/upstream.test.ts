@@ -246,3 +246,52 @@ Deno.test('the sidecar token goes to the sidecar as a Bearer Authorization heade
     await sidecar.stop();
   }
 });
+
+Deno.test('an event kind the edge does not know reaches its subscribers as it came, just before the messages it preceded', async () => {
+  const sidecar = await startSidecar();
+  // Stands for a sidecar that sends an `event: time` before each batch: the real sidecar's
+  // stream, with one added in front of every read that starts with a message.
+  const withTime: typeof fetch = async (input, init) => {
+    const res = await fetch(input, init);
+    if (!String(input).includes('/events') || !res.body) return res;
+    let n = 0;
+    const body = res.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, ctl) {
+          if (new TextDecoder().decode(chunk).startsWith('id: ')) {
+            ctl.enqueue(new TextEncoder().encode(`event: time\ndata: t${++n}\n\n`));
+          }
+          ctl.enqueue(chunk);
+        },
+      }),
+    );
+    return new Response(body, { status: res.status, headers: res.headers });
+  };
+  const edge = startEdge(sidecar.http, { fetch: withTime });
+  let a: Client | undefined;
+  try {
+    a = await SseClient.open(`http://${edge.base}/groups/timed/events`);
+    const ids: string[] = [];
+    for (const text of ['one', 'two', 'three']) {
+      ids.push(...(await publish(sidecar.http, 'timed', [text])));
+      await a.waitForMessages(ids.length);
+    }
+    await sleep(30);
+    const seen = a.events.filter((e) => e.event !== 'gap');
+    assert.deepEqual(
+      seen.map((e) => [e.event, e.event === 'time' ? e.data : e.id]),
+      [
+        ['time', 't1'],
+        ['message', ids[0]],
+        ['time', 't2'],
+        ['message', ids[1]],
+        ['time', 't3'],
+        ['message', ids[2]],
+      ],
+    );
+  } finally {
+    await a?.close();
+    await edge.close();
+    await sidecar.stop();
+  }
+});
