@@ -25,7 +25,6 @@ import { many } from './scenarios/many.ts';
 import { memory } from './scenarios/memory.ts';
 import { slow } from './scenarios/slow.ts';
 import { udp } from './scenarios/udp.ts';
-import { edgeSplit } from './scenarios/zz-edge-split.ts';
 import { type Mode, SETTINGS } from './settings.ts';
 import type { Running, StartOptions, TargetSpec } from './targets/types.ts';
 import { LoadWorker } from './worker-client.ts';
@@ -40,7 +39,6 @@ const SCENARIOS: [string, (ctx: Context) => Promise<void>][] = [
   ['memory', memory],
   ['cluster', cluster],
   ['edge', edgeScenario],
-  ['zz', edgeSplit],
 ];
 
 const args = process.argv.slice(2);
