@@ -28,7 +28,22 @@ export async function edgeScenario(ctx: Context): Promise<void> {
       row,
     );
   }
+  await logBatching(ctx, field.targets[1]);
   await memory(ctx);
+}
+
+/** How many POSTs went to the sidecar per publish request, from the edge's own metrics. */
+async function logBatching(ctx: Context, t: Running | string): Promise<void> {
+  if (typeof t === 'string' || !t.http) return;
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${t.http.addr.port}/metrics`)).text();
+    const read = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+    const posts = read('groupcast_edge_published_total');
+    const requests = read('groupcast_edge_publish_requests_total');
+    ctx.log(
+      `  edge: ${posts} POSTs in ${requests} requests to the sidecar (${(posts / requests).toFixed(1)} per request)`,
+    );
+  } catch {}
 }
 
 /** The process whose memory a subscriber costs: the edge itself, or the sidecar served direct. */
