@@ -89,9 +89,10 @@ interface Waiter {
  * One SSE stream from the sidecar for one group, shared by every subscriber of that group on this
  * edge worker. The sidecar's events are passed on as they came: each read is cut into event
  * blocks, only ids and event names are read, and runs of consecutive messages go to SseFanout as
- * slices of the bytes read, fanned out once per turn. When the stream fails it is reopened with backoff and Last-Event-ID, so subscribers
- * lose nothing the sidecar still holds; when the sidecar's sequence restarted (the sidecar did),
- * they get the sidecar's `gap` event, never a silent jump. It closes with its last subscriber.
+ * slices of the bytes read, fanned out once per turn. When the stream fails it is reopened with
+ * backoff and Last-Event-ID, so subscribers lose nothing the sidecar still holds; when the
+ * sidecar's sequence restarted (the sidecar did), they get the sidecar's `gap` event, never a
+ * silent jump. It closes with its last subscriber.
  */
 export class Upstream {
   readonly group: string;
