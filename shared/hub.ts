@@ -18,6 +18,16 @@ export interface Hub {
    */
   reserve?(bytes: number): () => void;
   /**
+   * Optional: publishes an NDJSON batch (`count` messages, sizes already checked) as it came,
+   * for a hub whose store checks the JSON itself (the edge worker passes it to its sidecar).
+   */
+  publishNdjson?(
+    group: string,
+    body: Uint8Array,
+    count: number,
+    origin: Origin,
+  ): Promise<PublishResult>;
+  /**
    * Adds an SSE subscriber to a group, replays from `start`, then streams live. The hub writes
    * event-stream bytes to the subscriber; the same bytes are shared by every subscriber.
    */

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick | --full] [--only fanout,latency,...] [--profile]`
+ * `npm run bench [-- --quick | --full] [--only fanout,latency,edge,...] [--profile]`
  * `npm run bench -- --report [bench-results.json]` prints the tables of an earlier run.
  *
  * Starts every target itself on 127.0.0.1, runs each scenario with targets alternating round by
@@ -17,6 +17,7 @@ import { byArea, formatTop, topFunctions } from './profile.ts';
 import { absoluteTable, goalTable, pivotTable, ratioTable } from './report.ts';
 import { Results } from './results.ts';
 import { cluster } from './scenarios/cluster.ts';
+import { edgeScenario } from './scenarios/edge.ts';
 import { fanout } from './scenarios/fanout.ts';
 import { http } from './scenarios/http.ts';
 import { latency } from './scenarios/latency.ts';
@@ -39,6 +40,7 @@ const SCENARIOS: [string, (ctx: Context) => Promise<void>][] = [
   ['slow', slow],
   ['memory', memory],
   ['cluster', cluster],
+  ['edge', edgeScenario],
 ];
 
 const args = process.argv.slice(2);

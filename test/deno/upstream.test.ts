@@ -254,3 +254,33 @@ Deno.test('the sidecar token goes to the sidecar as a Bearer Authorization heade
     await sidecar.stop();
   }
 });
+
+Deno.test('an event kind the edge does not know (the sidecar time event) reaches its subscribers as it came, just before the messages it preceded', async () => {
+  const sidecar = await startSidecar();
+  const edge = startEdge(sidecar.http);
+  let a: Client | undefined;
+  let direct: Client | undefined;
+  try {
+    a = await SseClient.open(`http://${edge.base}/groups/timed/events`);
+    direct = await SseClient.open(`http://${sidecar.http}/groups/timed/events`);
+    const ids: string[] = [];
+    for (const text of ['one', 'two', 'three']) {
+      ids.push(...(await publish(sidecar.http, 'timed', [text])));
+      await a.waitForMessages(ids.length);
+      await direct.waitForMessages(ids.length);
+    }
+    await sleep(30);
+    const shape = (c: Client) =>
+      c.events
+        .filter((e) => e.event === 'time' || e.event === 'message')
+        .map((e) => [e.event, e.event === 'time' ? e.data : e.id]);
+    const times = shape(direct).filter((e) => e[0] === 'time');
+    assert.equal(times.length, 3);
+    assert.deepEqual(shape(a), shape(direct));
+  } finally {
+    await a?.close();
+    await direct?.close();
+    await edge.close();
+    await sidecar.stop();
+  }
+});
