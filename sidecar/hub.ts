@@ -437,7 +437,17 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
     this.budget.stop();
     for (const g of this.#groups.values()) {
       if (g.expiry) clearTimeout(g.expiry);
-      for (const m of [...g.members]) m.close(new GroupcastError('SHUTTING_DOWN'));
+      for (const m of [...g.members]) {
+        // One member that fails to close must not stop the others (or the shutdown).
+        try {
+          m.close(new GroupcastError('SHUTTING_DOWN'));
+        } catch (err) {
+          this.log.warn(
+            { group: g.name, member: m.id, err: (err as Error).message },
+            'member close failed',
+          );
+        }
+      }
     }
   }
 }
