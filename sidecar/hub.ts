@@ -15,6 +15,7 @@ import type {
   Hub,
   ListenerStatus,
   Origin,
+  PublishOptions,
   PublishResult,
   StartPoint,
   Subscriber,
@@ -300,7 +301,12 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
     return recipients;
   }
 
-  async publish(name: string, payloads: Uint8Array[], origin: Origin): Promise<PublishResult> {
+  async publish(
+    name: string,
+    payloads: Uint8Array[],
+    origin: Origin,
+    options: PublishOptions = {},
+  ): Promise<PublishResult> {
     validateGroupId(name);
     for (const p of payloads) {
       if (p.byteLength > this.options.maxMessageBytes) {
@@ -309,8 +315,12 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
     }
     let group = this.groupFor(name);
     if (group.congested) {
-      // A recipient is behind: the POST waits (bounded) instead of growing its queue.
-      await group.drained(this.options.publishWaitMs);
+      // A recipient is behind: the POST waits (bounded) instead of growing its queue; a later
+      // slice of a POST already under way waits as long as it takes.
+      const g = group;
+      await (options.continuing
+        ? new Promise<void>((resolve) => g.whenDrained(resolve))
+        : group.drained(this.options.publishWaitMs));
       group = this.groupFor(name);
     }
     const batch = this.codec.encode(payloads);

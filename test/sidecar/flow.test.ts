@@ -237,6 +237,36 @@ test('a TCP publisher is not read past what a slow reader takes (TCP slows it do
   stop();
 });
 
+test('a large NDJSON POST into a group that congests while it is published is never refused half-published', async () => {
+  const sc = await sidecar({
+    GROUPCAST_FLOW_HIGH_WATER: '64KiB',
+    GROUPCAST_PUBLISH_WAIT: '300ms',
+    GROUPCAST_STALL_TIMEOUT: '30s',
+  });
+  const { tcp, http } = sc.addresses;
+  const stop = await slowReader(tcp, 'slices', 64 * 1024, 50);
+  cleanups.push(stop);
+  await sleep(50);
+  // 10,000 lines of 1 KB: about 40 slices of the sidecar's, far more than the reader takes at once.
+  const line = `{"p":"${'x'.repeat(1000)}"}\n`;
+  const res = await fetch(`http://${http}/groups/slices/messages`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-ndjson' },
+    body: line.repeat(10_000),
+  });
+  const body = await res.json();
+  const detail = await (await fetch(`http://${http}/groups/slices`)).json();
+  if (res.status === 503) {
+    // Refused: then before anything was published.
+    assert.is(body.error.code, 'GROUP_BUSY');
+    assert.is(detail.counters.messagesIn, 0, 'nothing of a refused POST is published');
+  } else {
+    assert.is(res.status, 202);
+    assert.is(body.count, 10_000);
+    assert.is(detail.counters.messagesIn, 10_000);
+  }
+});
+
 test('100 members trickling a byte per read cost a few bytes of memory per byte held', async () => {
   const sc = await sidecar({ GROUPCAST_JOIN_TIMEOUT: '60s' });
   const { tcp, http } = sc.addresses;
