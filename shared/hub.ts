@@ -91,6 +91,8 @@ export interface GroupCounts {
   tcp: number;
   udp: number;
   sse: number;
+  /** Redis clients on the RESP port (absent in listings from nodes older than the RESP port). */
+  resp: number;
 }
 
 export interface GroupSummary {
@@ -101,7 +103,9 @@ export interface GroupSummary {
 
 export interface MemberInfo {
   id: string;
-  transport: 'tcp' | 'udp' | 'sse';
+  transport: 'tcp' | 'udp' | 'sse' | 'resp';
+  /** The client's name, where it set one (a Redis client's CLIENT SETNAME). */
+  name?: string;
   remote: string;
   joinedAt: string;
   pendingBytes: number;

@@ -40,9 +40,11 @@ export class Group {
   readonly flow: FlowControl;
   /** Members over the high-water mark. */
   #over = 0;
+  /** Members here only through a pattern (they do not keep the group alive). */
+  followers = 0;
   /** Publishers waiting for the group to drain. */
   #waiters: (() => void)[] = [];
-  readonly counts: GroupCounts = { tcp: 0, udp: 0, sse: 0 };
+  readonly counts: GroupCounts = { tcp: 0, udp: 0, sse: 0, resp: 0 };
   messagesIn = 0;
   bytesIn = 0;
   deliveries = 0;
@@ -69,6 +71,11 @@ export class Group {
     return this.members.length;
   }
 
+  /** Members that keep the group alive (all but pattern followers). */
+  get anchored(): number {
+    return this.members.length - this.followers;
+  }
+
   /** True while a member is over the high-water mark: publishers that can wait, wait. */
   get congested(): boolean {
     return this.#over > 0;
@@ -82,6 +89,7 @@ export class Group {
     member.groupSlot = this.members.length;
     this.members.push(member);
     this.counts[member.transport]++;
+    if (member.follower) this.followers++;
     member.joined(this);
   }
 
@@ -97,9 +105,17 @@ export class Group {
     }
     member.groupSlot = -1;
     this.counts[member.transport]--;
+    if (member.follower) this.followers--;
     this.fall(member);
     member.left();
     return true;
+  }
+
+  /** A member in this group starts or stops being only a pattern follower. */
+  markFollower(member: Member & { follower: boolean }, follower: boolean): void {
+    if (member.follower === follower) return;
+    member.follower = follower;
+    if (member.groupSlot >= 0) this.followers += follower ? 1 : -1;
   }
 
   /** A member's unsent bytes passed the high-water mark: the group is congested until it drains. */

@@ -32,6 +32,7 @@ import type { Logger } from './logger.ts';
 import { type Member, memberInfo } from './member.ts';
 import { MEMORY_KINDS, MemoryBudget, type MemoryKind } from './memory-budget.ts';
 import { renderMetrics } from './metrics.ts';
+import { PatternRegistry } from './pattern-registry.ts';
 import { SseMember } from './sse-member.ts';
 import { Stats } from './stats.ts';
 
@@ -49,6 +50,7 @@ export type HubOptions = Pick<
   | 'stallTimeoutMs'
   | 'publishWaitMs'
   | 'memoryBudget'
+  | 'respMaxPatterns'
 >;
 
 /**
@@ -68,8 +70,10 @@ export class LocalHub implements Hub, HubPort {
   readonly budget: MemoryBudget;
   /** Listener states, filled in by the servers. */
   readonly listeners: Record<string, ListenerStatus> = {};
+  /** Pattern subscriptions (RESP PSUBSCRIBE): they follow matching groups as groups are created. */
+  readonly patterns: PatternRegistry;
   /** Open TCP connections and SSE streams, against maxConnections. */
-  connections = { tcp: 0, sse: 0 };
+  connections = { tcp: 0, sse: 0, resp: 0 };
   readonly #groups = new Map<string, Group>();
   /** Groups with no members kept for replay, longest idle first. */
   readonly #idle = new Set<Group>();
@@ -90,6 +94,7 @@ export class LocalHub implements Hub, HubPort {
     this.node = node;
     this.flow = new FlowControl(options);
     this.budget = new MemoryBudget(options.memoryBudget);
+    this.patterns = new PatternRegistry(options.respMaxPatterns);
     this.budget.start({
       queuedBytes: () => this.#queuedBytes(),
       histories: () => this.#histories(),
@@ -137,15 +142,15 @@ export class LocalHub implements Hub, HubPort {
     return this.budget.reserve(bytes, () => new OverBudgetError(this.budget.limit));
   }
 
-  accepted(transport: 'tcp'): void {
+  accepted(transport: 'tcp' | 'resp'): void {
     this.stats.accepted[transport]++;
   }
 
-  opened(transport: 'tcp'): void {
+  opened(transport: 'tcp' | 'resp'): void {
     this.connections[transport]++;
   }
 
-  closed(transport: 'tcp'): void {
+  closed(transport: 'tcp' | 'resp'): void {
     this.connections[transport]--;
   }
 
@@ -163,12 +168,20 @@ export class LocalHub implements Hub, HubPort {
     this.stats.drop(reason, n);
   }
 
+  admit(bytes: number): void {
+    this.backplane.admit(bytes);
+  }
+
+  connectionsOf(transport: 'tcp' | 'sse' | 'resp'): number {
+    return this.connections[transport];
+  }
+
   get groupCount(): number {
     return this.#groups.size;
   }
 
   get totalConnections(): number {
-    return this.connections.tcp + this.connections.sse;
+    return this.connections.tcp + this.connections.sse + this.connections.resp;
   }
 
   /** Throws TOO_MANY_CONNECTIONS when one more connection would pass the limit. */
@@ -194,6 +207,7 @@ export class LocalHub implements Hub, HubPort {
     );
     group = new Group(name, this.#lastEpoch, history, this.stats, this.flow);
     this.#groups.set(name, group);
+    this.patterns.created(group);
     return group;
   }
 
@@ -208,7 +222,8 @@ export class LocalHub implements Hub, HubPort {
       this.#settle(group);
       throw new LimitError('GROUP_FULL', this.options.maxMembersPerGroup);
     }
-    this.#wake(group);
+    // A pattern follower keeps no group alive: an idle group keeps its time to live.
+    if (!member.follower) this.#wake(group);
     group.add(member);
     this.backplane.joined(group, member);
     this.log.info(
@@ -242,18 +257,30 @@ export class LocalHub implements Hub, HubPort {
    * groups also give way, oldest first, when maxGroups is reached.
    */
   #settle(group: Group): void {
-    if (group.size > 0 || group.expiry || this.#groups.get(group.name) !== group) return;
+    if (group.anchored > 0 || group.expiry || this.#groups.get(group.name) !== group) return;
     if (group.history.messages === 0 || this.options.groupTtlMs === 0 || this.#closed) {
-      this.#groups.delete(group.name);
+      this.#drop(group);
       return;
     }
     group.expiry = setTimeout(() => {
       group.expiry = undefined;
       this.#idle.delete(group);
-      if (group.size === 0) this.#groups.delete(group.name);
+      if (group.anchored === 0) this.#drop(group);
     }, this.options.groupTtlMs);
     group.expiry.unref?.();
     this.#idle.add(group);
+  }
+
+  /**
+   * Forgets a group; pattern followers still in it leave it first (a pattern alone keeps no
+   * group: they follow it again if it is created again).
+   */
+  #drop(group: Group): void {
+    this.#groups.delete(group.name);
+    for (const m of [...group.members]) {
+      if (!group.remove(m)) continue;
+      this.backplane.left(group, m);
+    }
   }
 
   #wake(group: Group): void {
@@ -267,7 +294,7 @@ export class LocalHub implements Hub, HubPort {
   #evictIdle(): boolean {
     for (const group of this.#idle) {
       this.#wake(group);
-      this.#groups.delete(group.name);
+      this.#drop(group);
       return true;
     }
     return false;
@@ -284,7 +311,7 @@ export class LocalHub implements Hub, HubPort {
     s.messagesIn += batch.count;
     s.bytesIn += batch.payloadBytes;
     const recipients = this.backplane.publish(group, batch, origin);
-    if (origin === null && group.size === 0) {
+    if (origin === null && group.anchored === 0) {
       // A publish into an idle group restarts its time to live.
       this.#wake(group);
       this.#settle(group);

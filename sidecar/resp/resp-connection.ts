@@ -1,0 +1,846 @@
+import type { Socket } from 'node:net';
+import type { Authenticator, Grants } from '../../api/auth.ts';
+import {
+  GroupcastError,
+  LimitError,
+  MessageTooLargeError,
+  SlowConsumerError,
+  toGroupcastError,
+} from '../../shared/errors.ts';
+import { globMatch } from '../../shared/glob.ts';
+import { validateGroupId } from '../../shared/group-id.ts';
+import type { RateLimitAction } from '../../shared/options/sidecar.ts';
+import { TokenBucket } from '../../shared/token-bucket.ts';
+import type { Group } from '../group.ts';
+import type { HubPort } from '../hub-port.ts';
+import type { PatternEntry } from '../pattern-registry.ts';
+import {
+  arityOk,
+  COMMANDS,
+  commandInfo,
+  helloReply,
+  REDIS_COMPAT_VERSION,
+  SUBCOMMANDS,
+} from './resp-commands.ts';
+import {
+  arrayHeader,
+  bulk,
+  error,
+  integer,
+  mapHeader,
+  nil,
+  OK,
+  type Proto,
+  simple,
+  subscription,
+  verbatim,
+} from './resp-encode.ts';
+import { type RespLink, RespMember } from './resp-member.ts';
+import { RespParser, RespProtocolError } from './resp-parser.ts';
+
+export interface RespConnectionOptions {
+  maxMessageBytes: number;
+  maxPendingBytes: number;
+  respMaxSubscriptions: number;
+  rateLimit: number;
+  rateBurst: number;
+  rateLimitAction: RateLimitAction;
+  /** Null: auth is off, every client may do everything. */
+  auth: Authenticator | null;
+  /** The port the listener is on (INFO). */
+  port: () => number;
+  startedAt: number;
+}
+
+const NOAUTH = 'NOAUTH Authentication required.';
+const NOAUTH_HELLO =
+  'NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time';
+const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
+const NOPERM =
+  'NOPERM this user has no permissions to access one of the channels used as arguments';
+const NO_PASSWORD =
+  'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?';
+/** Longest argument echoed back in an unknown-command error, as Redis cuts it. */
+const ECHO_ARGS_BYTES = 128;
+
+let nextClientId = 0;
+
+/** An error reply from a groupcast error: its code is the Redis error prefix. */
+function codeError(err: GroupcastError): Buffer {
+  return error(`${err.code} ${err.message}`);
+}
+
+/**
+ * One Redis client on the RESP port: reads its commands (pipelined or not), answers as Redis 7
+ * does, and is a member (RespMember) of every group it subscribes to, directly or through a
+ * pattern. Publishing goes through the hub like an HTTP POST; while a group it published to is
+ * congested, or the memory budget is used up, its commands are not read (TCP slows it down).
+ */
+export class RespConnection implements RespLink {
+  readonly remote: string;
+  readonly clientId = ++nextClientId;
+  proto: Proto = 2;
+  name: string | undefined;
+  readonly #socket: Socket;
+  readonly #hub: HubPort;
+  readonly #opts: RespConnectionOptions;
+  readonly #parser: RespParser;
+  readonly #bucket: TokenBucket | null;
+  /** Null while auth is required and not given; the grants once given (or all when auth is off). */
+  #grants: Grants | null;
+  /** Subscribed channels, shard channels and patterns, in subscription order. */
+  readonly #channels = new Set<string>();
+  readonly #shards = new Set<string>();
+  readonly #patterns = new Map<string, PatternEntry>();
+  /** Its member in each group it receives from. */
+  readonly #members = new Map<string, RespMember>();
+  #closed = false;
+  /** Waiting for an answer (AUTH) or for room (flow control): no command is read meanwhile. */
+  #waiting = false;
+  #handed = 0;
+  #charged = 0;
+  #cutReason = 'closed';
+
+  constructor(socket: Socket, remote: string, hub: HubPort, opts: RespConnectionOptions) {
+    this.#socket = socket;
+    this.remote = remote;
+    this.#hub = hub;
+    this.#opts = opts;
+    // A command is one PUBLISH at most as big as a message, or a (P|S)SUBSCRIBE of the most
+    // channels a connection may hold.
+    this.#parser = new RespParser(opts.respMaxSubscriptions + 1, opts.maxMessageBytes);
+    this.#bucket =
+      opts.rateLimit > 0
+        ? new TokenBucket(opts.rateLimit, opts.rateBurst || opts.rateLimit * 2, Date.now())
+        : null;
+    this.#grants = opts.auth ? null : ALL_GRANTS;
+    socket.on('data', this.#socketOnData);
+    socket.on('close', this.#socketOnClose);
+    socket.on('error', this.#socketOnError);
+    socket.on('drain', this.#socketOnDrain);
+  }
+
+  get pendingBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  get takenBytes(): number {
+    return this.#handed - this.#socket.writableLength;
+  }
+
+  /** Channels and patterns (what (P)SUBSCRIBE replies count). */
+  get #count(): number {
+    return this.#channels.size + this.#patterns.size;
+  }
+
+  get #subscribed(): boolean {
+    return this.#count + this.#shards.size > 0;
+  }
+
+  // ---- RespLink ---------------------------------------------------------------------------
+
+  send(bytes: Buffer, messages: number, pausable: boolean): boolean {
+    if (this.#closed) return false;
+    this.#write(bytes);
+    this.#hub.sent('resp', messages, bytes.byteLength);
+    const pending = this.#socket.writableLength;
+    if (!pausable && pending > this.#opts.maxPendingBytes) {
+      this.#cut(new SlowConsumerError(pending, this.#opts.maxPendingBytes));
+      return false;
+    }
+    return true;
+  }
+
+  close(reason?: GroupcastError): void {
+    if (this.#closed) return;
+    if (reason?.code === 'SHUTTING_DOWN') {
+      this.#closed = true;
+      this.#socket.end();
+      return;
+    }
+    this.#cut(reason ?? new GroupcastError('SHUTTING_DOWN'));
+  }
+
+  forget(member: RespMember): void {
+    if (this.#members.get(member.groupName) === member) this.#members.delete(member.groupName);
+  }
+
+  // ---- socket -----------------------------------------------------------------------------
+
+  #write(bytes: Buffer): void {
+    this.#handed += bytes.byteLength;
+    this.#socket.write(bytes);
+  }
+
+  #socketOnData = (chunk: Buffer): void => {
+    if (this.#closed) return;
+    this.#parser.push(chunk);
+    this.#run();
+  };
+
+  /** Runs the commands read so far, in order, until one must wait. */
+  #run(): void {
+    const socket = this.#socket;
+    socket.cork();
+    try {
+      while (!this.#closed && !this.#waiting) {
+        let args: Buffer[] | null;
+        try {
+          args = this.#parser.next();
+        } catch (err) {
+          if (!(err instanceof RespProtocolError)) throw err;
+          this.#protocolError(err.message);
+          return;
+        }
+        if (args === null) break;
+        if (args.length > 0) this.#command(args);
+      }
+    } catch (err) {
+      const e = toGroupcastError(err);
+      this.#hub.log.error({ remote: this.remote, err: e.message }, 'resp command failed');
+      this.#write(error(`ERR ${e.message}`));
+    } finally {
+      this.#chargePartial();
+      socket.uncork();
+    }
+  }
+
+  /** Stops reading until `ready` calls back; then goes on with the commands already read. */
+  #waitFor(ready: (resume: () => void) => void): void {
+    if (this.#waiting) return;
+    this.#waiting = true;
+    this.#socket.pause();
+    let called = false;
+    ready(() => {
+      if (called) return;
+      called = true;
+      this.#waiting = false;
+      if (this.#closed) return;
+      this.#socket.resume();
+      this.#run();
+    });
+  }
+
+  #chargePartial(): void {
+    const held = this.#closed ? 0 : this.#parser.memory;
+    if (held === this.#charged) return;
+    this.#hub.charge('partial', held - this.#charged);
+    this.#charged = held;
+  }
+
+  /** Node emptied the socket's queue: groups it held back may go on. */
+  #socketOnDrain = (): void => {
+    for (const m of this.#members.values()) if (m.over) m.group?.fall(m);
+  };
+
+  #protocolError(message: string): void {
+    this.#hub.reject('RESP_PROTOCOL');
+    this.#hub.log.warn({ remote: this.remote, err: message }, 'resp protocol error');
+    this.#write(error(`ERR ${message}`));
+    this.#closed = true;
+    this.#cutReason = 'RESP_PROTOCOL';
+    this.#socket.end();
+    this.#leaveAll();
+  }
+
+  #cut(err: GroupcastError): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cutReason = err.code;
+    this.#hub.log.warn({ remote: this.remote, code: err.code, err: err.message }, 'disconnected');
+    this.#socket.destroy();
+  }
+
+  #socketOnClose = (): void => {
+    this.#closed = true;
+    this.#hub.closed('resp');
+    this.#leaveAll();
+    this.#chargePartial();
+  };
+
+  #socketOnError = (err: Error): void => {
+    this.#hub.log.debug({ remote: this.remote, err: err.message }, 'resp socket error');
+  };
+
+  #leaveAll(): void {
+    for (const entry of this.#patterns.values()) this.#hub.patterns.delete(entry);
+    this.#patterns.clear();
+    this.#channels.clear();
+    this.#shards.clear();
+    for (const m of [...this.#members.values()]) {
+      m.direct = false;
+      m.shard = false;
+      m.patterns.clear();
+      if (m.group) this.#hub.leave(m.group, m, this.#cutReason);
+    }
+    this.#members.clear();
+  }
+
+  // ---- commands ---------------------------------------------------------------------------
+
+  #command(args: Buffer[]): void {
+    const given = args[0].toString('utf8');
+    const name = given.toLowerCase();
+    const spec = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+    if (!spec) {
+      this.#write(error(unknownCommand(given, args)));
+      return;
+    }
+    if (!arityOk(spec.arity, args.length)) {
+      this.#write(error(`ERR wrong number of arguments for '${name}' command`));
+      return;
+    }
+    if (this.#grants === null && !spec.noAuth) {
+      this.#write(error(NOAUTH));
+      return;
+    }
+    if (this.proto === 2 && this.#subscribed && !spec.inSubscribed) {
+      this.#write(
+        error(
+          `ERR Can't execute '${name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`,
+        ),
+      );
+      return;
+    }
+    switch (name) {
+      case 'ping':
+        this.#ping(args);
+        return;
+      case 'echo':
+        this.#write(bulk(args[1]));
+        return;
+      case 'hello':
+        this.#hello(args);
+        return;
+      case 'auth':
+        this.#auth(args);
+        return;
+      case 'client':
+        this.#client(args);
+        return;
+      case 'select':
+        this.#select(args[1]);
+        return;
+      case 'quit':
+        this.#write(OK);
+        this.#closed = true;
+        this.#socket.end();
+        this.#leaveAll();
+        return;
+      case 'reset':
+        this.#reset();
+        return;
+      case 'command':
+        this.#commandCommand(args);
+        return;
+      case 'info':
+        this.#info(args);
+        return;
+      case 'subscribe':
+      case 'ssubscribe':
+        this.#subscribe(args, name === 'ssubscribe');
+        return;
+      case 'unsubscribe':
+      case 'sunsubscribe':
+        this.#unsubscribe(args, name === 'sunsubscribe');
+        return;
+      case 'psubscribe':
+        this.#psubscribe(args);
+        return;
+      case 'punsubscribe':
+        this.#punsubscribe(args);
+        return;
+      case 'publish':
+      case 'spublish':
+        this.#publish(args[1], args[2]);
+        return;
+      case 'pubsub':
+        this.#pubsub(args);
+        return;
+    }
+  }
+
+  #ping(args: Buffer[]): void {
+    if (this.proto === 2 && this.#subscribed) {
+      this.#write(Buffer.concat([arrayHeader(2), bulk('pong'), bulk(args[1] ?? Buffer.alloc(0))]));
+    } else this.#write(args.length > 1 ? bulk(args[1]) : simple('PONG'));
+  }
+
+  #select(arg: Buffer): void {
+    const text = arg.toString('latin1');
+    if (!/^-?\d{1,18}$/.test(text))
+      this.#write(error('ERR value is not an integer or out of range'));
+    else if (Number(text) !== 0) this.#write(error('ERR DB index is out of range'));
+    else this.#write(OK);
+  }
+
+  /** Checks a token (async): the connection reads nothing else meanwhile, so replies keep their order. */
+  #authenticate(token: string, then: (ok: boolean) => void): void {
+    const auth = this.#opts.auth as Authenticator;
+    this.#waitFor((resume) => {
+      auth.verify(token).then(
+        (grants) => {
+          if (this.#closed) return resume();
+          this.#grants = grants;
+          then(true);
+          resume();
+        },
+        () => {
+          if (this.#closed) return resume();
+          this.#hub.reject('UNAUTHORIZED');
+          then(false);
+          resume();
+        },
+      );
+    });
+  }
+
+  #auth(args: Buffer[]): void {
+    if (args.length > 3) {
+      this.#write(error('ERR syntax error'));
+      return;
+    }
+    if (!this.#opts.auth) {
+      this.#write(args.length === 2 ? error(NO_PASSWORD) : OK);
+      return;
+    }
+    this.#authenticate(args[args.length - 1].toString('utf8'), (ok) =>
+      this.#write(ok ? OK : error(WRONGPASS)),
+    );
+  }
+
+  #hello(args: Buffer[]): void {
+    let proto: Proto = this.proto;
+    if (args.length > 1) {
+      const text = args[1].toString('latin1');
+      if (!/^-?\d{1,18}$/.test(text)) {
+        this.#write(error('ERR Protocol version is not an integer or out of range'));
+        return;
+      }
+      const n = Number(text);
+      if (n < 2 || n > 3) {
+        this.#write(error('NOPROTO unsupported protocol version'));
+        return;
+      }
+      proto = n as Proto;
+    }
+    let token: string | undefined;
+    let setname: Buffer | undefined;
+    for (let i = 2; i < args.length; i++) {
+      const opt = args[i].toString('utf8');
+      const more = args.length - i - 1;
+      if (opt.toLowerCase() === 'auth' && more >= 2) {
+        token = args[i + 2].toString('utf8');
+        i += 2;
+      } else if (opt.toLowerCase() === 'setname' && more >= 1) {
+        setname = args[++i];
+      } else {
+        this.#write(error(`ERR Syntax error in HELLO option '${opt}'`));
+        return;
+      }
+    }
+    const finish = () => {
+      if (setname !== undefined && !this.#setName(setname)) return;
+      this.proto = proto;
+      this.#write(helloReply(this.clientId, proto));
+    };
+    if (token === undefined) {
+      if (this.#grants === null) this.#write(error(NOAUTH_HELLO));
+      else finish();
+      return;
+    }
+    if (!this.#opts.auth) {
+      finish();
+      return;
+    }
+    this.#authenticate(token, (ok) => {
+      if (ok) finish();
+      else this.#write(error(WRONGPASS));
+    });
+  }
+
+  /** Sets the client name; false (and an error reply) when it has spaces or special characters. */
+  #setName(value: Buffer): boolean {
+    for (const b of value) {
+      if (b < 0x21 || b > 0x7e) {
+        this.#write(
+          error('ERR Client names cannot contain spaces, newlines or special characters.'),
+        );
+        return false;
+      }
+    }
+    this.name = value.byteLength === 0 ? undefined : value.toString('latin1');
+    return true;
+  }
+
+  #client(args: Buffer[]): void {
+    const given = args[1].toString('utf8');
+    const sub = given.toLowerCase();
+    const arity = SUBCOMMANDS[`client|${sub}`];
+    if (arity === undefined) {
+      this.#write(error(`ERR unknown subcommand '${given}'. Try CLIENT HELP.`));
+      return;
+    }
+    if (!arityOk(arity, args.length)) {
+      this.#write(error(`ERR wrong number of arguments for 'client|${sub}' command`));
+      return;
+    }
+    if (sub === 'id') this.#write(integer(this.clientId));
+    else if (sub === 'getname')
+      this.#write(this.name === undefined ? nil(this.proto) : bulk(this.name));
+    else if (sub === 'setname') {
+      if (this.#setName(args[2])) this.#write(OK);
+    } else {
+      // SETINFO (Redis 7.2): the library's name and version, accepted and not kept.
+      const attr = args[2].toString('utf8');
+      if (!['lib-name', 'lib-ver'].includes(attr.toLowerCase()))
+        this.#write(error(`ERR Unrecognized option '${attr}'`));
+      else this.#write(OK);
+    }
+  }
+
+  #reset(): void {
+    this.#leaveAll();
+    this.proto = 2;
+    this.name = undefined;
+    this.#grants = this.#opts.auth ? null : ALL_GRANTS;
+    this.#write(simple('RESET'));
+  }
+
+  #commandCommand(args: Buffer[]): void {
+    const names = Object.keys(COMMANDS);
+    if (args.length === 1) {
+      this.#write(
+        Buffer.concat([arrayHeader(names.length), ...names.map((n) => commandInfo(n, this.proto))]),
+      );
+      return;
+    }
+    const given = args[1].toString('utf8');
+    const sub = given.toLowerCase();
+    if (sub === 'count' && args.length === 2) this.#write(integer(names.length));
+    else if (sub === 'info') {
+      const asked = args.slice(2).map((a) => a.toString('utf8').toLowerCase());
+      const list = asked.length > 0 ? asked : names;
+      this.#write(
+        Buffer.concat([
+          arrayHeader(list.length),
+          ...list.map((n) =>
+            Object.hasOwn(COMMANDS, n) ? commandInfo(n, this.proto) : nil(this.proto),
+          ),
+        ]),
+      );
+    } else if (sub === 'docs') this.#write(mapHeader(0, this.proto));
+    else this.#write(error(`ERR unknown subcommand '${given}'. Try COMMAND HELP.`));
+  }
+
+  #info(args: Buffer[]): void {
+    const wanted = new Set(args.slice(1).map((a) => a.toString('utf8').toLowerCase()));
+    const all = wanted.size === 0 || ['default', 'all', 'everything'].some((s) => wanted.has(s));
+    const sections: string[] = [];
+    if (all || wanted.has('server')) {
+      const up = Math.floor((Date.now() - this.#opts.startedAt) / 1000);
+      sections.push(
+        section('Server', [
+          ['redis_version', REDIS_COMPAT_VERSION],
+          ['redis_mode', 'standalone'],
+          ['groupcast_node', this.#hub.node],
+          ['os', `${process.platform} ${process.arch}`],
+          ['arch_bits', '64'],
+          ['process_id', String(process.pid)],
+          ['tcp_port', String(this.#opts.port())],
+          ['uptime_in_seconds', String(up)],
+          ['uptime_in_days', String(Math.floor(up / 86400))],
+        ]),
+      );
+    }
+    if (all || wanted.has('clients')) {
+      sections.push(
+        section('Clients', [['connected_clients', String(this.#hub.connectionsOf('resp'))]]),
+      );
+    }
+    this.#write(verbatim(sections.join('\r\n'), this.proto));
+  }
+
+  // ---- pub/sub ----------------------------------------------------------------------------
+
+  /** Channel names as group ids; writes the error and returns null when one is not. */
+  #channelNames(args: Buffer[], action: 'subscribe' | 'publish'): string[] | null {
+    const names: string[] = [];
+    try {
+      for (const a of args) names.push(validateGroupId(a.toString('utf8')));
+    } catch (err) {
+      this.#write(codeError(toGroupcastError(err)));
+      return null;
+    }
+    const grants = this.#grants as Grants;
+    if (names.some((n) => !grants[action](n))) {
+      this.#hub.reject('FORBIDDEN');
+      this.#write(error(NOPERM));
+      return null;
+    }
+    return names;
+  }
+
+  #roomFor(n: number): boolean {
+    const held = this.#count + this.#shards.size;
+    if (held + n <= this.#opts.respMaxSubscriptions) return true;
+    this.#hub.reject('TOO_MANY_SUBSCRIPTIONS');
+    this.#write(
+      codeError(new LimitError('TOO_MANY_SUBSCRIPTIONS', this.#opts.respMaxSubscriptions)),
+    );
+    return false;
+  }
+
+  /** Its member in a group, joining the group (created if needed) when it has none there yet. */
+  #memberIn(name: string, reason: (m: RespMember) => void): void {
+    const had = this.#members.get(name);
+    if (had?.group) {
+      reason(had);
+      if (!had.follower) return;
+      if (had.direct || had.shard) had.group.markFollower(had, false);
+      return;
+    }
+    const m = new RespMember(this, name);
+    reason(m);
+    m.follower = !(m.direct || m.shard);
+    this.#members.set(name, m);
+    try {
+      this.#hub.join(name, m);
+    } catch (err) {
+      this.#members.delete(name);
+      throw err;
+    }
+  }
+
+  /** Drops a reason to be in a group; leaves it once none is left. */
+  #drop(name: string, reason: (m: RespMember) => void): void {
+    const m = this.#members.get(name);
+    if (!m?.group) return;
+    reason(m);
+    if (!m.wanted) this.#hub.leave(m.group, m, 'closed');
+    else if (!m.direct && !m.shard) m.group.markFollower(m, true);
+  }
+
+  #subscribe(args: Buffer[], shard: boolean): void {
+    const names = this.#channelNames(args.slice(1), 'subscribe');
+    if (!names) return;
+    const set = shard ? this.#shards : this.#channels;
+    const fresh = new Set(names.filter((n) => !set.has(n)));
+    if (!this.#roomFor(fresh.size)) return;
+    const kind = shard ? 'ssubscribe' : 'subscribe';
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i];
+      if (!set.has(name)) {
+        try {
+          this.#memberIn(name, (m) => {
+            if (shard) m.shard = true;
+            else m.direct = true;
+          });
+        } catch (err) {
+          this.#write(codeError(toGroupcastError(err)));
+          continue;
+        }
+        set.add(name);
+      }
+      this.#write(
+        subscription(kind, args[i + 1], shard ? this.#shards.size : this.#count, this.proto),
+      );
+    }
+  }
+
+  #unsubscribe(args: Buffer[], shard: boolean): void {
+    const set = shard ? this.#shards : this.#channels;
+    const kind = shard ? 'sunsubscribe' : 'unsubscribe';
+    const count = () => (shard ? this.#shards.size : this.#count);
+    const asked = args.length > 1 ? args.slice(1) : [...set].map((n) => Buffer.from(n));
+    if (asked.length === 0) {
+      this.#write(subscription(kind, null, count(), this.proto));
+      return;
+    }
+    for (const a of asked) {
+      const name = a.toString('utf8');
+      if (set.delete(name)) {
+        this.#drop(name, (m) => {
+          if (shard) m.shard = false;
+          else m.direct = false;
+        });
+      }
+      this.#write(subscription(kind, a, count(), this.proto));
+    }
+  }
+
+  #psubscribe(args: Buffer[]): void {
+    const patterns = args.slice(1);
+    try {
+      for (const p of patterns) validateGroupId(p.toString('utf8'));
+    } catch (err) {
+      this.#write(codeError(toGroupcastError(err)));
+      return;
+    }
+    const grants = this.#grants as Grants;
+    if (patterns.some((p) => !grants.subscribe(p.toString('utf8')))) {
+      this.#hub.reject('FORBIDDEN');
+      this.#write(error(NOPERM));
+      return;
+    }
+    const fresh = new Set(
+      patterns.map((p) => p.toString('latin1')).filter((k) => !this.#patterns.has(k)),
+    );
+    if (!this.#roomFor(fresh.size)) return;
+    for (const p of patterns) {
+      const key = p.toString('latin1');
+      if (!this.#patterns.has(key)) {
+        const entry: PatternEntry = { pattern: p, follow: (g) => this.#follow(g, p) };
+        try {
+          this.#hub.patterns.add(entry);
+        } catch (err) {
+          this.#hub.reject(toGroupcastError(err).code);
+          this.#write(codeError(toGroupcastError(err)));
+          continue;
+        }
+        this.#patterns.set(key, entry);
+        for (const g of [...this.#hub.allGroups()]) {
+          if (globMatch(p, Buffer.from(g.name))) this.#follow(g, p);
+        }
+      }
+      this.#write(subscription('psubscribe', p, this.#count, this.proto));
+    }
+  }
+
+  /** A group matching one of its patterns: receive it as `pmessage` (if its grants allow). */
+  #follow(group: Group, pattern: Buffer): void {
+    if (this.#closed || !(this.#grants as Grants).subscribe(group.name)) return;
+    try {
+      this.#memberIn(group.name, (m) => m.patterns.add(pattern));
+    } catch (err) {
+      // A full group: this pattern misses it, the others go on.
+      this.#hub.reject(toGroupcastError(err).code);
+    }
+  }
+
+  #punsubscribe(args: Buffer[]): void {
+    const asked =
+      args.length > 1
+        ? args.slice(1)
+        : [...this.#patterns.values()].map((e) => Buffer.from(e.pattern));
+    if (asked.length === 0) {
+      this.#write(subscription('punsubscribe', null, this.#count, this.proto));
+      return;
+    }
+    for (const p of asked) {
+      const key = p.toString('latin1');
+      const entry = this.#patterns.get(key);
+      if (entry) {
+        this.#patterns.delete(key);
+        this.#hub.patterns.delete(entry);
+        for (const m of [...this.#members.values()]) {
+          if (m.patterns.delete(entry.pattern as Buffer)) this.#drop(m.groupName, () => {});
+        }
+      }
+      this.#write(subscription('punsubscribe', p, this.#count, this.proto));
+    }
+  }
+
+  #publish(channel: Buffer, payload: Buffer): void {
+    const names = this.#channelNames([channel], 'publish');
+    if (!names) return;
+    if (this.#bucket && !this.#bucket.take(1, Date.now())) {
+      const err = new GroupcastError(
+        'RATE_LIMITED',
+        `more than ${this.#opts.rateLimit} messages a second`,
+      );
+      this.#hub.reject('RATE_LIMITED');
+      if (this.#opts.rateLimitAction === 'disconnect') {
+        this.#write(codeError(err));
+        this.#cutReason = 'RATE_LIMITED';
+        this.#closed = true;
+        this.#socket.end();
+        this.#leaveAll();
+      } else {
+        this.#hub.drop('rate_limited', 1);
+        this.#write(codeError(err));
+      }
+      return;
+    }
+    let recipients: number;
+    let group: Group;
+    try {
+      if (payload.byteLength === 0) throw new GroupcastError('EMPTY_MESSAGE');
+      if (payload.byteLength > this.#opts.maxMessageBytes)
+        throw new MessageTooLargeError(this.#opts.maxMessageBytes);
+      group = this.#hub.groupFor(names[0]);
+      const batch = this.#hub.codec.encode([payload]);
+      this.#hub.admit(batch.wire.byteLength);
+      recipients = this.#hub.publishBatch(group, batch, null, 'resp');
+    } catch (err) {
+      const e = toGroupcastError(err);
+      this.#hub.reject(e.code);
+      this.#write(codeError(e));
+      return;
+    }
+    this.#write(integer(recipients));
+    // Recipients behind, or memory used up: read no more commands until there is room.
+    if (group.congested) this.#waitFor((fn) => group.whenDrained(fn));
+    else if (this.#hub.overBudget) this.#waitFor((fn) => this.#hub.whenUnderBudget(fn));
+  }
+
+  #pubsub(args: Buffer[]): void {
+    const given = args[1].toString('utf8');
+    const sub = given.toLowerCase();
+    const arity = SUBCOMMANDS[`pubsub|${sub}`];
+    if (arity === undefined) {
+      this.#write(error(`ERR unknown subcommand '${given}'. Try PUBSUB HELP.`));
+      return;
+    }
+    if (!arityOk(arity, args.length)) {
+      this.#write(error(`ERR wrong number of arguments for 'pubsub|${sub}' command`));
+      return;
+    }
+    if (sub === 'numpat') {
+      this.#write(integer(this.#hub.patterns.distinct()));
+      return;
+    }
+    if (sub === 'channels' || sub === 'shardchannels') {
+      if (args.length > 3) {
+        this.#write(
+          error(
+            `ERR unknown subcommand or wrong number of arguments for '${given}'. Try PUBSUB HELP.`,
+          ),
+        );
+        return;
+      }
+      const pattern = args[2];
+      const names: Buffer[] = [];
+      for (const g of this.#hub.allGroups()) {
+        if (g.anchored === 0) continue;
+        const name = Buffer.from(g.name);
+        if (!pattern || globMatch(pattern, name)) names.push(name);
+      }
+      this.#write(Buffer.concat([arrayHeader(names.length), ...names.map((n) => bulk(n))]));
+      return;
+    }
+    // NUMSUB / SHARDNUMSUB: members of every transport, pattern followers aside (as Redis counts).
+    const parts: Buffer[] = [arrayHeader((args.length - 2) * 2)];
+    for (const a of args.slice(2)) {
+      const g = this.#hub.findGroup(a.toString('utf8'));
+      parts.push(bulk(a), integer(g ? g.anchored : 0));
+    }
+    this.#write(Buffer.concat(parts));
+  }
+}
+
+const EVERY = () => true;
+const ALL_GRANTS: Grants = { subject: 'anonymous', publish: EVERY, subscribe: EVERY };
+
+function section(title: string, fields: [string, string][]): string {
+  return `# ${title}\r\n${fields.map(([k, v]) => `${k}:${v}\r\n`).join('')}`;
+}
+
+/** Redis's wording: the name, then the first arguments, each quoted, up to 128 bytes. */
+function unknownCommand(given: string, args: Buffer[]): string {
+  let listed = '';
+  for (let i = 1; i < args.length && listed.length < ECHO_ARGS_BYTES; i++) {
+    listed += `'${args[i].toString('utf8').slice(0, ECHO_ARGS_BYTES - listed.length)}' `;
+  }
+  return `ERR unknown command '${given.slice(0, 128)}', with args beginning with: ${listed}`;
+}

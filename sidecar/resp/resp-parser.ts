@@ -1,0 +1,161 @@
+/**
+ * Reads Redis protocol requests from a byte stream: multibulk (`*<n>\r\n$<len>\r\n<bytes>\r\n...`,
+ * what every client library sends) and inline commands (`PING\r\n`, what a person types into a
+ * raw connection; split on spaces and tabs, with "double" and 'single' quotes). Bounded: a
+ * command has at most `maxArgs` arguments of at most `maxBulk` bytes each; an inline line at most
+ * RESP_MAX_INLINE_BYTES. Anything else is a protocol error, worded as Redis words it.
+ */
+
+/** Redis's own limit on an inline request and on a count line (PROTO_INLINE_MAX_SIZE). */
+export const RESP_MAX_INLINE_BYTES = 64 * 1024;
+
+export class RespProtocolError extends Error {}
+
+const CR = 0x0d;
+const LF = 0x0a;
+
+export class RespParser {
+  readonly #maxArgs: number;
+  readonly #maxBulk: number;
+  /** Unparsed bytes (a partial request). */
+  #buf: Buffer = Buffer.alloc(0);
+  /** Chunks waiting to be joined once a bulk is complete (not copied on every read). */
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  /** Arguments of the multibulk command being read, and how many are still to come. */
+  #args: Buffer[] = [];
+  #left = 0;
+  /** Length of the bulk being read, or -1 before its `$` line. */
+  #bulk = -1;
+
+  constructor(maxArgs: number, maxBulk: number) {
+    this.#maxArgs = maxArgs;
+    this.#maxBulk = maxBulk;
+  }
+
+  /** Bytes held for a partial command (charged to the memory budget). */
+  get memory(): number {
+    let n = this.#buf.byteLength + this.#pendingBytes;
+    for (const a of this.#args) n += a.byteLength;
+    return n;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.#buf.byteLength === 0 && this.#pendingBytes === 0) this.#buf = chunk;
+    else {
+      this.#pending.push(chunk);
+      this.#pendingBytes += chunk.byteLength;
+    }
+  }
+
+  /**
+   * The next complete command, or null when more bytes are needed. An empty array is a request
+   * to skip (an empty inline line or `*0`). Throws RespProtocolError.
+   */
+  next(): Buffer[] | null {
+    // A bulk still short of its bytes: wait without joining chunks again.
+    if (this.#bulk >= 0 && this.#buf.byteLength + this.#pendingBytes < this.#bulk + 2) return null;
+    if (this.#pendingBytes > 0) {
+      this.#buf = Buffer.concat([this.#buf, ...this.#pending]);
+      this.#pending = [];
+      this.#pendingBytes = 0;
+    }
+    if (this.#left === 0) {
+      if (this.#buf.byteLength === 0) return null;
+      if (this.#buf[0] !== 0x2a) return this.#inline();
+      const n = this.#countLine('multibulk');
+      if (n === null) return null;
+      if (n > this.#maxArgs)
+        throw new RespProtocolError('Protocol error: invalid multibulk length');
+      if (n <= 0) return [];
+      this.#left = n;
+      this.#args = [];
+    }
+    while (this.#left > 0) {
+      if (this.#bulk < 0) {
+        if (this.#buf.byteLength === 0) return null;
+        if (this.#buf[0] !== 0x24) {
+          throw new RespProtocolError(
+            `Protocol error: expected '$', got '${String.fromCharCode(this.#buf[0])}'`,
+          );
+        }
+        const len = this.#countLine('bulk');
+        if (len === null) return null;
+        if (len < 0 || len > this.#maxBulk)
+          throw new RespProtocolError('Protocol error: invalid bulk length');
+        this.#bulk = len;
+      }
+      if (this.#buf.byteLength < this.#bulk + 2) return null;
+      // A copy: the argument may outlive the read buffer (a channel name kept as a key).
+      this.#args.push(Buffer.from(this.#buf.subarray(0, this.#bulk)));
+      this.#buf = this.#buf.subarray(this.#bulk + 2);
+      this.#bulk = -1;
+      this.#left--;
+    }
+    const args = this.#args;
+    this.#args = [];
+    return args;
+  }
+
+  /** Reads `<prefix><integer>\r\n`; null while the line is incomplete. */
+  #countLine(what: 'multibulk' | 'bulk'): number | null {
+    const end = this.#buf.indexOf(LF);
+    if (end < 0) {
+      if (this.#buf.byteLength > RESP_MAX_INLINE_BYTES)
+        throw new RespProtocolError(
+          `Protocol error: too big ${what === 'bulk' ? 'bulk' : 'mbulk'} count string`,
+        );
+      return null;
+    }
+    const text = this.#buf.toString(
+      'latin1',
+      1,
+      end > 0 && this.#buf[end - 1] === CR ? end - 1 : end,
+    );
+    this.#buf = this.#buf.subarray(end + 1);
+    if (!/^-?\d{1,18}$/.test(text))
+      throw new RespProtocolError(`Protocol error: invalid ${what} length`);
+    return Number(text);
+  }
+
+  #inline(): Buffer[] | null {
+    const end = this.#buf.indexOf(LF);
+    if (end < 0) {
+      if (this.#buf.byteLength > RESP_MAX_INLINE_BYTES)
+        throw new RespProtocolError('Protocol error: too big inline request');
+      return null;
+    }
+    const line = this.#buf.subarray(0, end > 0 && this.#buf[end - 1] === CR ? end - 1 : end);
+    this.#buf = this.#buf.subarray(end + 1);
+    const args = splitInline(line);
+    if (args === null) throw new RespProtocolError('Protocol error: unbalanced quotes in request');
+    if (args.length > this.#maxArgs)
+      throw new RespProtocolError('Protocol error: invalid multibulk length');
+    return args;
+  }
+}
+
+/** Splits an inline line on blanks; quoted arguments keep their blanks. Null: unbalanced quotes. */
+function splitInline(line: Buffer): Buffer[] | null {
+  const out: Buffer[] = [];
+  let i = 0;
+  while (i < line.length) {
+    while (i < line.length && (line[i] === 0x20 || line[i] === 0x09)) i++;
+    if (i >= line.length) break;
+    const q = line[i];
+    if (q === 0x22 || q === 0x27) {
+      const close = line.indexOf(q, i + 1);
+      if (close < 0) return null;
+      out.push(Buffer.from(line.subarray(i + 1, close)));
+      i = close + 1;
+      // A closing quote must end the argument, as in Redis.
+      if (i < line.length && line[i] !== 0x20 && line[i] !== 0x09) return null;
+    } else {
+      let j = i;
+      while (j < line.length && line[j] !== 0x20 && line[j] !== 0x09) j++;
+      out.push(Buffer.from(line.subarray(i, j)));
+      i = j;
+    }
+  }
+  return out;
+}
