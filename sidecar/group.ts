@@ -42,6 +42,11 @@ export class Group {
   #over = 0;
   /** Members here only through a pattern (they do not keep the group alive). */
   followers = 0;
+  /**
+   * Deliveries beyond one per member: a Redis client subscribed to the channel and to matching
+   * patterns takes each message once per subscription, and Redis's PUBLISH counts each.
+   */
+  extraDeliveries = 0;
   /** Publishers waiting for the group to drain. */
   #waiters: (() => void)[] = [];
   readonly counts: GroupCounts = { tcp: 0, udp: 0, sse: 0, resp: 0 };

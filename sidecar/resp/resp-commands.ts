@@ -8,6 +8,8 @@ export interface CommandSpec {
   arity: number;
   flags: string[];
   categories: string[];
+  /** Hints for cluster clients (COMMAND INFO's tips). */
+  tips?: string[];
   /** Allowed before AUTH when auth is required. */
   noAuth?: boolean;
   /** Allowed in RESP2 subscribed mode. */
@@ -18,7 +20,13 @@ const conn = ['@fast', '@connection'];
 const ps = (speed: string) => ['@pubsub', speed];
 
 export const COMMANDS: Record<string, CommandSpec> = {
-  ping: { arity: -1, flags: ['fast'], categories: conn, inSubscribed: true },
+  ping: {
+    arity: -1,
+    flags: ['fast'],
+    categories: conn,
+    tips: ['request_policy:all_shards', 'response_policy:all_succeeded'],
+    inSubscribed: true,
+  },
   echo: { arity: 2, flags: ['loading', 'stale', 'fast'], categories: conn },
   hello: {
     arity: -1,
@@ -132,6 +140,11 @@ export function helloReply(id: number, proto: Proto): Buffer {
   ]);
 }
 
+/** Tips, key specs and subcommands: sets in RESP3 as Redis 7.0 sends them. */
+function setHeader(n: number, proto: Proto): Buffer {
+  return Buffer.from(`${proto === 3 ? '~' : '*'}${n}\r\n`);
+}
+
 function simpleSet(items: string[], proto: Proto): Buffer {
   const head = Buffer.from(`${proto === 3 ? '~' : '*'}${items.length}\r\n`);
   return Buffer.concat([head, ...items.map((f) => Buffer.from(`+${f}\r\n`))]);
@@ -149,8 +162,9 @@ export function commandInfo(name: string, proto: Proto): Buffer {
     integer(0),
     integer(0),
     simpleSet(c.categories, proto),
-    arrayHeader(0),
-    arrayHeader(0),
-    arrayHeader(0),
+    setHeader(c.tips?.length ?? 0, proto),
+    ...(c.tips ?? []).map((t) => bulk(t)),
+    setHeader(0, proto),
+    setHeader(0, proto),
   ]);
 }

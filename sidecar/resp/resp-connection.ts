@@ -361,6 +361,10 @@ export class RespConnection implements RespLink {
   }
 
   #ping(args: Buffer[]): void {
+    if (args.length > 2) {
+      this.#write(error("ERR wrong number of arguments for 'ping' command"));
+      return;
+    }
     if (this.proto === 2 && this.#subscribed) {
       this.#write(Buffer.concat([arrayHeader(2), bulk('pong'), bulk(args[1] ?? Buffer.alloc(0))]));
     } else this.#write(args.length > 1 ? bulk(args[1]) : simple('PONG'));
@@ -596,6 +600,7 @@ export class RespConnection implements RespLink {
     const had = this.#members.get(name);
     if (had?.group) {
       reason(had);
+      had.recount();
       if (!had.follower) return;
       if (had.direct || had.shard) had.group.markFollower(had, false);
       return;
@@ -617,6 +622,7 @@ export class RespConnection implements RespLink {
     const m = this.#members.get(name);
     if (!m?.group) return;
     reason(m);
+    m.recount();
     if (!m.wanted) this.#hub.leave(m.group, m, 'closed');
     else if (!m.direct && !m.shard) m.group.markFollower(m, true);
   }
@@ -778,7 +784,8 @@ export class RespConnection implements RespLink {
       this.#write(codeError(e));
       return;
     }
-    this.#write(integer(recipients));
+    // Redis counts a subscriber once per subscription that matched (channel and patterns).
+    this.#write(integer(recipients + group.extraDeliveries));
     // Recipients behind, or memory used up: read no more commands until there is room.
     if (group.congested) this.#waitFor((fn) => group.whenDrained(fn));
     else if (this.#hub.overBudget) this.#waitFor((fn) => this.#hub.whenUnderBudget(fn));

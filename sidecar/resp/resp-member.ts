@@ -57,6 +57,8 @@ export class RespMember implements Member {
   readonly patterns = new Set<Buffer>();
   group: Group | null = null;
   readonly #progress = new Progress();
+  /** What this member adds to its group's extraDeliveries now. */
+  #extra = 0;
 
   constructor(link: RespLink, groupName: string) {
     this.link = link;
@@ -82,11 +84,23 @@ export class RespMember implements Member {
 
   joined(group: Group): void {
     this.group = group;
+    this.recount();
   }
 
   left(): void {
+    if (this.group) this.group.extraDeliveries -= this.#extra;
+    this.#extra = 0;
     this.group = null;
     this.link.forget(this);
+  }
+
+  /** Its subscriptions changed: keeps its group's count of extra deliveries right. */
+  recount(): void {
+    if (!this.group) return;
+    const takes = (this.direct ? 1 : 0) + (this.shard ? 1 : 0) + this.patterns.size;
+    const extra = Math.max(0, takes - 1);
+    this.group.extraDeliveries += extra - this.#extra;
+    this.#extra = extra;
   }
 
   deliver(batch: Batch, pausable: boolean): void {
