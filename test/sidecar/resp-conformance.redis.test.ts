@@ -319,7 +319,10 @@ test('auth: NOAUTH before AUTH, WRONGPASS, then NOPERM per channel with Redis sh
     'hello-auth',
     [
       { cmd: ['HELLO', '3', 'AUTH', 'alice', 'nope'], gc: ['HELLO', '3', 'AUTH', 'alice', 'x'] },
-      { cmd: ['HELLO', '3', 'AUTH', 'alice', 'pw'], gc: ['HELLO', '3', 'AUTH', 'alice', newsToken] },
+      {
+        cmd: ['HELLO', '3', 'AUTH', 'alice', 'pw'],
+        gc: ['HELLO', '3', 'AUTH', 'alice', newsToken],
+      },
       { cmd: ['PSUBSCRIBE', 'news*'] },
       { cmd: ['RESET'] },
       { cmd: ['PING'] },
