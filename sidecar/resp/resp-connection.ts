@@ -63,6 +63,9 @@ const NO_PASSWORD =
 /** Longest argument echoed back in an unknown-command error, as Redis cuts it. */
 const ECHO_ARGS_BYTES = 128;
 
+/** Arguments a command may always have, whatever respMaxSubscriptions (Redis takes far more). */
+const RESP_MIN_ARGS = 1024;
+
 let nextClientId = 0;
 
 /** An error reply from a groupcast error: its code is the Redis error prefix. */
@@ -107,8 +110,11 @@ export class RespConnection implements RespLink {
     this.#hub = hub;
     this.#opts = opts;
     // A command is one PUBLISH at most as big as a message, or a (P|S)SUBSCRIBE of the most
-    // channels a connection may hold.
-    this.#parser = new RespParser(opts.respMaxSubscriptions + 1, opts.maxMessageBytes);
+    // channels a connection may hold (a few more are read, to be refused with a clear error).
+    this.#parser = new RespParser(
+      Math.max(opts.respMaxSubscriptions, RESP_MIN_ARGS) + 1,
+      opts.maxMessageBytes,
+    );
     this.#bucket =
       opts.rateLimit > 0
         ? new TokenBucket(opts.rateLimit, opts.rateBurst || opts.rateLimit * 2, Date.now())

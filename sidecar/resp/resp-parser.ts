@@ -2,12 +2,17 @@
  * Reads Redis protocol requests from a byte stream: multibulk (`*<n>\r\n$<len>\r\n<bytes>\r\n...`,
  * what every client library sends) and inline commands (`PING\r\n`, what a person types into a
  * raw connection; split on spaces and tabs, with "double" and 'single' quotes). Bounded: a
- * command has at most `maxArgs` arguments of at most `maxBulk` bytes each; an inline line at most
- * RESP_MAX_INLINE_BYTES. Anything else is a protocol error, worded as Redis words it.
+ * command has at most `maxArgs` arguments of at most `maxBulk` bytes each, and all but one of them
+ * short (RESP_MAX_SHORT_ARG_BYTES each: channel names, options), so a command holds at most one
+ * message's worth of bytes plus its names; an inline line at most RESP_MAX_INLINE_BYTES.
+ * Anything else is a protocol error, worded as Redis words it.
  */
 
 /** Redis's own limit on an inline request and on a count line (PROTO_INLINE_MAX_SIZE). */
 export const RESP_MAX_INLINE_BYTES = 64 * 1024;
+
+/** What a command's arguments besides one payload may take each, on average (a group id is at most 200 bytes). */
+export const RESP_MAX_SHORT_ARG_BYTES = 256;
 
 export class RespProtocolError extends Error {}
 
@@ -27,6 +32,8 @@ export class RespParser {
   #left = 0;
   /** Length of the bulk being read, or -1 before its `$` line. */
   #bulk = -1;
+  /** Bytes the command being read may still take. */
+  #room = 0;
 
   constructor(maxArgs: number, maxBulk: number) {
     this.#maxArgs = maxArgs;
@@ -70,6 +77,7 @@ export class RespParser {
       if (n <= 0) return [];
       this.#left = n;
       this.#args = [];
+      this.#room = this.#maxBulk + n * RESP_MAX_SHORT_ARG_BYTES;
     }
     while (this.#left > 0) {
       if (this.#bulk < 0) {
@@ -81,8 +89,9 @@ export class RespParser {
         }
         const len = this.#countLine('bulk');
         if (len === null) return null;
-        if (len < 0 || len > this.#maxBulk)
+        if (len < 0 || len > this.#maxBulk || len > this.#room)
           throw new RespProtocolError('Protocol error: invalid bulk length');
+        this.#room -= len;
         this.#bulk = len;
       }
       if (this.#buf.byteLength < this.#bulk + 2) return null;
