@@ -21,7 +21,12 @@ export interface Hub {
    * Adds an SSE subscriber to a group, replays from `start`, then streams live. The hub writes
    * event-stream bytes to the subscriber; the same bytes are shared by every subscriber.
    */
-  subscribe(group: string, start: StartPoint, subscriber: Subscriber): Promise<Subscription>;
+  subscribe(
+    group: string,
+    start: StartPoint,
+    subscriber: Subscriber,
+    opts?: SubscribeOptions,
+  ): Promise<Subscription>;
   /** Up to `limit` held messages of a group from a start point; null for an unknown group. */
   history(group: string, start: StartPoint, limit: number): Promise<HistoryPage | null>;
   groups(): Promise<GroupSummary[]>;
@@ -44,6 +49,11 @@ export interface PublishResult {
 }
 
 /** Where a new subscription starts: only new messages, after a given id, or all that is held. */
+export interface SubscribeOptions {
+  /** Also stream `event: join` / `event: leave` as members come and go (sidecar only). */
+  presence?: boolean;
+}
+
 export type StartPoint =
   | { readonly kind: 'live' }
   | { readonly kind: 'after'; readonly id: string }

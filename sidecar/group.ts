@@ -53,6 +53,8 @@ export class Group {
   messagesIn = 0;
   bytesIn = 0;
   deliveries = 0;
+  /** Told when a member (not a pattern follower) comes or goes: presence events. */
+  onPresence: ((type: 'join' | 'leave', member: Member) => void) | null = null;
   /** Set by the hub while the group has no members and waits to expire. */
   expiry: ReturnType<typeof setTimeout> | undefined;
 
@@ -96,6 +98,7 @@ export class Group {
     this.counts[member.transport]++;
     if (member.follower) this.followers++;
     member.joined(this);
+    if (!member.follower) this.onPresence?.('join', member);
   }
 
   /** Removes a member in O(1); returns false if it was not here. */
@@ -113,6 +116,7 @@ export class Group {
     if (member.follower) this.followers--;
     this.fall(member);
     member.left();
+    if (!member.follower) this.onPresence?.('leave', member);
     return true;
   }
 
@@ -120,7 +124,9 @@ export class Group {
   markFollower(member: Member & { follower: boolean }, follower: boolean): void {
     if (member.follower === follower) return;
     member.follower = follower;
-    if (member.groupSlot >= 0) this.followers += follower ? 1 : -1;
+    if (member.groupSlot < 0) return;
+    this.followers += follower ? 1 : -1;
+    this.onPresence?.(follower ? 'leave' : 'join', member);
   }
 
   /** A member's unsent bytes passed the high-water mark: the group is congested until it drains. */

@@ -6,6 +6,7 @@ import type { Logger } from './logger.ts';
 import type { Member } from './member.ts';
 import type { MemoryKind } from './memory-budget.ts';
 import type { PatternRegistry } from './pattern-registry.ts';
+import type { Presence } from './presence.ts';
 
 /**
  * What the raw-socket servers and their members need of the hub, and nothing else: joining and
@@ -21,6 +22,8 @@ export interface HubPort {
   readonly node: string;
   /** Pattern subscriptions: they follow matching groups as groups are created. */
   readonly patterns: PatternRegistry;
+  /** Listeners to members coming and going, by group. */
+  readonly presence: Presence;
   /** Every group held now. */
   allGroups(): IterableIterator<Group>;
   /** The group, created if needed (throws TOO_MANY_GROUPS). */

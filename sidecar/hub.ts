@@ -17,11 +17,13 @@ import type {
   Origin,
   PublishResult,
   StartPoint,
+  SubscribeOptions,
   Subscriber,
   Subscription,
 } from '../shared/hub.ts';
 import { type Batch, formatId, type Transport } from '../shared/message.ts';
 import type { SidecarOptions } from '../shared/options/sidecar.ts';
+import { encodePresence } from '../shared/sse.ts';
 import { MemoryBackplane } from './backplane/memory.ts';
 import type { Backplane } from './backplane/types.ts';
 import { FlowControl } from './flow.ts';
@@ -33,6 +35,7 @@ import { type Member, memberInfo } from './member.ts';
 import { MEMORY_KINDS, MemoryBudget, type MemoryKind } from './memory-budget.ts';
 import { renderMetrics } from './metrics.ts';
 import { PatternRegistry } from './pattern-registry.ts';
+import { Presence, type PresenceListener } from './presence.ts';
 import { SseMember } from './sse-member.ts';
 import { Stats } from './stats.ts';
 
@@ -72,6 +75,8 @@ export class LocalHub implements Hub, HubPort {
   readonly listeners: Record<string, ListenerStatus> = {};
   /** Pattern subscriptions (RESP PSUBSCRIBE): they follow matching groups as groups are created. */
   readonly patterns: PatternRegistry;
+  /** Listeners to members coming and going, by group. */
+  readonly presence: Presence;
   /** Open TCP connections and SSE streams, against maxConnections. */
   connections = { tcp: 0, sse: 0, resp: 0 };
   readonly #groups = new Map<string, Group>();
@@ -95,6 +100,7 @@ export class LocalHub implements Hub, HubPort {
     this.flow = new FlowControl(options);
     this.budget = new MemoryBudget(options.memoryBudget);
     this.patterns = new PatternRegistry(options.respMaxPatterns);
+    this.presence = new Presence(node);
     this.budget.start({
       queuedBytes: () => this.#queuedBytes(),
       histories: () => this.#histories(),
@@ -207,6 +213,8 @@ export class LocalHub implements Hub, HubPort {
     );
     group = new Group(name, this.#lastEpoch, history, this.stats, this.flow);
     this.#groups.set(name, group);
+    const g = group;
+    g.onPresence = (type, m) => this.presence.emit(type, g, m);
     this.patterns.created(group);
     return group;
   }
@@ -342,7 +350,12 @@ export class LocalHub implements Hub, HubPort {
     return { ids, recipients };
   }
 
-  async subscribe(name: string, start: StartPoint, subscriber: Subscriber): Promise<Subscription> {
+  async subscribe(
+    name: string,
+    start: StartPoint,
+    subscriber: Subscriber,
+    opts: SubscribeOptions = {},
+  ): Promise<Subscription> {
     validateGroupId(name);
     this.checkConnectionLimit();
     const member = new SseMember(nanoid(10), subscriber);
@@ -350,11 +363,17 @@ export class LocalHub implements Hub, HubPort {
     this.connections.sse++;
     const replayed = this.backplane.replay(group, member, start);
     if (replayed) await replayed;
+    // Others coming and going from now on (its own join is the stream's start).
+    const presence: PresenceListener | null = opts.presence
+      ? (e, json) => subscriber.write(encodePresence(e.type, json))
+      : null;
+    if (presence) this.presence.on(name, presence);
     let done = false;
     return {
       unsubscribe: (reason?: GroupcastError) => {
         if (done) return;
         done = true;
+        if (presence) this.presence.off(name, presence);
         this.connections.sse--;
         this.leave(group, member, reason?.code ?? 'closed');
       },

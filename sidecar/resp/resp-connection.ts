@@ -14,6 +14,7 @@ import { TokenBucket } from '../../shared/token-bucket.ts';
 import type { Group } from '../group.ts';
 import type { HubPort } from '../hub-port.ts';
 import type { PatternEntry } from '../pattern-registry.ts';
+import type { PresenceListener } from '../presence.ts';
 import {
   arityOk,
   COMMANDS,
@@ -31,6 +32,7 @@ import {
   nil,
   OK,
   type Proto,
+  pushHeader,
   simple,
   subscription,
   verbatim,
@@ -62,6 +64,17 @@ const NO_PASSWORD =
   'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?';
 /** Longest argument echoed back in an unknown-command error, as Redis cuts it. */
 const ECHO_ARGS_BYTES = 128;
+
+/**
+ * Channels named `__presence__:<group>` carry a group's join and leave events as JSON (the same
+ * as SSE's `?presence=true`), Redis's keyspace-notification style; nothing is published to them.
+ */
+export const PRESENCE_PREFIX = '__presence__:';
+
+/** The group whose presence a channel carries, or null for an ordinary channel. */
+function presenceOf(channel: string): string | null {
+  return channel.startsWith(PRESENCE_PREFIX) ? channel.slice(PRESENCE_PREFIX.length) : null;
+}
 
 /** Arguments a command may always have, whatever respMaxSubscriptions (Redis takes far more). */
 const RESP_MIN_ARGS = 1024;
@@ -97,6 +110,8 @@ export class RespConnection implements RespLink {
   readonly #patterns = new Map<string, PatternEntry>();
   /** Its member in each group it receives from. */
   readonly #members = new Map<string, RespMember>();
+  /** Presence listeners, by presence channel. */
+  readonly #watching = new Map<string, PresenceListener>();
   #closed = false;
   /** Waiting for an answer (AUTH) or for room (flow control): no command is read meanwhile. */
   #waiting = false;
@@ -268,7 +283,30 @@ export class RespConnection implements RespLink {
     this.#hub.log.debug({ remote: this.remote, err: err.message }, 'resp socket error');
   };
 
+  /** Presence events of `group` become `message` pushes on `channel`. */
+  #watch(group: string, channel: string): void {
+    const listener: PresenceListener = (_event, json) => {
+      const push = Buffer.concat([
+        pushHeader(3, this.proto),
+        bulk('message'),
+        bulk(channel),
+        bulk(json),
+      ]);
+      this.send(push, 1, false);
+    };
+    this.#watching.set(channel, listener);
+    this.#hub.presence.on(group, listener);
+  }
+
+  #unwatch(channel: string): void {
+    const listener = this.#watching.get(channel);
+    if (!listener) return;
+    this.#watching.delete(channel);
+    this.#hub.presence.off(presenceOf(channel) as string, listener);
+  }
+
   #leaveAll(): void {
+    for (const channel of [...this.#watching.keys()]) this.#unwatch(channel);
     for (const entry of this.#patterns.values()) this.#hub.patterns.delete(entry);
     this.#patterns.clear();
     this.#channels.clear();
@@ -577,13 +615,26 @@ export class RespConnection implements RespLink {
   #channelNames(args: Buffer[], action: 'subscribe' | 'publish'): string[] | null {
     const names: string[] = [];
     try {
-      for (const a of args) names.push(validateGroupId(a.toString('utf8')));
+      for (const a of args) {
+        const name = validateGroupId(a.toString('utf8'));
+        const watched = presenceOf(name);
+        if (watched !== null) {
+          validateGroupId(watched);
+          if (action === 'publish') {
+            throw new GroupcastError(
+              'FORBIDDEN',
+              `${PRESENCE_PREFIX}<group> channels carry presence events; nothing is published to them`,
+            );
+          }
+        }
+        names.push(name);
+      }
     } catch (err) {
       this.#write(codeError(toGroupcastError(err)));
       return null;
     }
     const grants = this.#grants as Grants;
-    if (names.some((n) => !grants[action](n))) {
+    if (names.some((n) => !grants[action](presenceOf(n) ?? n))) {
       this.#hub.reject('FORBIDDEN');
       this.#write(error(NOPERM));
       return null;
@@ -642,7 +693,11 @@ export class RespConnection implements RespLink {
     const kind = shard ? 'ssubscribe' : 'subscribe';
     for (let i = 0; i < names.length; i++) {
       const name = names[i];
-      if (!set.has(name)) {
+      const watched = shard ? null : presenceOf(name);
+      if (watched !== null && !set.has(name)) {
+        this.#watch(watched, name);
+        set.add(name);
+      } else if (!set.has(name)) {
         try {
           this.#memberIn(name, (m) => {
             if (shard) m.shard = true;
@@ -672,6 +727,7 @@ export class RespConnection implements RespLink {
     for (const a of asked) {
       const name = a.toString('utf8');
       if (set.delete(name)) {
+        this.#unwatch(name);
         this.#drop(name, (m) => {
           if (shard) m.shard = false;
           else m.direct = false;
