@@ -79,6 +79,9 @@ function presenceOf(channel: string): string | null {
 /** Arguments a command may always have, whatever respMaxSubscriptions (Redis takes far more). */
 const RESP_MIN_ARGS = 1024;
 
+/** PUBLISHes gathered into one batch at most (a read of 64 KiB holds a few hundred). */
+const RESP_PUBLISH_BATCH = 1024;
+
 let nextClientId = 0;
 
 /** An error reply from a groupcast error: its code is the Redis error prefix. */
@@ -113,6 +116,13 @@ export class RespConnection implements RespLink {
   /** Presence listeners, by presence channel. */
   readonly #watching = new Map<string, PresenceListener>();
   #closed = false;
+  /**
+   * PUBLISHes to one channel read in a row, gathered into one batch (one write per subscriber,
+   * not one per message); published before any other command runs and at the end of each read.
+   */
+  #outbox: { name: string; channel: Buffer; payloads: Buffer[] } | null = null;
+  /** A command read while the gathered batch made the connection wait: it runs first on resume. */
+  #held: Buffer[] | null = null;
   /** Waiting for an answer (AUTH) or for room (flow control): no command is read meanwhile. */
   #waiting = false;
   #handed = 0;
@@ -205,17 +215,29 @@ export class RespConnection implements RespLink {
     socket.cork();
     try {
       while (!this.#closed && !this.#waiting) {
-        let args: Buffer[] | null;
+        let args: Buffer[] | null = this.#held;
+        this.#held = null;
         try {
-          args = this.#parser.next();
+          args ??= this.#parser.next();
         } catch (err) {
           if (!(err instanceof RespProtocolError)) throw err;
+          this.#flush();
           this.#protocolError(err.message);
           return;
         }
         if (args === null) break;
-        if (args.length > 0) this.#command(args);
+        if (args.length === 0 || this.#gather(args)) continue;
+        if (this.#outbox) {
+          this.#flush();
+          // The gathered messages' group is congested: this command waits its turn.
+          if (this.#waiting || this.#closed) {
+            this.#held = args;
+            break;
+          }
+        }
+        this.#command(args);
       }
+      this.#flush();
     } catch (err) {
       const e = toGroupcastError(err);
       this.#hub.log.error({ remote: this.remote, err: e.message }, 'resp command failed');
@@ -738,7 +760,8 @@ export class RespConnection implements RespLink {
   }
 
   #psubscribe(args: Buffer[]): void {
-    const patterns = args.slice(1);
+    // Copies: arguments are views into the read buffer, and patterns are kept.
+    const patterns = args.slice(1).map((p) => Buffer.from(p));
     try {
       for (const p of patterns) validateGroupId(p.toString('utf8'));
     } catch (err) {
@@ -809,6 +832,65 @@ export class RespConnection implements RespLink {
     }
   }
 
+  /**
+   * Adds a PUBLISH to the batch being gathered when nothing in it can be refused (or, with no
+   * batch yet, answers its refusal at once); false: it runs as a command of its own.
+   */
+  #gather(args: Buffer[]): boolean {
+    if (args.length !== 3 || !isPublish(args[0])) return false;
+    if (this.#grants === null || (this.proto === 2 && this.#subscribed)) return false;
+    const payload = args[2];
+    if (payload.byteLength === 0 || payload.byteLength > this.#opts.maxMessageBytes) return false;
+    const box = this.#outbox;
+    if (box && (!args[1].equals(box.channel) || box.payloads.length >= RESP_PUBLISH_BATCH))
+      return false;
+    // Past the rate (nothing spent): refused as a command of its own, after what was gathered.
+    if (this.#bucket && !this.#bucket.take(1, Date.now())) return false;
+    if (box) {
+      box.payloads.push(payload);
+      return true;
+    }
+    const names = this.#channelNames([args[1]], 'publish');
+    if (names) this.#outbox = { name: names[0], channel: args[1], payloads: [payload] };
+    return true;
+  }
+
+  /** Publishes the gathered batch: one reply per PUBLISH, each with the recipients. */
+  #flush(): void {
+    const box = this.#outbox;
+    if (!box) return;
+    this.#outbox = null;
+    let recipients: number;
+    let group: Group;
+    try {
+      group = this.#hub.groupFor(box.name);
+      let batch: ReturnType<HubPort['codec']['encode']>;
+      try {
+        batch = this.#hub.codec.encode(box.payloads);
+      } catch (err) {
+        if (box.payloads.length === 1) throw err;
+        // One of them cannot be framed: each is published (or refused) on its own.
+        for (const p of box.payloads) {
+          this.#outbox = { ...box, payloads: [p] };
+          this.#flush();
+        }
+        return;
+      }
+      this.#hub.admit(batch.wire.byteLength);
+      recipients = this.#hub.publishBatch(group, batch, null, 'resp');
+    } catch (err) {
+      const e = toGroupcastError(err);
+      this.#hub.reject(e.code);
+      this.#write(repeat(codeError(e), box.payloads.length));
+      return;
+    }
+    // Redis counts a subscriber once per subscription that matched (channel and patterns).
+    this.#write(repeat(integer(recipients + group.extraDeliveries), box.payloads.length));
+    // Recipients behind, or memory used up: read no more commands until there is room.
+    if (group.congested) this.#waitFor((fn) => group.whenDrained(fn));
+    else if (this.#hub.overBudget) this.#waitFor((fn) => this.#hub.whenUnderBudget(fn));
+  }
+
   #publish(channel: Buffer, payload: Buffer): void {
     const names = this.#channelNames([channel], 'publish');
     if (!names) return;
@@ -830,27 +912,19 @@ export class RespConnection implements RespLink {
       }
       return;
     }
-    let recipients: number;
-    let group: Group;
-    try {
-      if (payload.byteLength === 0) throw new GroupcastError('EMPTY_MESSAGE');
-      if (payload.byteLength > this.#opts.maxMessageBytes)
-        throw new MessageTooLargeError(this.#opts.maxMessageBytes);
-      group = this.#hub.groupFor(names[0]);
-      const batch = this.#hub.codec.encode([payload]);
-      this.#hub.admit(batch.wire.byteLength);
-      recipients = this.#hub.publishBatch(group, batch, null, 'resp');
-    } catch (err) {
-      const e = toGroupcastError(err);
-      this.#hub.reject(e.code);
-      this.#write(codeError(e));
+    const refusal =
+      payload.byteLength === 0
+        ? new GroupcastError('EMPTY_MESSAGE')
+        : payload.byteLength > this.#opts.maxMessageBytes
+          ? new MessageTooLargeError(this.#opts.maxMessageBytes)
+          : null;
+    if (refusal) {
+      this.#hub.reject(refusal.code);
+      this.#write(codeError(refusal));
       return;
     }
-    // Redis counts a subscriber once per subscription that matched (channel and patterns).
-    this.#write(integer(recipients + group.extraDeliveries));
-    // Recipients behind, or memory used up: read no more commands until there is room.
-    if (group.congested) this.#waitFor((fn) => group.whenDrained(fn));
-    else if (this.#hub.overBudget) this.#waitFor((fn) => this.#hub.whenUnderBudget(fn));
+    this.#outbox = { name: names[0], channel, payloads: [payload] };
+    this.#flush();
   }
 
   #pubsub(args: Buffer[]): void {
@@ -900,6 +974,23 @@ export class RespConnection implements RespLink {
 
 const EVERY = () => true;
 const ALL_GRANTS: Grants = { subject: 'anonymous', publish: EVERY, subscribe: EVERY };
+
+const PUBLISH_NAME = Buffer.from('publish');
+
+/** PUBLISH or SPUBLISH, in any case, without making a string of it. */
+function isPublish(name: Buffer): boolean {
+  const skip = name.byteLength - PUBLISH_NAME.byteLength;
+  if (skip !== 0 && !(skip === 1 && (name[0] | 0x20) === 0x73)) return false;
+  for (let i = 0; i < PUBLISH_NAME.byteLength; i++) {
+    if ((name[skip + i] | 0x20) !== PUBLISH_NAME[i]) return false;
+  }
+  return true;
+}
+
+/** A reply for each of `n` commands, as one buffer. */
+function repeat(reply: Buffer, n: number): Buffer {
+  return n === 1 ? reply : Buffer.concat(Array.from({ length: n }, () => reply));
+}
 
 function section(title: string, fields: [string, string][]): string {
   return `# ${title}\r\n${fields.map(([k, v]) => `${k}:${v}\r\n`).join('')}`;

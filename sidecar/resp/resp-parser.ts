@@ -95,8 +95,8 @@ export class RespParser {
         this.#bulk = len;
       }
       if (this.#buf.byteLength < this.#bulk + 2) return null;
-      // A copy: the argument may outlive the read buffer (a channel name kept as a key).
-      this.#args.push(Buffer.from(this.#buf.subarray(0, this.#bulk)));
+      // A view into the read buffer: whoever keeps an argument (a pattern) copies it.
+      this.#args.push(this.#buf.subarray(0, this.#bulk));
       this.#buf = this.#buf.subarray(this.#bulk + 2);
       this.#bulk = -1;
       this.#left--;
@@ -116,15 +116,10 @@ export class RespParser {
         );
       return null;
     }
-    const text = this.#buf.toString(
-      'latin1',
-      1,
-      end > 0 && this.#buf[end - 1] === CR ? end - 1 : end,
-    );
+    const n = parseCount(this.#buf, 1, end > 0 && this.#buf[end - 1] === CR ? end - 1 : end);
     this.#buf = this.#buf.subarray(end + 1);
-    if (!/^-?\d{1,18}$/.test(text))
-      throw new RespProtocolError(`Protocol error: invalid ${what} length`);
-    return Number(text);
+    if (n === null) throw new RespProtocolError(`Protocol error: invalid ${what} length`);
+    return n;
   }
 
   #inline(): Buffer[] | null {
@@ -142,6 +137,21 @@ export class RespParser {
       throw new RespProtocolError('Protocol error: invalid multibulk length');
     return args;
   }
+}
+
+/** The integer in buf[from, to) (an optional `-`, 1-18 digits), or null. */
+function parseCount(buf: Buffer, from: number, to: number): number | null {
+  let i = from;
+  const negative = buf[i] === 0x2d;
+  if (negative) i++;
+  if (i >= to || to - i > 18) return null;
+  let n = 0;
+  for (; i < to; i++) {
+    const d = buf[i] - 0x30;
+    if (d < 0 || d > 9) return null;
+    n = n * 10 + d;
+  }
+  return negative ? -n : n;
 }
 
 /** Splits an inline line on blanks; quoted arguments keep their blanks. Null: unbalanced quotes. */
