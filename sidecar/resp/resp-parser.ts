@@ -22,8 +22,9 @@ const LF = 0x0a;
 export class RespParser {
   readonly #maxArgs: number;
   readonly #maxBulk: number;
-  /** Unparsed bytes (a partial request). */
+  /** Read bytes; those before `#at` are parsed (kept as an offset, not sliced off each time). */
   #buf: Buffer = Buffer.alloc(0);
+  #at = 0;
   /** Chunks waiting to be joined once a bulk is complete (not copied on every read). */
   #pending: Buffer[] = [];
   #pendingBytes = 0;
@@ -42,14 +43,16 @@ export class RespParser {
 
   /** Bytes held for a partial command (charged to the memory budget). */
   get memory(): number {
-    let n = this.#buf.byteLength + this.#pendingBytes;
+    let n = this.#buf.byteLength - this.#at + this.#pendingBytes;
     for (const a of this.#args) n += a.byteLength;
     return n;
   }
 
   push(chunk: Buffer): void {
-    if (this.#buf.byteLength === 0 && this.#pendingBytes === 0) this.#buf = chunk;
-    else {
+    if (this.#at >= this.#buf.byteLength && this.#pendingBytes === 0) {
+      this.#buf = chunk;
+      this.#at = 0;
+    } else {
       this.#pending.push(chunk);
       this.#pendingBytes += chunk.byteLength;
     }
@@ -60,16 +63,19 @@ export class RespParser {
    * to skip (an empty inline line or `*0`). Throws RespProtocolError.
    */
   next(): Buffer[] | null {
+    const held = this.#buf.byteLength - this.#at;
     // A bulk still short of its bytes: wait without joining chunks again.
-    if (this.#bulk >= 0 && this.#buf.byteLength + this.#pendingBytes < this.#bulk + 2) return null;
+    if (this.#bulk >= 0 && held + this.#pendingBytes < this.#bulk + 2) return null;
     if (this.#pendingBytes > 0) {
-      this.#buf = Buffer.concat([this.#buf, ...this.#pending]);
+      this.#buf = Buffer.concat([this.#buf.subarray(this.#at), ...this.#pending]);
+      this.#at = 0;
       this.#pending = [];
       this.#pendingBytes = 0;
     }
+    const buf = this.#buf;
     if (this.#left === 0) {
-      if (this.#buf.byteLength === 0) return null;
-      if (this.#buf[0] !== 0x2a) return this.#inline();
+      if (this.#at >= buf.byteLength) return this.#empty();
+      if (buf[this.#at] !== 0x2a) return this.#inline();
       const n = this.#countLine('multibulk');
       if (n === null) return null;
       if (n > this.#maxArgs)
@@ -81,10 +87,10 @@ export class RespParser {
     }
     while (this.#left > 0) {
       if (this.#bulk < 0) {
-        if (this.#buf.byteLength === 0) return null;
-        if (this.#buf[0] !== 0x24) {
+        if (this.#at >= buf.byteLength) return null;
+        if (buf[this.#at] !== 0x24) {
           throw new RespProtocolError(
-            `Protocol error: expected '$', got '${String.fromCharCode(this.#buf[0])}'`,
+            `Protocol error: expected '$', got '${String.fromCharCode(buf[this.#at])}'`,
           );
         }
         const len = this.#countLine('bulk');
@@ -94,43 +100,53 @@ export class RespParser {
         this.#room -= len;
         this.#bulk = len;
       }
-      if (this.#buf.byteLength < this.#bulk + 2) return null;
+      if (buf.byteLength - this.#at < this.#bulk + 2) return null;
       // A view into the read buffer: whoever keeps an argument (a pattern) copies it.
-      this.#args.push(this.#buf.subarray(0, this.#bulk));
-      this.#buf = this.#buf.subarray(this.#bulk + 2);
+      this.#args.push(buf.subarray(this.#at, this.#at + this.#bulk));
+      this.#at += this.#bulk + 2;
       this.#bulk = -1;
       this.#left--;
     }
     const args = this.#args;
     this.#args = [];
+    if (this.#at >= buf.byteLength) this.#empty();
     return args;
+  }
+
+  /** Everything read is parsed: the read buffer is let go. */
+  #empty(): null {
+    this.#buf = EMPTY;
+    this.#at = 0;
+    return null;
   }
 
   /** Reads `<prefix><integer>\r\n`; null while the line is incomplete. */
   #countLine(what: 'multibulk' | 'bulk'): number | null {
-    const end = this.#buf.indexOf(LF);
+    const buf = this.#buf;
+    const end = buf.indexOf(LF, this.#at);
     if (end < 0) {
-      if (this.#buf.byteLength > RESP_MAX_INLINE_BYTES)
+      if (buf.byteLength - this.#at > RESP_MAX_INLINE_BYTES)
         throw new RespProtocolError(
           `Protocol error: too big ${what === 'bulk' ? 'bulk' : 'mbulk'} count string`,
         );
       return null;
     }
-    const n = parseCount(this.#buf, 1, end > 0 && this.#buf[end - 1] === CR ? end - 1 : end);
-    this.#buf = this.#buf.subarray(end + 1);
+    const n = parseCount(buf, this.#at + 1, end > this.#at && buf[end - 1] === CR ? end - 1 : end);
+    this.#at = end + 1;
     if (n === null) throw new RespProtocolError(`Protocol error: invalid ${what} length`);
     return n;
   }
 
   #inline(): Buffer[] | null {
-    const end = this.#buf.indexOf(LF);
+    const buf = this.#buf;
+    const end = buf.indexOf(LF, this.#at);
     if (end < 0) {
-      if (this.#buf.byteLength > RESP_MAX_INLINE_BYTES)
+      if (buf.byteLength - this.#at > RESP_MAX_INLINE_BYTES)
         throw new RespProtocolError('Protocol error: too big inline request');
       return null;
     }
-    const line = this.#buf.subarray(0, end > 0 && this.#buf[end - 1] === CR ? end - 1 : end);
-    this.#buf = this.#buf.subarray(end + 1);
+    const line = buf.subarray(this.#at, end > this.#at && buf[end - 1] === CR ? end - 1 : end);
+    this.#at = end + 1;
     const args = splitInline(line);
     if (args === null) throw new RespProtocolError('Protocol error: unbalanced quotes in request');
     if (args.length > this.#maxArgs)
@@ -138,6 +154,8 @@ export class RespParser {
     return args;
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** The integer in buf[from, to) (an optional `-`, 1-18 digits), or null. */
 function parseCount(buf: Buffer, from: number, to: number): number | null {
