@@ -123,6 +123,8 @@ export class RespConnection implements RespLink {
   #outbox: { name: string; channel: Buffer; payloads: Buffer[] } | null = null;
   /** A command read while the gathered batch made the connection wait: it runs first on resume. */
   #held: Buffer[] | null = null;
+  /** Corked until the turn ends: see send. */
+  #corked = false;
   /** Waiting for an answer (AUTH) or for room (flow control): no command is read meanwhile. */
   #waiting = false;
   #handed = 0;
@@ -172,6 +174,12 @@ export class RespConnection implements RespLink {
 
   send(bytes: Buffer, messages: number, pausable: boolean): boolean {
     if (this.#closed) return false;
+    // Pushes of one event-loop turn (from every publisher read in it) leave in one write.
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      setImmediate(this.#uncork);
+    }
     this.#write(bytes);
     this.#hub.sent('resp', messages, bytes.byteLength);
     const pending = this.#socket.writableLength;
@@ -202,6 +210,11 @@ export class RespConnection implements RespLink {
     this.#handed += bytes.byteLength;
     this.#socket.write(bytes);
   }
+
+  #uncork = (): void => {
+    this.#corked = false;
+    this.#socket.uncork();
+  };
 
   #socketOnData = (chunk: Buffer): void => {
     if (this.#closed) return;
