@@ -68,14 +68,10 @@ export function subscription(
   ]);
 }
 
-/** Bulk string header of a payload of `n` bytes. */
-function bulkHead(n: number): string {
-  return `$${n}${CRLF}`;
-}
-
 /**
  * A batch as pushes: one `[kind, (pattern,) channel, payload]` per message, the payload's exact
- * bytes. Built into one buffer so the socket gets one write per batch.
+ * bytes. Written into one buffer, so the socket gets one write per batch and a message costs no
+ * allocation of its own.
  */
 export function messagePushes(
   batch: Batch,
@@ -84,25 +80,45 @@ export function messagePushes(
   pattern: Uint8Array | null,
   proto: Proto,
 ): Buffer {
-  const head = Buffer.from(
-    `${proto === 3 ? '>' : '*'}${pattern ? 4 : 3}${CRLF}${bulkHead(kind.length)}${kind}${CRLF}`,
-  );
-  const patternPart = pattern
-    ? Buffer.concat([Buffer.from(bulkHead(pattern.byteLength)), pattern, Buffer.from(CRLF)])
-    : null;
-  const channelPart = Buffer.concat([
-    Buffer.from(bulkHead(channel.byteLength)),
-    channel,
-    Buffer.from(CRLF),
-  ]);
-  const parts: Uint8Array[] = [];
+  // Everything before the payload's length is the same for every message.
+  const parts: Uint8Array[] = [
+    Buffer.from(
+      `${proto === 3 ? '>' : '*'}${pattern ? 4 : 3}${CRLF}$${kind.length}${CRLF}${kind}${CRLF}`,
+    ),
+  ];
+  if (pattern) parts.push(Buffer.from(`$${pattern.byteLength}${CRLF}`), pattern, CRLF_BYTES);
+  parts.push(Buffer.from(`$${channel.byteLength}${CRLF}`), channel, CRLF_BYTES);
+  const head = Buffer.concat(parts);
+  let total = 0;
+  for (let i = 0; i < batch.count; i++) {
+    const n = batch.bounds[2 * i + 1] - batch.bounds[2 * i];
+    total += head.byteLength + digits(n) + 3 + n + 2;
+  }
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
   for (let i = 0; i < batch.count; i++) {
     const payload = batch.payload(i);
-    parts.push(head);
-    if (patternPart) parts.push(patternPart);
-    parts.push(channelPart, Buffer.from(bulkHead(payload.byteLength)), payload, CRLF_BYTES);
+    at += head.copy(out, at);
+    out[at++] = 0x24; // $
+    at += out.write(String(payload.byteLength), at, 'latin1');
+    out[at++] = 0x0d;
+    out[at++] = 0x0a;
+    out.set(payload, at);
+    at += payload.byteLength;
+    out[at++] = 0x0d;
+    out[at++] = 0x0a;
   }
-  return Buffer.concat(parts);
+  return out;
+}
+
+/** Decimal digits of a non-negative integer. */
+function digits(n: number): number {
+  let d = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    d++;
+  }
+  return d;
 }
 
 const CRLF_BYTES = Buffer.from(CRLF);
