@@ -123,7 +123,15 @@ export class RespParser {
   /** Reads `<prefix><integer>\r\n`; null while the line is incomplete. */
   #countLine(what: 'multibulk' | 'bulk'): number | null {
     const buf = this.#buf;
-    const end = buf.indexOf(LF, this.#at);
+    // Count lines are a few bytes: a loop here costs less than a native indexOf call.
+    let end = -1;
+    for (let i = this.#at, stop = Math.min(buf.byteLength, this.#at + 24); i < stop; i++) {
+      if (buf[i] === LF) {
+        end = i;
+        break;
+      }
+    }
+    if (end < 0 && buf.byteLength - this.#at > 24) end = buf.indexOf(LF, this.#at);
     if (end < 0) {
       if (buf.byteLength - this.#at > RESP_MAX_INLINE_BYTES)
         throw new RespProtocolError(
