@@ -1,5 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { RemoteHub } from '../../api/remote-hub.ts';
 import { baseUrl } from '../helpers/http.ts';
 import { RespWire } from '../helpers/resp.ts';
 import { sleep, startTestSidecar, waitFor } from '../helpers/sidecar.ts';
@@ -94,6 +95,23 @@ test('?presence with a bad value is refused with BAD_REQUEST', async () => {
   const res = await fetch(url('room', '?presence=maybe'));
   assert.is(res.status, 400);
   assert.is((await res.json()).error.code, 'BAD_REQUEST');
+});
+
+test('the edge worker refuses presence (its subscribers share one upstream stream)', async () => {
+  const edge = new RemoteHub({ url: baseUrl(sc) });
+  const subscriber = {
+    remote: 'test',
+    pendingBytes: 0,
+    takenBytes: 0,
+    write: () => {},
+    close: () => {},
+  };
+  try {
+    await edge.subscribe('room', { kind: 'live' }, subscriber, { presence: true });
+    assert.unreachable('subscribed');
+  } catch (err) {
+    assert.is((err as { code?: string }).code, 'BAD_REQUEST');
+  }
 });
 
 test.after(async () => {
