@@ -15,28 +15,20 @@ import type { Group } from '../group.ts';
 import type { HubPort } from '../hub-port.ts';
 import type { PatternEntry } from '../pattern-registry.ts';
 import type { PresenceListener } from '../presence.ts';
-import {
-  arityOk,
-  COMMANDS,
-  commandInfo,
-  helloReply,
-  REDIS_COMPAT_VERSION,
-  SUBCOMMANDS,
-} from './resp-commands.ts';
+import { arityOk, COMMANDS, helloReply, SUBCOMMANDS } from './resp-commands.ts';
 import {
   arrayHeader,
   bulk,
   error,
   integer,
-  mapHeader,
   nil,
   OK,
   type Proto,
   pushHeader,
   simple,
   subscription,
-  verbatim,
 } from './resp-encode.ts';
+import { commandReply, infoReply, pubsubReply } from './resp-introspect.ts';
 import { type RespLink, RespMember } from './resp-member.ts';
 import { RespParser, RespProtocolError } from './resp-parser.ts';
 
@@ -410,10 +402,17 @@ export class RespConnection implements RespLink {
         this.#reset();
         return;
       case 'command':
-        this.#commandCommand(args);
+        this.#write(commandReply(args, this.proto));
         return;
       case 'info':
-        this.#info(args);
+        this.#write(
+          infoReply(args, this.proto, {
+            node: this.#hub.node,
+            port: this.#opts.port(),
+            startedAt: this.#opts.startedAt,
+            clients: this.#hub.connectionsOf('resp'),
+          }),
+        );
         return;
       case 'subscribe':
       case 'ssubscribe':
@@ -434,7 +433,7 @@ export class RespConnection implements RespLink {
         this.#publish(args[1], args[2]);
         return;
       case 'pubsub':
-        this.#pubsub(args);
+        this.#write(pubsubReply(args, this.#hub));
         return;
     }
   }
@@ -588,60 +587,6 @@ export class RespConnection implements RespLink {
     this.name = undefined;
     this.#grants = this.#opts.auth ? null : ALL_GRANTS;
     this.#write(simple('RESET'));
-  }
-
-  #commandCommand(args: Buffer[]): void {
-    const names = Object.keys(COMMANDS);
-    if (args.length === 1) {
-      this.#write(
-        Buffer.concat([arrayHeader(names.length), ...names.map((n) => commandInfo(n, this.proto))]),
-      );
-      return;
-    }
-    const given = args[1].toString('utf8');
-    const sub = given.toLowerCase();
-    if (sub === 'count' && args.length === 2) this.#write(integer(names.length));
-    else if (sub === 'info') {
-      const asked = args.slice(2).map((a) => a.toString('utf8').toLowerCase());
-      const list = asked.length > 0 ? asked : names;
-      this.#write(
-        Buffer.concat([
-          arrayHeader(list.length),
-          ...list.map((n) =>
-            Object.hasOwn(COMMANDS, n) ? commandInfo(n, this.proto) : nil(this.proto),
-          ),
-        ]),
-      );
-    } else if (sub === 'docs') this.#write(mapHeader(0, this.proto));
-    else this.#write(error(`ERR unknown subcommand '${given}'. Try COMMAND HELP.`));
-  }
-
-  #info(args: Buffer[]): void {
-    const wanted = new Set(args.slice(1).map((a) => a.toString('utf8').toLowerCase()));
-    const all = wanted.size === 0 || ['default', 'all', 'everything'].some((s) => wanted.has(s));
-    const sections: string[] = [];
-    if (all || wanted.has('server')) {
-      const up = Math.floor((Date.now() - this.#opts.startedAt) / 1000);
-      sections.push(
-        section('Server', [
-          ['redis_version', REDIS_COMPAT_VERSION],
-          ['redis_mode', 'standalone'],
-          ['groupcast_node', this.#hub.node],
-          ['os', `${process.platform} ${process.arch}`],
-          ['arch_bits', '64'],
-          ['process_id', String(process.pid)],
-          ['tcp_port', String(this.#opts.port())],
-          ['uptime_in_seconds', String(up)],
-          ['uptime_in_days', String(Math.floor(up / 86400))],
-        ]),
-      );
-    }
-    if (all || wanted.has('clients')) {
-      sections.push(
-        section('Clients', [['connected_clients', String(this.#hub.connectionsOf('resp'))]]),
-      );
-    }
-    this.#write(verbatim(sections.join('\r\n'), this.proto));
   }
 
   // ---- pub/sub ----------------------------------------------------------------------------
@@ -939,50 +884,6 @@ export class RespConnection implements RespLink {
     this.#outbox = { name: names[0], channel, payloads: [payload] };
     this.#flush();
   }
-
-  #pubsub(args: Buffer[]): void {
-    const given = args[1].toString('utf8');
-    const sub = given.toLowerCase();
-    const arity = SUBCOMMANDS[`pubsub|${sub}`];
-    if (arity === undefined) {
-      this.#write(error(`ERR unknown subcommand '${given}'. Try PUBSUB HELP.`));
-      return;
-    }
-    if (!arityOk(arity, args.length)) {
-      this.#write(error(`ERR wrong number of arguments for 'pubsub|${sub}' command`));
-      return;
-    }
-    if (sub === 'numpat') {
-      this.#write(integer(this.#hub.patterns.distinct()));
-      return;
-    }
-    if (sub === 'channels' || sub === 'shardchannels') {
-      if (args.length > 3) {
-        this.#write(
-          error(
-            `ERR unknown subcommand or wrong number of arguments for '${given}'. Try PUBSUB HELP.`,
-          ),
-        );
-        return;
-      }
-      const pattern = args[2];
-      const names: Buffer[] = [];
-      for (const g of this.#hub.allGroups()) {
-        if (g.anchored === 0) continue;
-        const name = Buffer.from(g.name);
-        if (!pattern || globMatch(pattern, name)) names.push(name);
-      }
-      this.#write(Buffer.concat([arrayHeader(names.length), ...names.map((n) => bulk(n))]));
-      return;
-    }
-    // NUMSUB / SHARDNUMSUB: members of every transport, pattern followers aside (as Redis counts).
-    const parts: Buffer[] = [arrayHeader((args.length - 2) * 2)];
-    for (const a of args.slice(2)) {
-      const g = this.#hub.findGroup(a.toString('utf8'));
-      parts.push(bulk(a), integer(g ? g.anchored : 0));
-    }
-    this.#write(Buffer.concat(parts));
-  }
 }
 
 const EVERY = () => true;
@@ -1003,10 +904,6 @@ function isPublish(name: Buffer): boolean {
 /** A reply for each of `n` commands, as one buffer. */
 function repeat(reply: Buffer, n: number): Buffer {
   return n === 1 ? reply : Buffer.concat(Array.from({ length: n }, () => reply));
-}
-
-function section(title: string, fields: [string, string][]): string {
-  return `# ${title}\r\n${fields.map(([k, v]) => `${k}:${v}\r\n`).join('')}`;
 }
 
 /** Redis's wording: the name, then the first arguments, each quoted, up to 128 bytes. */
