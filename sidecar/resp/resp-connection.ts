@@ -35,6 +35,7 @@ import { RespParser, RespProtocolError } from './resp-parser.ts';
 export interface RespConnectionOptions {
   maxMessageBytes: number;
   maxPendingBytes: number;
+  flowHighWater: number;
   respMaxSubscriptions: number;
   rateLimit: number;
   rateBurst: number;
@@ -243,6 +244,10 @@ export class RespConnection implements RespLink {
         this.#command(args);
       }
       this.#flush();
+      // The client does not read its replies: no more commands until it does (bounded queue).
+      if (!this.#waiting && !this.#closed && socket.writableLength > this.#opts.flowHighWater) {
+        this.#waitFor((fn) => socket.once('drain', fn));
+      }
     } catch (err) {
       const e = toGroupcastError(err);
       this.#hub.log.error({ remote: this.remote, err: e.message }, 'resp command failed');

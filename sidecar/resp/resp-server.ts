@@ -12,6 +12,7 @@ export type RespServerOptions = Pick<
   SidecarOptions,
   | 'maxMessageBytes'
   | 'maxPendingBytes'
+  | 'flowHighWater'
   | 'respMaxSubscriptions'
   | 'rateLimit'
   | 'rateBurst'

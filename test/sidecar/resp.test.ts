@@ -181,6 +181,38 @@ test('a RESP subscriber that stops reading holds a TCP publisher back, then is c
   pub.close();
 });
 
+test('a client that does not read its replies is not read either (its reply queue stays bounded)', async () => {
+  const sc = await sidecar({ flowHighWater: 64 * 1024 });
+  const w = await wire(sc);
+  w.socket.pause();
+  // More replies (4 bytes each) than the kernel's socket buffers hold on loopback.
+  const n = 4_000_000;
+  const one = encodeCommand(['PUBLISH', 'quiet', 'x']);
+  w.send(Buffer.concat(Array.from({ length: n }, () => one)));
+  // Read until it stops reading.
+  const read = () => sc.hub.stats.byTransport.resp.messagesIn;
+  let taken = -1;
+  while (taken !== read()) {
+    taken = read();
+    await sleep(300);
+  }
+  assert.ok(taken < n, `all ${n} PUBLISH read while no reply was read`);
+  w.socket.resume();
+  const replies = await w.read(n, 30_000);
+  assert.is(replies.length, n);
+});
+
+test('past the rate limit a PUBLISH is refused with RATE_LIMITED, in order', async () => {
+  const sc = await sidecar({ rateLimit: 3, rateBurst: 3 });
+  const w = await wire(sc);
+  w.send(Buffer.concat(Array.from({ length: 10 }, () => encodeCommand(['PUBLISH', 'r', 'x']))));
+  const replies = (await w.read(10)).map((r) => r.toString().slice(0, 13));
+  assert.equal(replies.slice(0, 3), [':0\r\n', ':0\r\n', ':0\r\n']);
+  const refused = replies.filter((r) => r === '-RATE_LIMITED').length;
+  assert.ok(refused >= 5, replies.join(' '));
+  assert.is(sc.hub.stats.rejected.get('RATE_LIMITED'), refused);
+});
+
 test('a RESP publisher is not read while its group is congested, and goes on once it drains', async () => {
   const sc = await sidecar({ flowHighWater: 64 * 1024, stallTimeoutMs: 1500 });
   const stopped = await TcpPeer.open(sc.addresses.tcp as string, 'held');
