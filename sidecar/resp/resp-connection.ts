@@ -908,7 +908,10 @@ function isPublish(name: Buffer): boolean {
 
 /** A reply for each of `n` commands, as one buffer. */
 function repeat(reply: Buffer, n: number): Buffer {
-  return n === 1 ? reply : Buffer.concat(Array.from({ length: n }, () => reply));
+  if (n === 1) return reply;
+  const out = Buffer.allocUnsafe(reply.byteLength * n);
+  for (let at = 0; at < out.byteLength; at += reply.byteLength) out.set(reply, at);
+  return out;
 }
 
 /** Redis's wording: the name, then the first arguments, each quoted, up to 128 bytes. */
