@@ -122,6 +122,26 @@ test('bad input gets a Redis error reply with a stable code; the connection and 
   await waitFor(() => sc.hub.budget.used.partial === 0, 2000, 'partial bytes released');
 });
 
+test('the RESP listener is in /healthz and its connections, members and traffic in /metrics', async () => {
+  const sc = await sidecar();
+  const w = await wire(sc);
+  await ask(w, 'SUBSCRIBE', 'seen');
+  const p = await wire(sc);
+  await ask(p, 'PUBLISH', 'seen', 'hello');
+  const health = await (await fetch(`http://${sc.addresses.http}/healthz`)).json();
+  assert.equal(health.listeners.resp, { listening: true, address: sc.addresses.resp });
+  assert.is(health.connections.resp, 2);
+  const metrics = await (await fetch(`http://${sc.addresses.http}/metrics`)).text();
+  for (const line of [
+    'groupcast_connections{transport="resp"} 2',
+    'groupcast_members{transport="resp"} 1',
+    'groupcast_messages_in_total{transport="resp"} 1',
+    'groupcast_messages_out_total{transport="resp"} 1',
+  ]) {
+    assert.ok(metrics.includes(line), line);
+  }
+});
+
 test('addresses outside the allowlist are refused with a Redis error reply', async () => {
   const sc = await sidecar({ tcpAllow: ['10.0.0.0/8'] });
   const w = await wire(sc);
