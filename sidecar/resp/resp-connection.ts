@@ -2,35 +2,20 @@ import type { Socket } from 'node:net';
 import type { Authenticator, Grants } from '../../api/auth.ts';
 import {
   GroupcastError,
-  LimitError,
   MessageTooLargeError,
   SlowConsumerError,
   toGroupcastError,
 } from '../../shared/errors.ts';
-import { globMatch } from '../../shared/glob.ts';
-import { validateGroupId } from '../../shared/group-id.ts';
 import type { RateLimitAction } from '../../shared/options/sidecar.ts';
 import { TokenBucket } from '../../shared/token-bucket.ts';
 import type { Group } from '../group.ts';
 import type { HubPort } from '../hub-port.ts';
-import type { PatternEntry } from '../pattern-registry.ts';
-import type { PresenceListener } from '../presence.ts';
 import { arityOk, COMMANDS, helloReply, SUBCOMMANDS } from './resp-commands.ts';
-import {
-  arrayHeader,
-  bulk,
-  error,
-  integer,
-  nil,
-  OK,
-  type Proto,
-  pushHeader,
-  simple,
-  subscription,
-} from './resp-encode.ts';
+import { arrayHeader, bulk, error, integer, nil, OK, type Proto, simple } from './resp-encode.ts';
 import { commandReply, infoReply, pubsubReply } from './resp-introspect.ts';
-import { type RespLink, RespMember } from './resp-member.ts';
+import type { RespMember } from './resp-member.ts';
 import { RespParser, RespProtocolError } from './resp-parser.ts';
+import { codeError, RespSubscriptions, type SubscriptionsHost } from './resp-subscriptions.ts';
 
 export interface RespConnectionOptions {
   maxMessageBytes: number;
@@ -51,23 +36,10 @@ const NOAUTH = 'NOAUTH Authentication required.';
 const NOAUTH_HELLO =
   'NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time';
 const WRONGPASS = 'WRONGPASS invalid username-password pair or user is disabled.';
-const NOPERM =
-  'NOPERM this user has no permissions to access one of the channels used as arguments';
 const NO_PASSWORD =
   'ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?';
 /** Longest argument echoed back in an unknown-command error, as Redis cuts it. */
 const ECHO_ARGS_BYTES = 128;
-
-/**
- * Channels named `__presence__:<group>` carry a group's join and leave events as JSON (the same
- * as SSE's `?presence=true`), Redis's keyspace-notification style; nothing is published to them.
- */
-export const PRESENCE_PREFIX = '__presence__:';
-
-/** The group whose presence a channel carries, or null for an ordinary channel. */
-function presenceOf(channel: string): string | null {
-  return channel.startsWith(PRESENCE_PREFIX) ? channel.slice(PRESENCE_PREFIX.length) : null;
-}
 
 /** Arguments a command may always have, whatever respMaxSubscriptions (Redis takes far more). */
 const RESP_MIN_ARGS = 1024;
@@ -77,18 +49,13 @@ const RESP_PUBLISH_BATCH = 1024;
 
 let nextClientId = 0;
 
-/** An error reply from a groupcast error: its code is the Redis error prefix. */
-function codeError(err: GroupcastError): Buffer {
-  return error(`${err.code} ${err.message}`);
-}
-
 /**
  * One Redis client on the RESP port: reads its commands (pipelined or not), answers as Redis 7
  * does, and is a member (RespMember) of every group it subscribes to, directly or through a
  * pattern. Publishing goes through the hub like an HTTP POST; while a group it published to is
  * congested, or the memory budget is used up, its commands are not read (TCP slows it down).
  */
-export class RespConnection implements RespLink {
+export class RespConnection implements SubscriptionsHost {
   readonly remote: string;
   readonly clientId = ++nextClientId;
   proto: Proto = 2;
@@ -100,14 +67,7 @@ export class RespConnection implements RespLink {
   readonly #bucket: TokenBucket | null;
   /** Null while auth is required and not given; the grants once given (or all when auth is off). */
   #grants: Grants | null;
-  /** Subscribed channels, shard channels and patterns, in subscription order. */
-  readonly #channels = new Set<string>();
-  readonly #shards = new Set<string>();
-  readonly #patterns = new Map<string, PatternEntry>();
-  /** Its member in each group it receives from. */
-  readonly #members = new Map<string, RespMember>();
-  /** Presence listeners, by presence channel. */
-  readonly #watching = new Map<string, PresenceListener>();
+  readonly #subs: RespSubscriptions;
   #closed = false;
   /**
    * PUBLISHes to one channel read in a row, gathered into one batch (one write per subscriber,
@@ -140,6 +100,7 @@ export class RespConnection implements RespLink {
         ? new TokenBucket(opts.rateLimit, opts.rateBurst || opts.rateLimit * 2, Date.now())
         : null;
     this.#grants = opts.auth ? null : ALL_GRANTS;
+    this.#subs = new RespSubscriptions(this, hub, opts.respMaxSubscriptions);
     socket.on('data', this.#socketOnData);
     socket.on('close', this.#socketOnClose);
     socket.on('error', this.#socketOnError);
@@ -150,17 +111,21 @@ export class RespConnection implements RespLink {
     return this.#socket.writableLength;
   }
 
+  get grants(): Grants {
+    return this.#grants as Grants;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Writes a reply (or a push not counted as a message). */
+  write(bytes: Buffer): void {
+    this.#write(bytes);
+  }
+
   get takenBytes(): number {
     return this.#handed - this.#socket.writableLength;
-  }
-
-  /** Channels and patterns (what (P)SUBSCRIBE replies count). */
-  get #count(): number {
-    return this.#channels.size + this.#patterns.size;
-  }
-
-  get #subscribed(): boolean {
-    return this.#count + this.#shards.size > 0;
   }
 
   // ---- RespLink ---------------------------------------------------------------------------
@@ -194,7 +159,7 @@ export class RespConnection implements RespLink {
   }
 
   forget(member: RespMember): void {
-    if (this.#members.get(member.groupName) === member) this.#members.delete(member.groupName);
+    this.#subs.forget(member);
   }
 
   // ---- socket -----------------------------------------------------------------------------
@@ -283,7 +248,7 @@ export class RespConnection implements RespLink {
 
   /** Node emptied the socket's queue: groups it held back may go on. */
   #socketOnDrain = (): void => {
-    for (const m of this.#members.values()) if (m.over) m.group?.fall(m);
+    this.#subs.drained();
   };
 
   #protocolError(message: string): void {
@@ -293,7 +258,7 @@ export class RespConnection implements RespLink {
     this.#closed = true;
     this.#cutReason = 'RESP_PROTOCOL';
     this.#socket.end();
-    this.#leaveAll();
+    this.#subs.leaveAll(this.#cutReason);
   }
 
   #cut(err: GroupcastError): void {
@@ -307,50 +272,13 @@ export class RespConnection implements RespLink {
   #socketOnClose = (): void => {
     this.#closed = true;
     this.#hub.closed('resp');
-    this.#leaveAll();
+    this.#subs.leaveAll(this.#cutReason);
     this.#chargePartial();
   };
 
   #socketOnError = (err: Error): void => {
     this.#hub.log.debug({ remote: this.remote, err: err.message }, 'resp socket error');
   };
-
-  /** Presence events of `group` become `message` pushes on `channel`. */
-  #watch(group: string, channel: string): void {
-    const listener: PresenceListener = (_event, json) => {
-      const push = Buffer.concat([
-        pushHeader(3, this.proto),
-        bulk('message'),
-        bulk(channel),
-        bulk(json),
-      ]);
-      this.send(push, 1, false);
-    };
-    this.#watching.set(channel, listener);
-    this.#hub.presence.on(group, listener);
-  }
-
-  #unwatch(channel: string): void {
-    const listener = this.#watching.get(channel);
-    if (!listener) return;
-    this.#watching.delete(channel);
-    this.#hub.presence.off(presenceOf(channel) as string, listener);
-  }
-
-  #leaveAll(): void {
-    for (const channel of [...this.#watching.keys()]) this.#unwatch(channel);
-    for (const entry of this.#patterns.values()) this.#hub.patterns.delete(entry);
-    this.#patterns.clear();
-    this.#channels.clear();
-    this.#shards.clear();
-    for (const m of [...this.#members.values()]) {
-      m.direct = false;
-      m.shard = false;
-      m.patterns.clear();
-      if (m.group) this.#hub.leave(m.group, m, this.#cutReason);
-    }
-    this.#members.clear();
-  }
 
   // ---- commands ---------------------------------------------------------------------------
 
@@ -370,7 +298,7 @@ export class RespConnection implements RespLink {
       this.#write(error(NOAUTH));
       return;
     }
-    if (this.proto === 2 && this.#subscribed && !spec.inSubscribed) {
+    if (this.proto === 2 && this.#subs.any && !spec.inSubscribed) {
       this.#write(
         error(
           `ERR Can't execute '${name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`,
@@ -401,7 +329,7 @@ export class RespConnection implements RespLink {
         this.#write(OK);
         this.#closed = true;
         this.#socket.end();
-        this.#leaveAll();
+        this.#subs.leaveAll(this.#cutReason);
         return;
       case 'reset':
         this.#reset();
@@ -421,17 +349,17 @@ export class RespConnection implements RespLink {
         return;
       case 'subscribe':
       case 'ssubscribe':
-        this.#subscribe(args, name === 'ssubscribe');
+        this.#subs.subscribe(args, name === 'ssubscribe');
         return;
       case 'unsubscribe':
       case 'sunsubscribe':
-        this.#unsubscribe(args, name === 'sunsubscribe');
+        this.#subs.unsubscribe(args, name === 'sunsubscribe');
         return;
       case 'psubscribe':
-        this.#psubscribe(args);
+        this.#subs.psubscribe(args);
         return;
       case 'punsubscribe':
-        this.#punsubscribe(args);
+        this.#subs.punsubscribe(args);
         return;
       case 'publish':
       case 'spublish':
@@ -448,7 +376,7 @@ export class RespConnection implements RespLink {
       this.#write(error("ERR wrong number of arguments for 'ping' command"));
       return;
     }
-    if (this.proto === 2 && this.#subscribed) {
+    if (this.proto === 2 && this.#subs.any) {
       this.#write(Buffer.concat([arrayHeader(2), bulk('pong'), bulk(args[1] ?? Buffer.alloc(0))]));
     } else this.#write(args.length > 1 ? bulk(args[1]) : simple('PONG'));
   }
@@ -587,212 +515,11 @@ export class RespConnection implements RespLink {
   }
 
   #reset(): void {
-    this.#leaveAll();
+    this.#subs.leaveAll(this.#cutReason);
     this.proto = 2;
     this.name = undefined;
     this.#grants = this.#opts.auth ? null : ALL_GRANTS;
     this.#write(simple('RESET'));
-  }
-
-  // ---- pub/sub ----------------------------------------------------------------------------
-
-  /** Channel names as group ids; writes the error and returns null when one is not. */
-  #channelNames(args: Buffer[], action: 'subscribe' | 'publish'): string[] | null {
-    const names: string[] = [];
-    try {
-      for (const a of args) {
-        const name = validateGroupId(a.toString('utf8'));
-        const watched = presenceOf(name);
-        if (watched !== null) {
-          validateGroupId(watched);
-          if (action === 'publish') {
-            throw new GroupcastError(
-              'FORBIDDEN',
-              `${PRESENCE_PREFIX}<group> channels carry presence events; nothing is published to them`,
-            );
-          }
-        }
-        names.push(name);
-      }
-    } catch (err) {
-      this.#write(codeError(toGroupcastError(err)));
-      return null;
-    }
-    const grants = this.#grants as Grants;
-    if (names.some((n) => !grants[action](presenceOf(n) ?? n))) {
-      this.#hub.reject('FORBIDDEN');
-      this.#write(error(NOPERM));
-      return null;
-    }
-    return names;
-  }
-
-  #roomFor(n: number): boolean {
-    const held = this.#count + this.#shards.size;
-    if (held + n <= this.#opts.respMaxSubscriptions) return true;
-    this.#hub.reject('TOO_MANY_SUBSCRIPTIONS');
-    this.#write(
-      codeError(new LimitError('TOO_MANY_SUBSCRIPTIONS', this.#opts.respMaxSubscriptions)),
-    );
-    return false;
-  }
-
-  /** Its member in a group, joining the group (created if needed) when it has none there yet. */
-  #memberIn(name: string, reason: (m: RespMember) => void): void {
-    const had = this.#members.get(name);
-    if (had?.group) {
-      reason(had);
-      had.recount();
-      if (!had.follower) return;
-      if (had.direct || had.shard) had.group.markFollower(had, false);
-      return;
-    }
-    const m = new RespMember(this, name);
-    reason(m);
-    m.follower = !(m.direct || m.shard);
-    this.#members.set(name, m);
-    try {
-      this.#hub.join(name, m);
-    } catch (err) {
-      this.#members.delete(name);
-      throw err;
-    }
-  }
-
-  /** Drops a reason to be in a group; leaves it once none is left. */
-  #drop(name: string, reason: (m: RespMember) => void): void {
-    const m = this.#members.get(name);
-    if (!m?.group) return;
-    reason(m);
-    m.recount();
-    if (!m.wanted) this.#hub.leave(m.group, m, 'closed');
-    else if (!m.direct && !m.shard) m.group.markFollower(m, true);
-  }
-
-  #subscribe(args: Buffer[], shard: boolean): void {
-    const names = this.#channelNames(args.slice(1), 'subscribe');
-    if (!names) return;
-    const set = shard ? this.#shards : this.#channels;
-    const fresh = new Set(names.filter((n) => !set.has(n)));
-    if (!this.#roomFor(fresh.size)) return;
-    const kind = shard ? 'ssubscribe' : 'subscribe';
-    for (let i = 0; i < names.length; i++) {
-      const name = names[i];
-      const watched = shard ? null : presenceOf(name);
-      if (watched !== null && !set.has(name)) {
-        this.#watch(watched, name);
-        set.add(name);
-      } else if (!set.has(name)) {
-        try {
-          this.#memberIn(name, (m) => {
-            if (shard) m.shard = true;
-            else m.direct = true;
-          });
-        } catch (err) {
-          this.#write(codeError(toGroupcastError(err)));
-          continue;
-        }
-        set.add(name);
-      }
-      this.#write(
-        subscription(kind, args[i + 1], shard ? this.#shards.size : this.#count, this.proto),
-      );
-    }
-  }
-
-  #unsubscribe(args: Buffer[], shard: boolean): void {
-    const set = shard ? this.#shards : this.#channels;
-    const kind = shard ? 'sunsubscribe' : 'unsubscribe';
-    const count = () => (shard ? this.#shards.size : this.#count);
-    const asked = args.length > 1 ? args.slice(1) : [...set].map((n) => Buffer.from(n));
-    if (asked.length === 0) {
-      this.#write(subscription(kind, null, count(), this.proto));
-      return;
-    }
-    for (const a of asked) {
-      const name = a.toString('utf8');
-      if (set.delete(name)) {
-        this.#unwatch(name);
-        this.#drop(name, (m) => {
-          if (shard) m.shard = false;
-          else m.direct = false;
-        });
-      }
-      this.#write(subscription(kind, a, count(), this.proto));
-    }
-  }
-
-  #psubscribe(args: Buffer[]): void {
-    // Copies: arguments are views into the read buffer, and patterns are kept.
-    const patterns = args.slice(1).map((p) => Buffer.from(p));
-    try {
-      for (const p of patterns) validateGroupId(p.toString('utf8'));
-    } catch (err) {
-      this.#write(codeError(toGroupcastError(err)));
-      return;
-    }
-    const grants = this.#grants as Grants;
-    if (patterns.some((p) => !grants.subscribe(p.toString('utf8')))) {
-      this.#hub.reject('FORBIDDEN');
-      this.#write(error(NOPERM));
-      return;
-    }
-    const fresh = new Set(
-      patterns.map((p) => p.toString('latin1')).filter((k) => !this.#patterns.has(k)),
-    );
-    if (!this.#roomFor(fresh.size)) return;
-    for (const p of patterns) {
-      const key = p.toString('latin1');
-      if (!this.#patterns.has(key)) {
-        const entry: PatternEntry = { pattern: p, follow: (g) => this.#follow(g, p) };
-        try {
-          this.#hub.patterns.add(entry);
-        } catch (err) {
-          this.#hub.reject(toGroupcastError(err).code);
-          this.#write(codeError(toGroupcastError(err)));
-          continue;
-        }
-        this.#patterns.set(key, entry);
-        for (const g of [...this.#hub.allGroups()]) {
-          if (globMatch(p, Buffer.from(g.name))) this.#follow(g, p);
-        }
-      }
-      this.#write(subscription('psubscribe', p, this.#count, this.proto));
-    }
-  }
-
-  /** A group matching one of its patterns: receive it as `pmessage` (if its grants allow). */
-  #follow(group: Group, pattern: Buffer): void {
-    if (this.#closed || !(this.#grants as Grants).subscribe(group.name)) return;
-    try {
-      this.#memberIn(group.name, (m) => m.patterns.add(pattern));
-    } catch (err) {
-      // A full group: this pattern misses it, the others go on.
-      this.#hub.reject(toGroupcastError(err).code);
-    }
-  }
-
-  #punsubscribe(args: Buffer[]): void {
-    const asked =
-      args.length > 1
-        ? args.slice(1)
-        : [...this.#patterns.values()].map((e) => Buffer.from(e.pattern));
-    if (asked.length === 0) {
-      this.#write(subscription('punsubscribe', null, this.#count, this.proto));
-      return;
-    }
-    for (const p of asked) {
-      const key = p.toString('latin1');
-      const entry = this.#patterns.get(key);
-      if (entry) {
-        this.#patterns.delete(key);
-        this.#hub.patterns.delete(entry);
-        for (const m of [...this.#members.values()]) {
-          if (m.patterns.delete(entry.pattern as Buffer)) this.#drop(m.groupName, () => {});
-        }
-      }
-      this.#write(subscription('punsubscribe', p, this.#count, this.proto));
-    }
   }
 
   /**
@@ -801,7 +528,7 @@ export class RespConnection implements RespLink {
    */
   #gather(args: Buffer[]): boolean {
     if (args.length !== 3 || !isPublish(args[0])) return false;
-    if (this.#grants === null || (this.proto === 2 && this.#subscribed)) return false;
+    if (this.#grants === null || (this.proto === 2 && this.#subs.any)) return false;
     const payload = args[2];
     if (payload.byteLength === 0 || payload.byteLength > this.#opts.maxMessageBytes) return false;
     const box = this.#outbox;
@@ -813,7 +540,7 @@ export class RespConnection implements RespLink {
       box.payloads.push(payload);
       return true;
     }
-    const names = this.#channelNames([args[1]], 'publish');
+    const names = this.#subs.channelNames([args[1]], 'publish');
     if (names) this.#outbox = { name: names[0], channel: args[1], payloads: [payload] };
     return true;
   }
@@ -855,7 +582,7 @@ export class RespConnection implements RespLink {
   }
 
   #publish(channel: Buffer, payload: Buffer): void {
-    const names = this.#channelNames([channel], 'publish');
+    const names = this.#subs.channelNames([channel], 'publish');
     if (!names) return;
     if (this.#bucket && !this.#bucket.take(1, Date.now())) {
       const err = new GroupcastError(
@@ -868,7 +595,7 @@ export class RespConnection implements RespLink {
         this.#cutReason = 'RATE_LIMITED';
         this.#closed = true;
         this.#socket.end();
-        this.#leaveAll();
+        this.#subs.leaveAll(this.#cutReason);
       } else {
         this.#hub.drop('rate_limited', 1);
         this.#write(codeError(err));

@@ -15,7 +15,7 @@ export interface RespLink {
   /** Bytes the kernel took since the connection opened. */
   readonly takenBytes: number;
   /** Writes pushes for `messages` messages; returns false once the connection is closed. */
-  send(bytes: Buffer, messages: number, pausable: boolean, member: RespMember): boolean;
+  send(bytes: Buffer, messages: number, pausable: boolean): boolean;
   close(reason?: GroupcastError): void;
   /** The member left its group (the group dropped it, or the connection closed). */
   forget(member: RespMember): void;
@@ -117,7 +117,7 @@ export class RespMember implements Member {
     else if (parts.length > 1) out = Buffer.concat(parts);
     if (!out) return;
     const messages = batch.count * parts.length;
-    if (!this.link.send(out, messages, pausable && !this.detached, this)) return;
+    if (!this.link.send(out, messages, pausable && !this.detached)) return;
     if (!this.over && this.link.pendingBytes > group.flow.high) group.rise(this);
   }
 
