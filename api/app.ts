@@ -2,13 +2,18 @@ import { type Context, Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { isUtf8, textDecoder, toBase64 } from '../shared/bytes.ts';
 import { compileAllowlist } from '../shared/cidr.ts';
-import { type ErrorCode, GroupcastError, GroupNotFoundError } from '../shared/errors.ts';
+import {
+  type ErrorCode,
+  GroupcastError,
+  GroupNotFoundError,
+  TooManyMessagesError,
+} from '../shared/errors.ts';
 import { validateGroupId } from '../shared/group-id.ts';
 import type { Hub, StartPoint } from '../shared/hub.ts';
 import { encodeRetry } from '../shared/sse.ts';
 import { ipOf, RateLimiter, StreamCounter } from './address-limits.ts';
 import { Authenticator, authConfigured, type Grants, requireGrant, tokenOf } from './auth.ts';
-import { readBody, splitNdjson } from './body.ts';
+import { countNdjson, FRAMES_TYPE, readBody, splitFrames, splitNdjson } from './body.ts';
 import { mountDashboard } from './dashboard/routes.ts';
 import { pathOf, refuseDotSegments } from './dot-segments.ts';
 import { errorResponse } from './errors.ts';
@@ -142,14 +147,34 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
   app.post('/groups/:group/messages', async (c) => {
     const group = groupParam(c);
     requireGrant(await grants(c), 'publish', group);
-    const ndjson = (c.req.header('content-type') ?? '')
-      .toLowerCase()
-      .startsWith('application/x-ndjson');
-    const limit = ndjson ? options.maxBodyBytes : options.maxMessageBytes;
+    const type = (c.req.header('content-type') ?? '').toLowerCase();
+    const ndjson = type.startsWith('application/x-ndjson');
+    const batch = ndjson || type.startsWith(FRAMES_TYPE);
+    const remote = remoteAddress(c);
+    const origin = { transport: 'http', remote } as const;
+    const limitRate = (count: number) => {
+      if (rate && !rate.take(ipOf(remote), count)) {
+        throw new GroupcastError(
+          'RATE_LIMITED',
+          `more than ${options.rateLimit} messages a second from this address`,
+        );
+      }
+    };
+    const limit = batch ? options.maxBodyBytes : options.maxMessageBytes;
     // The body is charged to the hub's memory budget before it is read, until it is published.
     const declared = Number(c.req.header('content-length') ?? Number.NaN);
     const release = hub.reserve?.(declared >= 0 && declared <= limit ? declared : limit);
     try {
+      if (ndjson && hub.publishNdjson) {
+        // The hub's store checks the JSON: the body goes on as it came.
+        const body = await readBody(c.req.raw, options.maxBodyBytes, 'body');
+        const count = countNdjson(body, options.maxMessageBytes);
+        if (count > options.maxBatchMessages) {
+          throw new TooManyMessagesError(options.maxBatchMessages);
+        }
+        limitRate(count);
+        return c.json(await hub.publishNdjson(group, body, count, origin), 202);
+      }
       let payloads: Uint8Array[];
       if (ndjson) {
         payloads = await splitNdjson(
@@ -157,6 +182,14 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
           options.maxMessageBytes,
           options.maxBatchMessages,
         );
+      } else if (batch) {
+        payloads = splitFrames(
+          await readBody(c.req.raw, options.maxBodyBytes, 'body'),
+          options.maxMessageBytes,
+        );
+        if (payloads.length > options.maxBatchMessages) {
+          throw new TooManyMessagesError(options.maxBatchMessages);
+        }
       } else {
         const body = await readBody(c.req.raw, options.maxMessageBytes, 'message');
         if (body.byteLength === 0) {
@@ -164,14 +197,8 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
         }
         payloads = [body];
       }
-      const remote = remoteAddress(c);
-      if (rate && !rate.take(ipOf(remote), payloads.length)) {
-        throw new GroupcastError(
-          'RATE_LIMITED',
-          `more than ${options.rateLimit} messages a second from this address`,
-        );
-      }
-      return c.json(await publishBatch(hub, group, payloads, { transport: 'http', remote }), 202);
+      limitRate(payloads.length);
+      return c.json(await publishBatch(hub, group, payloads, origin), 202);
     } finally {
       release?.();
     }
@@ -218,8 +245,8 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
       group: page.group,
       messages: page.messages.map((m) =>
         isUtf8(m.data)
-          ? { id: m.id, encoding: 'utf8', data: textDecoder.decode(m.data) }
-          : { id: m.id, encoding: 'base64', data: toBase64(m.data) },
+          ? { id: m.id, time: m.time, encoding: 'utf8', data: textDecoder.decode(m.data) }
+          : { id: m.id, time: m.time, encoding: 'base64', data: toBase64(m.data) },
       ),
       gap: page.gap,
       lastId: page.lastId,

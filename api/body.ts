@@ -1,6 +1,7 @@
 import { concatBytes } from '../shared/bytes.ts';
 import {
   EmptyMessageError,
+  GroupcastError,
   InvalidNdjsonError,
   MessageTooLargeError,
   TooManyMessagesError,
@@ -117,5 +118,70 @@ export async function splitNdjson(
     }
   }
   if (out.length === 0) throw new EmptyMessageError();
+  return out;
+}
+
+/**
+ * Counts the messages of an NDJSON batch and checks their size, without parsing them: for a hub
+ * that passes the body on to one that checks the JSON itself (the edge worker's sidecar).
+ */
+export function countNdjson(body: Uint8Array, maxMessageBytes: number): number {
+  let count = 0;
+  let start = 0;
+  while (start < body.byteLength) {
+    let lf = body.indexOf(LF, start);
+    if (lf < 0) lf = body.byteLength;
+    let end = lf;
+    if (end > start && body[end - 1] === CR) end--;
+    if (end > start) {
+      if (end - start > maxMessageBytes) throw new MessageTooLargeError(maxMessageBytes);
+      count++;
+    }
+    start = lf + 1;
+  }
+  if (count === 0) throw new EmptyMessageError();
+  return count;
+}
+
+/**
+ * A batch of messages of any bytes (`application/x-groupcast-frames`): each is a 4-byte
+ * big-endian length, then that many bytes. The edge worker sends the POSTs it gathers to its
+ * sidecar this way. A bad frame refuses the whole batch.
+ */
+export const FRAMES_TYPE = 'application/x-groupcast-frames';
+
+export function splitFrames(body: Uint8Array, maxMessageBytes: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let at = 0;
+  while (at < body.byteLength) {
+    if (at + 4 > body.byteLength) {
+      throw new GroupcastError('BAD_REQUEST', `frame ${out.length + 1} has a cut length header`);
+    }
+    const n =
+      ((body[at] << 24) >>> 0) + ((body[at + 1] << 16) | (body[at + 2] << 8) | body[at + 3]);
+    if (n === 0) throw new EmptyMessageError();
+    if (n > maxMessageBytes) throw new MessageTooLargeError(maxMessageBytes);
+    if (at + 4 + n > body.byteLength) {
+      throw new GroupcastError('BAD_REQUEST', `frame ${out.length + 1} is cut short`);
+    }
+    out.push(body.subarray(at + 4, at + 4 + n));
+    at += 4 + n;
+  }
+  if (out.length === 0) throw new EmptyMessageError();
+  return out;
+}
+
+/** Payloads as one frames body (see splitFrames). */
+export function joinFrames(payloads: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const p of payloads) total += 4 + p.byteLength;
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  for (const p of payloads) {
+    view.setUint32(at, p.byteLength);
+    out.set(p, at + 4);
+    at += 4 + p.byteLength;
+  }
   return out;
 }

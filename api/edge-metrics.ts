@@ -27,6 +27,12 @@ export function renderEdgeMetrics(hub: RemoteHub): string {
       s.upstreamOpens,
     )
     .metric(
+      'groupcast_edge_publish_requests_total',
+      'counter',
+      'Publish requests sent to the sidecar (POSTs that meet a busy group go together in one)',
+      s.publishRequests,
+    )
+    .metric(
       'groupcast_edge_upstream_failures_total',
       'counter',
       'Upstream connection attempts that failed and open streams that broke',
@@ -47,7 +53,7 @@ export function renderEdgeMetrics(hub: RemoteHub): string {
     .metric(
       'groupcast_bytes_in_total',
       'counter',
-      'Payload bytes received from the sidecar, by transport',
+      'Event-stream bytes received from the sidecar, by transport',
       [{ labels: { transport: 'upstream' }, value: s.bytesIn }],
     )
     .metric(

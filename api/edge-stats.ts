@@ -1,6 +1,6 @@
 /** Plain counters of an edge worker, read when /metrics is scraped. */
 export class EdgeStats {
-  /** Messages and payload bytes received from the sidecar on upstream streams. */
+  /** Messages and event-stream bytes received from the sidecar on upstream streams. */
   messagesIn = 0;
   bytesIn = 0;
   /** Messages and event-stream bytes written to edge subscribers (live fan-out). */
@@ -18,6 +18,8 @@ export class EdgeStats {
   readonly rejected = new Map<string, number>();
   /** Publishes forwarded to the sidecar, and those it refused or could not take, by code. */
   published = 0;
+  /** Publish requests sent to the sidecar: fewer than POSTs when POSTs to one group go together. */
+  publishRequests = 0;
   readonly publishErrors = new Map<string, number>();
 
   count(map: Map<string, number>, key: string, n = 1): void {

@@ -37,6 +37,8 @@ export function createEdge(
     retryMaxMs: options.upstreamRetryMaxMs,
     maxConnections: options.maxConnections,
     sseQueueBytes: options.sseQueueBytes,
+    maxMessageBytes: options.maxMessageBytes,
+    maxBodyBytes: options.maxBodyBytes,
     log,
   });
   const app = createApi(hub, options, {

@@ -6,6 +6,7 @@ import type { ErrorCode } from '../shared/errors.ts';
 import type { Hub } from '../shared/hub.ts';
 import { type ApiOptions, createApi } from './app.ts';
 import { pathOf } from './dot-segments.ts';
+import { closeIfRefusedBody } from './refused-body.ts';
 
 export interface ApiServer {
   readonly address: string;
@@ -86,14 +87,4 @@ export async function listenApi(
       return closing;
     },
   };
-}
-
-/**
- * A body refused by its size (413, known from Content-Length before any of it is read) ends the
- * connection: Node would otherwise read the rest of the body, however large, and throw it away
- * to keep the connection for another request.
- */
-function closeIfRefusedBody(res: Response): Response {
-  if (res.status === 413) res.headers.set('Connection', 'close');
-  return res;
 }

@@ -1,4 +1,3 @@
-import { concatBytes } from '../shared/bytes.ts';
 import { GroupcastError, LimitError, toGroupcastError } from '../shared/errors.ts';
 import type { FramingName } from '../shared/framing/index.ts';
 import { validateGroupId } from '../shared/group-id.ts';
@@ -22,9 +21,15 @@ import {
   DEFAULT_UPSTREAM_RETRY_MIN_MS,
   DEFAULT_UPSTREAM_TIMEOUT_MS,
 } from '../shared/options/edge.ts';
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_SSE_QUEUE_BYTES } from '../shared/options/sidecar.ts';
+import {
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_SSE_QUEUE_BYTES,
+} from '../shared/options/sidecar.ts';
 import { renderEdgeMetrics } from './edge-metrics.ts';
 import { EdgeStats } from './edge-stats.ts';
+import { PublishQueue } from './publish-queue.ts';
 import { groupPath, SidecarClient, wirePayload } from './sidecar-client.ts';
 import { type EdgeLog, EdgeTarget, Upstream, type UpstreamState } from './upstream.ts';
 
@@ -46,6 +51,13 @@ export interface RemoteHubOptions {
   maxConnections?: number;
   /** A replay for one new subscriber stops at this size (its SSE queue limit). @default 4 MiB */
   sseQueueBytes?: number;
+  /**
+   * The largest message, as the sidecar's is (set no lower than the sidecar's): bounds one event
+   * of the upstream stream, which the edge holds until it ends. @default 1 MiB
+   */
+  maxMessageBytes?: number;
+  /** The sidecar's request body limit: POSTs sent together stay under it. @default 16 MiB */
+  maxBodyBytes?: number;
   fetch?: typeof fetch;
   log?: EdgeLog;
 }
@@ -67,6 +79,7 @@ export class RemoteHub implements Hub {
   #subscribers = 0;
   #framing: FramingName = 'line';
   #closed = false;
+  readonly #publishes: PublishQueue;
 
   constructor(options: RemoteHubOptions) {
     this.client = new SidecarClient({
@@ -82,8 +95,14 @@ export class RemoteHub implements Hub {
       retryMaxMs: options.retryMaxMs ?? DEFAULT_UPSTREAM_RETRY_MAX_MS,
       maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
       sseQueueBytes: options.sseQueueBytes ?? DEFAULT_SSE_QUEUE_BYTES,
+      maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     };
     this.#log = options.log ?? (() => {});
+    this.#publishes = new PublishQueue(
+      (group, body, type) => this.#post(group, body, type),
+      this.#options.maxBodyBytes,
+    );
   }
 
   /** The sidecar's TCP framing, as its health report last said ('line' until it has). */
@@ -110,27 +129,42 @@ export class RemoteHub implements Hub {
 
   async publish(group: string, payloads: Uint8Array[], _origin: Origin): Promise<PublishResult> {
     validateGroupId(group);
-    // Several payloads come from an NDJSON batch: each is one JSON line, so the batch re-forms
-    // exactly, and the sidecar takes it all or nothing as it would from the client.
-    const batch = payloads.length > 1;
-    const body = batch ? concatBytes(payloads.flatMap((p) => [p, NL])) : payloads[0];
     try {
-      const { body: result } = await this.client.json<PublishResult>(
-        `${groupPath(group)}/messages`,
-        {
-          method: 'POST',
-          headers: {
-            'Content-Type': batch ? 'application/x-ndjson' : 'application/octet-stream',
-          },
-          body: body as Uint8Array<ArrayBuffer>,
-        },
-      );
+      const result = await this.#publishes.publish(group, payloads);
       this.stats.published += payloads.length;
       return result;
     } catch (err) {
       this.stats.count(this.stats.publishErrors, toGroupcastError(err).code);
       throw err;
     }
+  }
+
+  /** An NDJSON batch goes to the sidecar as it came: the sidecar checks its JSON. */
+  async publishNdjson(
+    group: string,
+    body: Uint8Array,
+    count: number,
+    _origin: Origin,
+  ): Promise<PublishResult> {
+    validateGroupId(group);
+    try {
+      const result = await this.#post(group, body, 'application/x-ndjson');
+      this.stats.published += count;
+      return result;
+    } catch (err) {
+      this.stats.count(this.stats.publishErrors, toGroupcastError(err).code);
+      throw err;
+    }
+  }
+
+  async #post(group: string, body: Uint8Array, contentType: string): Promise<PublishResult> {
+    this.stats.publishRequests++;
+    const { body: result } = await this.client.json<PublishResult>(`${groupPath(group)}/messages`, {
+      method: 'POST',
+      headers: { 'Content-Type': contentType },
+      body: body as Uint8Array<ArrayBuffer>,
+    });
+    return result;
   }
 
   async subscribe(
@@ -163,6 +197,7 @@ export class RemoteHub implements Hub {
           retryMinMs: this.#options.retryMinMs,
           retryMaxMs: this.#options.retryMaxMs,
           replayLimitBytes: this.#options.sseQueueBytes,
+          maxEventBytes: maxEventBytes(this.#options.maxMessageBytes),
         },
         () => {
           if (this.#upstreams.get(group) === created) this.#upstreams.delete(group);
@@ -199,7 +234,13 @@ export class RemoteHub implements Hub {
     const messages =
       start.kind === 'live'
         ? []
-        : page.messages.map((m) => ({ group, id: m.id, data: wirePayload(m), origin: '' }));
+        : page.messages.map((m) => ({
+            group,
+            id: m.id,
+            data: wirePayload(m),
+            origin: '',
+            time: m.time,
+          }));
     return {
       group: page.group,
       messages,
@@ -272,7 +313,13 @@ export class RemoteHub implements Hub {
   }
 }
 
-const NL = new Uint8Array([10]);
+/**
+ * The largest event a message of `maxMessageBytes` becomes on the stream: a text payload of line
+ * feeds costs 7 bytes a byte (`\ndata: `), base64 4/3; plus the id and event lines.
+ */
+function maxEventBytes(maxMessageBytes: number): number {
+  return 8 * maxMessageBytes + 1024;
+}
 
 /** A URL without the credentials it may carry, for reports. */
 function redact(url: string): string {

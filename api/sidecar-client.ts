@@ -26,7 +26,8 @@ export interface SidecarRequest {
 /** A page of `GET /groups/:group/messages` as it travels. */
 export interface WirePage {
   group: string;
-  messages: { id: string; encoding: 'utf8' | 'base64'; data: string }[];
+  /** `time`: when the sidecar received it (ms since the epoch); absent from older sidecars. */
+  messages: { id: string; time?: number; encoding: 'utf8' | 'base64'; data: string }[];
   gap: GapInfo | null;
   lastId: string | null;
   more: boolean;

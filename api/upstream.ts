@@ -1,5 +1,5 @@
 import { Backoff } from '../shared/backoff.ts';
-import { concatBytes, fromBase64, textDecoder } from '../shared/bytes.ts';
+import { concatBytes, textDecoder } from '../shared/bytes.ts';
 import {
   type GroupcastError,
   SlowConsumerError,
@@ -7,10 +7,12 @@ import {
   UpstreamError,
 } from '../shared/errors.ts';
 import type { StartPoint, Subscriber } from '../shared/hub.ts';
-import { type Batch, batchOf, formatId, parseId } from '../shared/message.ts';
+import { batchOf, formatId, parseId } from '../shared/message.ts';
 import { encodeBatch, encodeGap, encodePosition, type GapInfo } from '../shared/sse.ts';
+import { BlockKind, type SseBlock, SseBlockSplitter } from '../shared/sse-blocks.ts';
 import { SseFanout, type SseTarget } from '../shared/sse-fanout.ts';
-import { type ParsedEvent, SseParser } from '../shared/sse-parser.ts';
+import { SseParser } from '../shared/sse-parser.ts';
+import { parseIdBytes, SseRun } from '../shared/sse-run.ts';
 import type { EdgeStats } from './edge-stats.ts';
 import { groupPath, type SidecarClient, wirePayload } from './sidecar-client.ts';
 
@@ -32,6 +34,8 @@ export interface UpstreamConfig {
   retryMaxMs: number;
   /** A replay for one subscriber stops at this many bytes (its queue limit). */
   replayLimitBytes: number;
+  /** One event of the sidecar's stream may be this large; past it the stream is reopened. */
+  maxEventBytes: number;
 }
 
 /** The history page size the sidecar allows at most. */
@@ -83,10 +87,12 @@ interface Waiter {
 
 /**
  * One SSE stream from the sidecar for one group, shared by every subscriber of that group on this
- * edge worker. Messages keep their ids; batches from one read are fanned out once per turn with
- * SseFanout. When the stream fails it is reopened with backoff and Last-Event-ID, so subscribers
- * lose nothing the sidecar still holds; when the sidecar's sequence restarted (the sidecar did),
- * they get the sidecar's `gap` event, never a silent jump. It closes with its last subscriber.
+ * edge worker. The sidecar's events are passed on as they came: each read is cut into event
+ * blocks, only ids and event names are read, and runs of consecutive messages go to SseFanout as
+ * slices of the bytes read, fanned out once per turn. When the stream fails it is reopened with
+ * backoff and Last-Event-ID, so subscribers lose nothing the sidecar still holds; when the
+ * sidecar's sequence restarted (the sidecar did), they get the sidecar's `gap` event, never a
+ * silent jump. It closes with its last subscriber.
  */
 export class Upstream {
   readonly group: string;
@@ -104,12 +110,20 @@ export class Upstream {
   #ctl: AbortController | null = null;
   #wake: (() => void) | null = null;
   readonly #backoff: Backoff;
-  #recent: Batch[] = [];
+  #recent: SseRun[] = [];
   #recentMessages = 0;
   #recentBytes = 0;
-  /** Payloads of consecutive messages of the current read, not yet a batch. */
-  #pending: Uint8Array[] = [];
-  #pendingFirst = 0;
+  /** The run of consecutive messages of the current read, not yet handed to the fan-out. */
+  #runBuf: Uint8Array | null = null;
+  #runStart = 0;
+  /** End of the run's last message, and of the last block read into it (other events). */
+  #runEnd = 0;
+  #runTail = 0;
+  #runFirst = 0;
+  #runStarts: number[] = [];
+  /** Events of other kinds read after the last run, forwarded before the next message. */
+  #carry: Uint8Array[] = [];
+  #carryBytes = 0;
   /** The sidecar announced a new sequence (gap reset/unknown): the next id starts it. */
   #expectNewEpoch = false;
 
@@ -181,7 +195,7 @@ export class Upstream {
         }
         const extra = this.#recentAfter(from);
         if (extra) {
-          for (const b of extra) parts.push(encodeBatch(b));
+          parts.push(...extra);
           this.#join(t, this.seq, parts);
           return;
         }
@@ -252,9 +266,10 @@ export class Upstream {
       let run: Uint8Array[] = [];
       let runEpoch = 0;
       let runFirst = 0;
+      let runTime: number | undefined;
       const flush = () => {
         if (run.length === 0) return;
-        const chunk = encodeBatch(batchOf(run, runEpoch, runFirst));
+        const chunk = encodeBatch(batchOf(run, runEpoch, runFirst, runTime));
         parts.push(chunk);
         bytes += chunk.byteLength;
         run = [];
@@ -262,10 +277,12 @@ export class Upstream {
       for (const m of page.messages) {
         const id = parseId(m.id);
         if (!id) continue;
-        if (run.length > 0 && (id.epoch !== runEpoch || id.seq !== runFirst + run.length)) flush();
+        const consecutive = id.epoch === runEpoch && id.seq === runFirst + run.length;
+        if (run.length > 0 && (!consecutive || m.time !== runTime)) flush();
         if (run.length === 0) {
           runEpoch = id.epoch;
           runFirst = id.seq;
+          runTime = m.time;
         }
         run.push(wirePayload(m));
       }
@@ -282,25 +299,12 @@ export class Upstream {
     return 'too-long';
   }
 
-  /** Held recent batches covering every seq after `after`, or null if they do not reach back. */
-  #recentAfter(after: number): Batch[] | null {
+  /** Held recent events of every seq after `after`, or null if they do not reach back. */
+  #recentAfter(after: number): Uint8Array[] | null {
     const first = this.#recent[0];
     if (!first || first.firstSeq > after + 1) return null;
-    const out: Batch[] = [];
-    for (const b of this.#recent) {
-      if (b.lastSeq <= after) continue;
-      out.push(
-        b.firstSeq > after
-          ? b
-          : batchOf(
-              Array.from({ length: b.lastSeq - after }, (_, i) =>
-                b.payload(after - b.firstSeq + 1 + i),
-              ),
-              b.epoch,
-              after + 1,
-            ),
-      );
-    }
+    const out: Uint8Array[] = [];
+    for (const r of this.#recent) if (r.lastSeq > after) out.push(r.after(after));
     return out;
   }
 
@@ -389,7 +393,9 @@ export class Upstream {
   }
 
   async #read(body: ReadableStream<Uint8Array>, ctl: AbortController): Promise<void> {
-    const parser = new SseParser({ onEvent: (e) => this.#onEvent(e) });
+    const splitter = new SseBlockSplitter((b) => this.#onBlock(b), this.#cfg.maxEventBytes);
+    this.#carry = [];
+    this.#carryBytes = 0;
     const reader = body.getReader();
     let idle: ReturnType<typeof setTimeout> | undefined;
     const arm = () => {
@@ -402,8 +408,11 @@ export class Upstream {
         const { done, value } = await reader.read();
         if (done) return;
         arm();
-        parser.feed(value);
-        this.#endBatch();
+        try {
+          splitter.feed(value);
+        } finally {
+          this.#endRun();
+        }
       }
     } catch (err) {
       if (ctl.signal.aborted && !this.closed) {
@@ -416,70 +425,135 @@ export class Upstream {
     }
   }
 
-  #onEvent(e: ParsedEvent): void {
-    if (e.event === 'message' || e.event === 'binary') {
-      const payload = e.event === 'binary' ? fromBase64(textDecoder.decode(e.data)) : e.data;
-      this.#onMessage(e.id ?? '', payload);
-    } else if (e.event === 'gap') {
-      this.#endBatch();
-      let gap: GapInfo;
-      try {
-        gap = JSON.parse(textDecoder.decode(e.data));
-      } catch {
+  #onBlock(b: SseBlock): void {
+    if (!b.hasData) {
+      // A comment (heartbeat), a retry hint or a bare `id:`: nothing to dispatch or forward.
+      this.#endRun();
+      return;
+    }
+    switch (b.kind) {
+      case BlockKind.Message:
+      case BlockKind.Binary:
+        this.#onMessage(b);
+        return;
+      case BlockKind.Gap: {
+        this.#endRun();
+        let gap: GapInfo;
+        try {
+          gap = JSON.parse(dataOf(b));
+        } catch {
+          return;
+        }
+        this.#onGap(gap);
         return;
       }
-      this.#onGap(gap);
-    } else if (e.event === 'close') {
-      this.#cfg.log('info', 'sidecar closed the upstream', {
-        group: this.group,
-        reason: textDecoder.decode(e.data),
-      });
+      case BlockKind.Close:
+        this.#endRun();
+        this.#cfg.log('info', 'sidecar closed the upstream', {
+          group: this.group,
+          reason: dataOf(b),
+        });
+        return;
+      default:
+        // Another kind of event (metadata before a batch): it travels with what follows it.
+        if (this.#runBuf !== null && b.buf === this.#runBuf && b.start === this.#runTail) {
+          this.#runTail = b.end;
+        } else {
+          this.#endRun();
+          this.#carryOn(b.buf.subarray(b.start, b.end));
+        }
     }
   }
 
-  #onMessage(idText: string, payload: Uint8Array): void {
-    const id = parseId(idText);
-    if (!id) return;
+  #onMessage(b: SseBlock): void {
+    const id = b.idStart < 0 ? null : parseIdBytes(b.buf, b.idStart, b.idEnd);
+    if (!id) {
+      this.#endRun();
+      return;
+    }
     if (this.#expectNewEpoch || (id.epoch !== this.epoch && this.epoch === 0)) {
-      this.#endBatch();
-      this.#advance(id.epoch, idText);
+      this.#endRun();
+      this.#advance(id.epoch, textDecoder.decode(b.buf.subarray(b.idStart, b.idEnd)));
       this.#expectNewEpoch = false;
     } else if (id.epoch !== this.epoch) {
       // An older sequence is stale; a newer one without a gap event is a restart all the same.
-      if (id.epoch < this.epoch) return;
-      this.#endBatch();
-      this.#advance(id.epoch, idText);
+      if (id.epoch < this.epoch) {
+        this.#endRun();
+        return;
+      }
+      this.#endRun();
+      this.#advance(id.epoch, textDecoder.decode(b.buf.subarray(b.idStart, b.idEnd)));
     }
-    if (id.seq <= this.seq) return;
-    if (this.#pending.length > 0 && id.seq !== this.#pendingFirst + this.#pending.length) {
-      this.#endBatch();
+    if (id.seq <= this.seq) {
+      this.#endRun();
+      return;
     }
-    if (this.#pending.length === 0) this.#pendingFirst = id.seq;
-    this.#pending.push(payload);
+    if (
+      this.#runBuf !== null &&
+      (b.buf !== this.#runBuf ||
+        b.start !== this.#runTail ||
+        id.seq !== this.#runFirst + this.#runStarts.length)
+    ) {
+      this.#endRun();
+    }
+    if (this.#runBuf === null) {
+      this.#runBuf = b.buf;
+      this.#runStart = b.start;
+      this.#runFirst = id.seq;
+    }
+    this.#runStarts.push(b.start - this.#runStart);
+    this.#runEnd = b.end;
+    this.#runTail = b.end;
     this.seq = id.seq;
   }
 
-  #endBatch(): void {
-    if (this.#pending.length === 0) return;
-    const batch = batchOf(this.#pending, this.epoch, this.#pendingFirst);
-    this.#pending = [];
-    this.#cfg.stats.messagesIn += batch.count;
-    this.#cfg.stats.bytesIn += batch.payloadBytes;
-    this.#remember(batch);
-    this.fanout.push(batch);
+  /** Hands the current run to the fan-out, with any events carried from before it. */
+  #endRun(): void {
+    const buf = this.#runBuf;
+    if (buf === null) return;
+    this.#runBuf = null;
+    let bytes = buf.subarray(this.#runStart, this.#runEnd);
+    let starts = Uint32Array.from(this.#runStarts);
+    this.#runStarts = [];
+    if (this.#carry.length > 0) {
+      let lead = 0;
+      for (const c of this.#carry) lead += c.byteLength;
+      bytes = concatBytes([...this.#carry, bytes]);
+      this.#carry = [];
+      this.#carryBytes = 0;
+      starts = starts.map((at, i) => (i === 0 ? 0 : at + lead));
+    }
+    // Other events read after the run's last message belong to the next one.
+    if (this.#runTail > this.#runEnd) this.#carryOn(buf.subarray(this.#runEnd, this.#runTail));
+    const run = new SseRun(bytes, starts, this.epoch, this.#runFirst);
+    this.#cfg.stats.messagesIn += run.count;
+    this.#cfg.stats.bytesIn += bytes.byteLength;
+    this.#remember(run);
+    this.fanout.push(run);
   }
 
-  #remember(batch: Batch): void {
-    this.#recent.push(batch);
-    this.#recentMessages += batch.count;
-    this.#recentBytes += batch.wire.byteLength;
+  /** Holds an event for the next message; bounded: with no message coming, the oldest go. */
+  #carryOn(bytes: Uint8Array): void {
+    this.#carry.push(bytes);
+    this.#carryBytes += bytes.byteLength;
+    while (this.#carry.length > 1 && this.#carryBytes > this.#cfg.maxEventBytes) {
+      this.#carryBytes -= (this.#carry.shift() as Uint8Array).byteLength;
+    }
+  }
+
+  #remember(run: SseRun): void {
+    // The run is a view of a whole read: what it holds in memory is that read's buffer.
+    const held = run.bytes.buffer.byteLength;
+    this.#recent.push(run);
+    this.#recentMessages += run.count;
+    this.#recentBytes += held;
     while (
       this.#recent.length > 1 &&
       (this.#recentMessages > RECENT_MESSAGES || this.#recentBytes > RECENT_BYTES)
     ) {
-      const old = this.#recent.shift() as Batch;
+      const old = this.#recent.shift() as SseRun;
       this.#recentMessages -= old.count;
-      this.#recentBytes -= old.wire.byteLength;
+      this.#recentBytes -= old.bytes.buffer.byteLength;
     }
   }
 
@@ -532,4 +606,13 @@ export class Upstream {
     this.#cfg.stats.count(this.#cfg.stats.gaps, gap.reason);
     t.subscriber.write(encodeGap(gap));
   }
+}
+
+/** The data of a control event (gap, close), decoded: rare, so the full parser reads it. */
+function dataOf(b: SseBlock): string {
+  let out = '';
+  new SseParser({ onEvent: (e) => (out = textDecoder.decode(e.data)) }).feed(
+    b.buf.subarray(b.start, b.end),
+  );
+  return out;
 }

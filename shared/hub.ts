@@ -11,12 +11,27 @@ export interface Hub {
   /** Framing of the hub's TCP members: decides which payloads can be carried. */
   readonly framing: FramingName;
   /** Publishes payloads into a group, in order. Throws a GroupcastError for bad input. */
-  publish(group: string, payloads: Uint8Array[], origin: Origin): Promise<PublishResult>;
+  publish(
+    group: string,
+    payloads: Uint8Array[],
+    origin: Origin,
+    options?: PublishOptions,
+  ): Promise<PublishResult>;
   /**
    * Takes room for a request body of `bytes` before it is read; throws OVER_BUDGET when the
    * hub's memory budget is used up. Returns the release. Absent: the hub keeps no budget.
    */
   reserve?(bytes: number): () => void;
+  /**
+   * Optional: publishes an NDJSON batch (`count` messages, sizes already checked) as it came,
+   * for a hub whose store checks the JSON itself (the edge worker passes it to its sidecar).
+   */
+  publishNdjson?(
+    group: string,
+    body: Uint8Array,
+    count: number,
+    origin: Origin,
+  ): Promise<PublishResult>;
   /**
    * Adds an SSE subscriber to a group, replays from `start`, then streams live. The hub writes
    * event-stream bytes to the subscriber; the same bytes are shared by every subscriber.
@@ -34,6 +49,15 @@ export interface Hub {
   health(): Promise<HealthReport>;
   /** Prometheus text exposition. */
   metrics(): Promise<string>;
+}
+
+export interface PublishOptions {
+  /**
+   * A later slice of a request whose first slice was published: it waits for a congested group
+   * as long as it takes instead of being refused (GROUP_BUSY), so a request is never refused
+   * half-published for that.
+   */
+  continuing?: boolean;
 }
 
 export interface Origin {
@@ -109,6 +133,25 @@ export interface GroupSummary {
   group: string;
   counts: GroupCounts;
   lastId: string | null;
+  /** What this node saw of the group (absent for a group only other nodes hold). */
+  activity?: GroupActivity;
+}
+
+/** Traffic a node counted for one group since it started, and its newest message at a glance. */
+export interface GroupActivity {
+  messagesIn: number;
+  bytesIn: number;
+  /** Messages handed to members (one per member reached). */
+  deliveries: number;
+  /** Payload bytes handed to members. */
+  bytesOut: number;
+  /** When the sidecar received the newest message (ISO 8601), or null before the first. */
+  lastAt: string | null;
+  /** The start of the newest held message as text, or null (none held, or binary). */
+  preview: string | null;
+  /** Members here with bytes not yet sent to them, and those bytes in all. */
+  membersBehind: number;
+  pendingBytes: number;
 }
 
 export interface MemberInfo {
@@ -139,6 +182,8 @@ export interface GroupDetail extends GroupSummary {
     messagesIn: number;
     bytesIn: number;
     deliveries: number;
+    /** Payload bytes handed to members; absent from older sidecars. */
+    bytesOut?: number;
   };
   createdAt: string;
 }

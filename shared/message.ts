@@ -13,6 +13,8 @@ export interface Message {
   id: string;
   data: Uint8Array;
   origin: string;
+  /** When the sidecar received it (ms since the epoch), where known. */
+  time?: number;
 }
 
 export interface MessageId {
@@ -47,6 +49,13 @@ export class Batch {
   /** Set when a group accepts the batch. */
   epoch = 0;
   firstSeq = 0;
+  /**
+   * When this process received the bytes (ms since the epoch): the publish time every message of
+   * the batch carries on the wire (`event: time` in SSE, the shared blob over Redis). Whoever
+   * rebuilds a batch received elsewhere (from Redis, from a sidecar's stream) sets it to the
+   * time that came with it, before the batch is encoded.
+   */
+  time: number;
   /** Lazily built event-stream encoding, shared by every SSE subscriber. */
   sse: Uint8Array | undefined;
   /** What holds this batch for replay, told when its encoding is cached (memory accounting). */
@@ -57,6 +66,7 @@ export class Batch {
     this.bounds = bounds;
     this.count = count;
     this.payloadBytes = payloadBytes;
+    this.time = Date.now();
   }
 
   payload(i: number): Uint8Array {
@@ -92,9 +102,15 @@ export function packPayloads(
 }
 
 /** A numbered batch of payloads with consecutive ids (the edge rebuilds them from a sidecar's stream). */
-export function batchOf(payloads: readonly Uint8Array[], epoch: number, firstSeq: number): Batch {
+export function batchOf(
+  payloads: readonly Uint8Array[],
+  epoch: number,
+  firstSeq: number,
+  time?: number,
+): Batch {
   const batch = packPayloads(payloads);
   batch.epoch = epoch;
   batch.firstSeq = firstSeq;
+  if (time !== undefined) batch.time = time;
   return batch;
 }

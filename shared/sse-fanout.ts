@@ -2,6 +2,7 @@ import { concatBytes } from './bytes.ts';
 import type { Subscriber } from './hub.ts';
 import type { Batch } from './message.ts';
 import { encodeBatchAfter } from './sse.ts';
+import { SseRun } from './sse-run.ts';
 import { afterTurn } from './turn.ts';
 
 /** A subscriber in a fan-out: where it is in the group's sequence. */
@@ -25,16 +26,24 @@ interface Part {
   messages: number;
 }
 
+/** Numbered messages to fan out: a batch to encode, or a run of events already encoded upstream. */
+export type Numbered = Batch | SseRun;
+
+function eventsAfter(b: Numbered, afterSeq: number): Uint8Array {
+  return b instanceof SseRun ? b.after(afterSeq) : encodeBatchAfter(b, afterSeq);
+}
+
 /**
  * SSE fan-out for one group: batches published within one event-loop turn are encoded once and
  * written to every subscriber as one chunk, so the cost per subscriber is one write per turn
- * whatever the message rate. Two ways in: `push` hands a batch to every target (the edge
- * worker's upstreams); `deliver` hands it to one target (the sidecar's SSE members, which the
- * group hands each batch), and targets that start at the same batch share one chunk.
+ * whatever the message rate. Two ways in: `push` hands numbered messages to every target (the
+ * edge worker's upstreams, which pass on runs of the sidecar's own events as they came);
+ * `deliver` hands a batch to one target (the sidecar's SSE members, which the group hands each
+ * batch), and targets that start at the same batch share one chunk.
  */
 export class SseFanout<T extends SseTarget = SseTarget> {
   readonly targets: T[] = [];
-  #turn: Batch[] = [];
+  #turn: Numbered[] = [];
   /** Deliver mode: targets with something to write this turn. */
   #due: T[] = [];
   readonly #onWrite: ((messages: number, bytes: number) => void) | undefined;
@@ -66,8 +75,8 @@ export class SseFanout<T extends SseTarget = SseTarget> {
     return true;
   }
 
-  /** Queues a numbered batch for every subscriber; written once the turn ends. */
-  push(batch: Batch): void {
+  /** Queues a numbered batch or run for every subscriber; written once the turn ends. */
+  push(batch: Numbered): void {
     if (batch.count === 0 || this.targets.length === 0) return;
     if (this.#turn.push(batch) === 1) afterTurn(this.#flush);
   }
@@ -110,7 +119,7 @@ export class SseFanout<T extends SseTarget = SseTarget> {
     for (const t of this.targets.slice()) this.#write(t, batches, 0, whole, false);
   };
 
-  #flushDue(batches: Batch[]): void {
+  #flushDue(batches: Numbered[]): void {
     const due = this.#due;
     this.#due = [];
     // Most targets start at the turn's first batch: they share one chunk.
@@ -129,7 +138,7 @@ export class SseFanout<T extends SseTarget = SseTarget> {
     }
   }
 
-  #write(t: T, batches: Batch[], from: number, whole: Part, flowControlled: boolean): void {
+  #write(t: T, batches: Numbered[], from: number, whole: Part, flowControlled: boolean): void {
     const last = batches[batches.length - 1].lastSeq;
     if (t.lastSeq >= last) return;
     // A subscriber that joined mid-turn was sent part of this turn by its replay.
@@ -140,13 +149,13 @@ export class SseFanout<T extends SseTarget = SseTarget> {
   }
 
   /** The encoding of `batches[from..]` past `afterSeq`. */
-  #part(batches: Batch[], from: number, afterSeq: number): Part {
+  #part(batches: Numbered[], from: number, afterSeq: number): Part {
     const chunks: Uint8Array[] = [];
     let messages = 0;
     for (let i = from; i < batches.length; i++) {
       const b = batches[i];
       if (b.lastSeq <= afterSeq) continue;
-      chunks.push(encodeBatchAfter(b, afterSeq));
+      chunks.push(eventsAfter(b, afterSeq));
       messages += b.lastSeq - Math.max(afterSeq, b.firstSeq - 1);
     }
     return { bytes: chunks.length === 1 ? chunks[0] : concatBytes(chunks), messages };

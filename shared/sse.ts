@@ -26,7 +26,8 @@ export function encodeRetry(ms: number): Uint8Array {
 
 export function encodeBatch(batch: Batch): Uint8Array {
   if (batch.sse) return batch.sse;
-  const w = new ByteWriter(batch.payloadBytes + batch.count * 48 + 16);
+  const w = new ByteWriter(batch.payloadBytes + batch.count * 48 + 48);
+  writeTime(w, batch);
   writeMessages(w, batch, 0);
   const bytes = w.take();
   batch.sse = bytes;
@@ -39,8 +40,24 @@ export function encodeBatchAfter(batch: Batch, afterSeq: number): Uint8Array {
   const from = Math.max(0, afterSeq - batch.firstSeq + 1);
   if (from === 0) return encodeBatch(batch);
   const w = new ByteWriter(256);
+  writeTime(w, batch);
   writeMessages(w, batch, from);
   return w.take();
+}
+
+/**
+ * The publish time goes once per batch, before its messages, as a named event with no id:
+ * EventSource's `onmessage` never sees it (only `addEventListener('time')` does), the last event
+ * id is left as it is, and parsers that skip unknown events skip it. A client keeps the newest
+ * time and gives it to every message that follows, up to the next `time` event.
+ */
+function writeTime(w: ByteWriter, batch: Batch): void {
+  w.ascii(`event: time\ndata: ${batch.time}\n\n`);
+}
+
+/** The `data:` of a `time` event as a number, or null when it is not one (ms since the epoch). */
+export function parseTime(data: string): number | null {
+  return /^\d{1,15}$/.test(data) ? Number(data) : null;
 }
 
 function writeMessages(w: ByteWriter, batch: Batch, from: number): void {

@@ -55,6 +55,10 @@ export class Group {
   deliveries = 0;
   /** Told when a member (not a pattern follower) comes or goes: presence events. */
   onPresence: ((type: 'join' | 'leave', member: Member) => void) | null = null;
+  /** Payload bytes handed to members (each delivery counts its bytes). */
+  bytesOut = 0;
+  /** When the newest message was received (ms since the epoch), 0 before the first. */
+  lastTime = 0;
   /** Set by the hub while the group has no members and waits to expire. */
   expiry: ReturnType<typeof setTimeout> | undefined;
 
@@ -203,6 +207,7 @@ export class Group {
   #keep(batch: Batch): void {
     this.messagesIn += batch.count;
     this.bytesIn += batch.payloadBytes;
+    this.lastTime = batch.time;
     this.history.append(batch);
   }
 
@@ -247,6 +252,7 @@ export class Group {
       recipients++;
     }
     this.deliveries += recipients * batch.count;
+    this.bytesOut += recipients * batch.payloadBytes;
     return recipients;
   }
 
@@ -312,7 +318,13 @@ export class Group {
           more = true;
           break outer;
         }
-        messages.push({ group: this.name, id: b.id(i), data: b.payload(i), origin: '' });
+        messages.push({
+          group: this.name,
+          id: b.id(i),
+          data: b.payload(i),
+          origin: '',
+          time: b.time,
+        });
       }
     }
     return { group: this.name, messages, gap, lastId: this.lastId, more };

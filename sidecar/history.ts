@@ -126,6 +126,11 @@ export class History implements BatchHolder {
     return this.messages === 0 ? 0 : this.#batches[this.#batches.length - 1].lastSeq;
   }
 
+  /** The newest held batch, if any. */
+  get newest(): Batch | undefined {
+    return this.messages === 0 ? undefined : this.#batches[this.#batches.length - 1];
+  }
+
   /** Held batches holding any message with seq > afterSeq, oldest first. */
   *after(afterSeq: number): Generator<Batch> {
     for (let i = this.#batches.length - 1; i >= this.#head; i--) {

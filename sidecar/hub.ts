@@ -15,6 +15,7 @@ import type {
   Hub,
   ListenerStatus,
   Origin,
+  PublishOptions,
   PublishResult,
   StartPoint,
   SubscribeOptions,
@@ -24,12 +25,14 @@ import type {
 import { type Batch, formatId, type Transport } from '../shared/message.ts';
 import type { SidecarOptions } from '../shared/options/sidecar.ts';
 import { encodePresence } from '../shared/sse.ts';
-import { MemoryBackplane } from './backplane/memory.ts';
-import type { Backplane } from './backplane/types.ts';
+import type { Backplane, BackplaneHealth, BackplaneHost } from './backplane/types.ts';
 import { FlowControl } from './flow.ts';
 import { Group } from './group.ts';
+import { groupActivity } from './group-activity.ts';
+import { healthCounters } from './health-counters.ts';
 import { History } from './history.ts';
 import type { HubPort } from './hub-port.ts';
+import type { HubView } from './hub-view.ts';
 import type { Logger } from './logger.ts';
 import { type Member, memberInfo } from './member.ts';
 import { MEMORY_KINDS, MemoryBudget, type MemoryKind } from './memory-budget.ts';
@@ -38,6 +41,9 @@ import { PatternRegistry } from './pattern-registry.ts';
 import { Presence, type PresenceListener } from './presence.ts';
 import { SseMember } from './sse-member.ts';
 import { Stats } from './stats.ts';
+
+/** Health of a sidecar with no backplane: nothing to be cut off from. */
+const ALONE: BackplaneHealth = { degraded: false, detail: { kind: 'memory' } };
 
 export type HubOptions = Pick<
   SidecarOptions,
@@ -60,7 +66,7 @@ export type HubOptions = Pick<
  * The sidecar's in-process hub: the group registry, fan-out and history. TCP, UDP and the HTTP
  * API all publish and subscribe through it; its backplane decides what other nodes see.
  */
-export class LocalHub implements Hub, HubPort {
+export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
   readonly options: HubOptions;
   readonly framing: HubOptions['tcpFraming'];
   readonly codec: Framing;
@@ -68,7 +74,8 @@ export class LocalHub implements Hub, HubPort {
   readonly log: Logger;
   /** This sidecar's id among the nodes sharing groups (shown in /healthz and on members). */
   readonly node: string;
-  readonly backplane: Backplane;
+  /** Shares this node's groups with other sidecars (Redis); null for a sidecar on its own. */
+  readonly cluster: Backplane | null;
   readonly flow: FlowControl;
   readonly budget: MemoryBudget;
   /** Listener states, filled in by the servers. */
@@ -89,7 +96,7 @@ export class LocalHub implements Hub, HubPort {
     options: HubOptions,
     log: Logger,
     node: string = nanoid(10),
-    backplane: (hub: LocalHub) => Backplane = () => new MemoryBackplane(),
+    cluster: ((hub: LocalHub) => Backplane) | null = null,
   ) {
     this.options = options;
     this.framing = options.tcpFraming;
@@ -105,7 +112,7 @@ export class LocalHub implements Hub, HubPort {
       queuedBytes: () => this.#queuedBytes(),
       histories: () => this.#histories(),
     });
-    this.backplane = backplane(this);
+    this.cluster = cluster ? cluster(this) : null;
   }
 
   /**
@@ -175,7 +182,7 @@ export class LocalHub implements Hub, HubPort {
   }
 
   admit(bytes: number): void {
-    this.backplane.admit(bytes);
+    this.cluster?.admit(bytes);
   }
 
   connectionsOf(transport: 'tcp' | 'sse' | 'resp'): number {
@@ -233,7 +240,7 @@ export class LocalHub implements Hub, HubPort {
     // A pattern follower keeps no group alive: an idle group keeps its time to live.
     if (!member.follower) this.#wake(group);
     group.add(member);
-    this.backplane.joined(group, member);
+    this.cluster?.joined(group, member);
     this.log.info(
       { group: name, member: member.id, transport: member.transport, remote: member.remote },
       'join',
@@ -246,7 +253,7 @@ export class LocalHub implements Hub, HubPort {
     if (reason === 'SLOW_CONSUMER' && member.transport !== 'udp') {
       this.stats.slowConsumers[member.transport]++;
     }
-    this.backplane.left(group, member);
+    this.cluster?.left(group, member);
     this.log.info(
       {
         group: group.name,
@@ -287,7 +294,7 @@ export class LocalHub implements Hub, HubPort {
     this.#groups.delete(group.name);
     for (const m of [...group.members]) {
       if (!group.remove(m)) continue;
-      this.backplane.left(group, m);
+      this.cluster?.left(group, m);
     }
   }
 
@@ -318,7 +325,9 @@ export class LocalHub implements Hub, HubPort {
     const s = this.stats.byTransport[transport];
     s.messagesIn += batch.count;
     s.bytesIn += batch.payloadBytes;
-    const recipients = this.backplane.publish(group, batch, origin);
+    const recipients = this.cluster
+      ? this.cluster.publish(group, batch, origin)
+      : group.publish(batch, origin);
     if (origin === null && group.anchored === 0) {
       // A publish into an idle group restarts its time to live.
       this.#wake(group);
@@ -327,7 +336,12 @@ export class LocalHub implements Hub, HubPort {
     return recipients;
   }
 
-  async publish(name: string, payloads: Uint8Array[], origin: Origin): Promise<PublishResult> {
+  async publish(
+    name: string,
+    payloads: Uint8Array[],
+    origin: Origin,
+    options: PublishOptions = {},
+  ): Promise<PublishResult> {
     validateGroupId(name);
     for (const p of payloads) {
       if (p.byteLength > this.options.maxMessageBytes) {
@@ -336,14 +350,18 @@ export class LocalHub implements Hub, HubPort {
     }
     let group = this.groupFor(name);
     if (group.congested) {
-      // A recipient is behind: the POST waits (bounded) instead of growing its queue.
-      await group.drained(this.options.publishWaitMs);
+      // A recipient is behind: the POST waits (bounded) instead of growing its queue; a later
+      // slice of a POST already under way waits as long as it takes.
+      const g = group;
+      await (options.continuing
+        ? new Promise<void>((resolve) => g.whenDrained(resolve))
+        : group.drained(this.options.publishWaitMs));
       group = this.groupFor(name);
     }
     const batch = this.codec.encode(payloads);
-    this.backplane.admit(batch.wire.byteLength);
+    this.cluster?.admit(batch.wire.byteLength);
     const recipients = this.publishBatch(group, batch, null, origin.transport);
-    const numbered = this.backplane.numbered(batch);
+    const numbered = this.cluster?.numbered(batch);
     if (numbered) await numbered;
     const ids: string[] = [];
     for (let i = 0; i < batch.count; i++) ids.push(batch.id(i));
@@ -361,8 +379,8 @@ export class LocalHub implements Hub, HubPort {
     const member = new SseMember(nanoid(10), subscriber);
     const group = this.join(name, member);
     this.connections.sse++;
-    const replayed = this.backplane.replay(group, member, start);
-    if (replayed) await replayed;
+    if (this.cluster) await this.cluster.replay(group, member, start);
+    else group.replay(member, start);
     // Others coming and going from now on (its own join is the stream's start).
     const presence: PresenceListener | null = opts.presence
       ? (e, json) => subscriber.write(encodePresence(e.type, json))
@@ -382,20 +400,28 @@ export class LocalHub implements Hub, HubPort {
 
   async history(name: string, start: StartPoint, limit: number): Promise<HistoryPage | null> {
     validateGroupId(name);
-    return this.backplane.page(name, start, limit, this.#groups.get(name));
+    const local = this.#groups.get(name);
+    if (!this.cluster) return local?.page(start, limit) ?? null;
+    return this.cluster.page(name, start, limit, local);
   }
 
   async groups(): Promise<GroupSummary[]> {
     const out: GroupSummary[] = [];
     for (const g of this.#groups.values()) {
-      out.push({ group: g.name, counts: { ...g.counts }, lastId: g.lastId });
+      out.push({
+        group: g.name,
+        counts: { ...g.counts },
+        lastId: g.lastId,
+        activity: groupActivity(g),
+      });
     }
     out.sort((a, b) => (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
-    return this.backplane.groups(out);
+    return this.cluster ? this.cluster.groups(out) : out;
   }
 
   async group(name: string): Promise<GroupDetail | null> {
-    return this.backplane.group(name, this.localGroup(name));
+    const local = this.localGroup(name);
+    return this.cluster ? this.cluster.group(name, local) : local;
   }
 
   /** One group as this node alone sees it. */
@@ -416,14 +442,19 @@ export class LocalHub implements Hub, HubPort {
         maxMessages: h.maxMessages,
         maxBytes: h.maxBytes,
       },
-      counters: { messagesIn: g.messagesIn, bytesIn: g.bytesIn, deliveries: g.deliveries },
+      counters: {
+        messagesIn: g.messagesIn,
+        bytesIn: g.bytesIn,
+        deliveries: g.deliveries,
+        bytesOut: g.bytesOut,
+      },
       createdAt: new Date(g.createdAt).toISOString(),
     };
   }
 
   async health(): Promise<HealthReport> {
     const down = Object.values(this.listeners).some((l) => !l.listening);
-    const backplane = this.backplane.health();
+    const backplane: BackplaneHealth = this.cluster?.health() ?? ALONE;
     return {
       status: this.#closed || down ? 'down' : backplane.degraded ? 'degraded' : 'ok',
       node: this.node,
@@ -434,6 +465,7 @@ export class LocalHub implements Hub, HubPort {
       framing: this.framing,
       backplane: backplane.detail,
       memory: this.memoryReport(),
+      ...healthCounters(this),
     };
   }
 
@@ -461,7 +493,17 @@ export class LocalHub implements Hub, HubPort {
     this.budget.stop();
     for (const g of this.#groups.values()) {
       if (g.expiry) clearTimeout(g.expiry);
-      for (const m of [...g.members]) m.close(new GroupcastError('SHUTTING_DOWN'));
+      for (const m of [...g.members]) {
+        // One member that fails to close must not stop the others (or the shutdown).
+        try {
+          m.close(new GroupcastError('SHUTTING_DOWN'));
+        } catch (err) {
+          this.log.warn(
+            { group: g.name, member: m.id, err: (err as Error).message },
+            'member close failed',
+          );
+        }
+      }
     }
   }
 }

@@ -80,7 +80,7 @@ export class MemoryBudget implements MemoryLedger {
    */
   reserve(bytes: number, refuse: () => Error): () => void {
     if (this.#over || this.total + bytes > this.limit) {
-      this.settle();
+      this.#settleFor(bytes);
       if (this.#over || this.total + bytes > this.limit) {
         this.refusals++;
         throw refuse();
@@ -103,18 +103,25 @@ export class MemoryBudget implements MemoryLedger {
 
   /** Samples the queues; over budget, evicts the oldest history; then releases waiters if under. */
   settle = (): void => {
+    this.#settleFor(0);
+  };
+
+  /** Settles with room for `extra` more bytes (a body about to be read). */
+  #settleFor(extra: number): void {
     this.#settling = false;
     const sources = this.#sources;
     if (!sources) return;
     this.used.queues = sources.queuedBytes();
-    if (this.total > this.limit) this.#evict(sources, this.total - this.limit * EVICT_TO);
+    if (this.total + extra > this.limit) {
+      this.#evict(sources, this.total + extra - this.limit * EVICT_TO);
+    }
     this.#over = this.total > this.limit;
     if (!this.#over && this.#waiters.length > 0) {
       const waiting = this.#waiters;
       this.#waiters = [];
       for (const fn of waiting) fn();
     }
-  };
+  }
 
   /** Frees at least `bytes` of history if there is that much, oldest batches first, across groups. */
   #evict(sources: BudgetSources, bytes: number): void {

@@ -4,7 +4,7 @@ import { Authenticator, authConfigured } from '../api/auth.ts';
 import { listenApi } from '../api/node.ts';
 import { InvalidOptionError } from '../shared/errors.ts';
 import type { SidecarOptions } from '../shared/options/sidecar.ts';
-import { RedisBackplane } from './backplane/redis.ts';
+import { RedisBackplane } from './backplane/redis/backplane.ts';
 import { LocalHub } from './hub.ts';
 import { listenOrExplain } from './listen-error.ts';
 import type { Logger } from './logger.ts';
@@ -64,14 +64,17 @@ export async function startSidecar(
     options,
     log,
     node,
-    redisUrl ? (h) => new RedisBackplane(h, { ...options, redisUrl }, log) : undefined,
+    redisUrl ? (h) => new RedisBackplane(h, { ...options, redisUrl }, log) : null,
   );
   warnIfBacklogCapped(options.listenBacklog, log);
   const addresses: Sidecar['addresses'] = {};
   const closers: (() => Promise<void>)[] = [];
   try {
-    await hub.backplane.start();
-    closers.push(() => hub.backplane.close());
+    const cluster = hub.cluster;
+    if (cluster) {
+      await cluster.start();
+      closers.push(() => cluster.close());
+    }
     if (options.tcpPort !== null) {
       const tcp = new TcpServer(hub, options);
       const port = options.tcpPort;

@@ -1,16 +1,14 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
-import { nanoid } from 'nanoid';
 import { textEncoder } from '../shared/bytes.ts';
 import { type AddressMatcher, compileAllowlist } from '../shared/cidr.ts';
 import { MessageTooLargeError, toGroupcastError } from '../shared/errors.ts';
-import type { Batch } from '../shared/message.ts';
 import type { HostPort } from '../shared/options/parse.ts';
 import { TokenBucket } from '../shared/token-bucket.ts';
 import { formatAddress, normalizeIp, resolveHost } from './address.ts';
 import type { Group } from './group.ts';
 import type { HubPort } from './hub-port.ts';
-import type { Member } from './member.ts';
+import { UdpMember } from './udp-member.ts';
 
 /** Largest UDP payload over IPv4; bigger TCP/HTTP messages are dropped for UDP members and counted. */
 export const MAX_DATAGRAM_BYTES = 65_507;
@@ -33,52 +31,6 @@ export interface UdpServerOptions {
 
 /** UDP senders tracked for rate limiting; the least recently seen is forgotten past this. */
 export const UDP_RATE_TRACKED_SENDERS = 10_000;
-
-/** A registered UDP address: every message of the UDP group is sent to it as one datagram. */
-class UdpMember implements Member {
-  readonly transport = 'udp' as const;
-  readonly needsIds = false;
-  readonly id = nanoid(10);
-  readonly joinedAt = Date.now();
-  readonly remote: string;
-  /** Datagrams go to the kernel at once: nothing waits here, so it never holds a group back. */
-  readonly pendingBytes = 0;
-  over = false;
-  detached = false;
-  /** Set on registration and on every datagram from exactly this address; a TTL counts from it. */
-  seenAt = Date.now();
-  readonly ip: string;
-  groupSlot = -1;
-  readonly #server: UdpServer;
-  readonly #port: number;
-
-  constructor(server: UdpServer, ip: string, port: number, preconfigured: boolean) {
-    this.#server = server;
-    this.ip = ip;
-    this.#port = port;
-    this.remote = formatAddress(normalizeIp(ip), port);
-    this.preconfigured = preconfigured;
-  }
-
-  /** Preconfigured addresses never expire. */
-  readonly preconfigured: boolean;
-
-  joined(): void {}
-
-  left(): void {}
-
-  deliver(batch: Batch): void {
-    for (let i = 0; i < batch.count; i++) this.#server.send(batch.payload(i), this.#port, this.ip);
-  }
-
-  progress(): boolean {
-    return true;
-  }
-
-  close(): void {
-    this.#server.unregister(this);
-  }
-}
 
 /**
  * The UDP listener. `<prefix><port>` registers the sender's IP with that port; every other

@@ -1,7 +1,7 @@
 import { Backoff, type BackoffOptions, wait } from '../backoff.ts';
 import { fromBase64 } from '../bytes.ts';
 import { type GroupcastError, RemoteError, toGroupcastError, UnreachableError } from '../errors.ts';
-import type { GapInfo } from '../sse.ts';
+import { type GapInfo, parseTime } from '../sse.ts';
 import { type ParsedEvent, SseParser } from '../sse-parser.ts';
 import { type ClientContext, describe, remoteError } from './request.ts';
 
@@ -21,6 +21,8 @@ export interface MessageEvent {
   readonly text: string;
   /** True when the server sent it base64 (`event: binary`): not UTF-8, or it holds a CR. */
   readonly binary: boolean;
+  /** When the sidecar received it (ms since the epoch), from the stream's `time` events; undefined from a server that sends none. */
+  readonly time: number | undefined;
 }
 
 /** Messages were lost: the server no longer held what followed `requested`. */
@@ -73,6 +75,7 @@ export class Subscription implements AsyncIterable<SubscriptionEvent> {
   readonly #options: SubscribeOptions;
   readonly #abort = new AbortController();
   #lastEventId: string | undefined;
+  #time: number | undefined;
   #started = false;
 
   constructor(ctx: ClientContext, group: string, options: SubscribeOptions) {
@@ -221,13 +224,25 @@ export class Subscription implements AsyncIterable<SubscriptionEvent> {
 
   #toEvent(e: ParsedEvent): SubscriptionEvent | null {
     const text = lossy.decode(e.data);
+    const time = this.#time;
     switch (e.event) {
       case 'message':
-        return { type: 'message', id: e.lastEventId, data: e.data, text, binary: false };
+        return { type: 'message', id: e.lastEventId, data: e.data, text, binary: false, time };
       case 'binary': {
         const data = fromBase64(text);
-        return { type: 'message', id: e.lastEventId, data, text: lossy.decode(data), binary: true };
+        return {
+          type: 'message',
+          id: e.lastEventId,
+          data,
+          text: lossy.decode(data),
+          binary: true,
+          time,
+        };
       }
+      case 'time':
+        // Holds for the messages that follow, up to the next one.
+        this.#time = parseTime(text) ?? undefined;
+        return null;
       case 'gap': {
         const gap = JSON.parse(text) as GapInfo;
         return { type: 'gap', ...gap };

@@ -14,7 +14,7 @@ export const TAIL: Command = {
   args: '<group>',
   summary: 'Prints the messages of a group as they arrive, until Ctrl-C (exit 0).',
   details: [
-    'text: one message a line (a binary payload as "base64:<data>"); reconnections and gaps are reported on stderr. json: one object a line on stdout: {"type":"message","id","encoding":"utf8"|"base64","data"} or {"type":"gap","requested","resumedFrom","reason"}.',
+    'text: one message a line (a binary payload as "base64:<data>"); reconnections and gaps are reported on stderr. json: one object a line on stdout: {"type":"message","id","time","encoding":"utf8"|"base64","data"} (time: when the sidecar received it, ms since the epoch) or {"type":"gap","requested","resumedFrom","reason"}.',
     'When the connection drops it reconnects with backoff (250 ms doubling to 30 s) and resumes after the last message printed, so nothing the server still holds is missed; what it no longer holds is reported as a gap.',
   ],
   options: [CLI_URL, CLI_TOKEN, CLI_FORMAT, CLI_FROM, CLI_LAST_EVENT_ID],
@@ -71,6 +71,7 @@ export function tailCommand(argv: readonly string[]): Promise<number> {
           out = JSON.stringify({
             type: 'message',
             id: e.id,
+            time: e.time,
             encoding: e.binary ? 'base64' : 'utf8',
             data: e.binary ? toBase64(e.data) : e.text,
           });

@@ -123,6 +123,36 @@ test('a late subscriber with Last-Event-ID replays from it and joins the shared 
   assert.is(await sidecarSseCount('late'), 1);
 });
 
+/** The publish time of each message: the data of the `time` event before it. */
+function timesOf(events: SseEvent[]): (number | undefined)[] {
+  let time: number | undefined;
+  const out: (number | undefined)[] = [];
+  for (const e of events) {
+    if (e.event === 'time') time = Number(e.data);
+    else if (e.event === 'message') out.push(time);
+  }
+  return out;
+}
+
+test('the edge passes on the publish times of the sidecar, live and replayed', async () => {
+  const direct = await sse(sc(), 'clock');
+  const viaEdge = await sse(ed(), 'clock');
+  await waitFor(async () => (await sidecarSseCount('clock')) === 2);
+  await publish(sc(), 'clock', ['a']);
+  await sleep(40);
+  await publish(sc(), 'clock', ['b']);
+  await direct.waitForMessages(2);
+  await viaEdge.waitForMessages(2);
+  const times = timesOf(direct.events);
+  assert.ok((times[1] ?? 0) - (times[0] ?? 0) >= 30, `two times ${times}`);
+  assert.equal(timesOf(viaEdge.events), times);
+  await sleep(40);
+  // A new edge subscriber replays through the sidecar's history page.
+  const replay = await sse(ed(), 'clock', { 'Last-Event-ID': '0-0' });
+  await replay.waitForMessages(2);
+  assert.equal(timesOf(replay.events).slice(-2), times);
+});
+
 test('inspect endpoints answer through the edge as the sidecar does', async () => {
   await publish(sc(), 'inspect', ['x']);
   const a = await request(sc(), 'GET', '/groups');
@@ -132,7 +162,10 @@ test('inspect endpoints answer through the edge as the sidecar does', async () =
   const g = await request(ed(), 'GET', '/groups/inspect');
   assert.is(g.json.lastId, (await request(sc(), 'GET', '/groups/inspect')).json.lastId);
   const h = await request(ed(), 'GET', '/groups/inspect/messages');
-  assert.equal(h.json.messages, [{ id: g.json.lastId, encoding: 'utf8', data: 'x' }]);
+  const direct = await request(sc(), 'GET', '/groups/inspect/messages');
+  const time = direct.json.messages[0].time;
+  assert.ok(Number.isSafeInteger(time) && Math.abs(Date.now() - time) < 60_000, `time ${time}`);
+  assert.equal(h.json.messages, [{ id: g.json.lastId, time, encoding: 'utf8', data: 'x' }]);
 });
 
 test('bad input gets the same status and error code from the edge as from the sidecar', async () => {
@@ -177,6 +210,101 @@ test('bad input gets the same status and error code from the edge as from the si
   const metrics = await (await fetch(`http://${ed()}/metrics`)).text();
   assert.match(metrics, /^groupcast_rejected_total\{reason="UNFRAMEABLE"\} 1$/m);
   assert.match(metrics, /^groupcast_rejected_total\{reason="INVALID_GROUP_ID"\} 2$/m);
+});
+
+async function edgeMetric(name: string): Promise<number> {
+  const text = await (await fetch(`http://${ed()}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+}
+
+/** The message events of a raw stream, as the bytes that carried them. */
+function messageBlocks(c: SseClient): string[] {
+  const text = Buffer.concat(c.raw).toString('utf8');
+  return text.split('\n\n').filter((b) => /^id: /.test(b) && /\ndata:/.test(b));
+}
+
+test("edge subscribers get the sidecar's message events byte for byte", async () => {
+  const direct = await sse(sc(), 'bytes');
+  const viaEdge = await sse(ed(), 'bytes');
+  await waitFor(async () => (await sidecarSseCount('bytes')) === 2);
+  const bodies: (string | Uint8Array<ArrayBuffer>)[] = [
+    'plain',
+    'héllo ✓ 🎮',
+    Uint8Array.of(0, 255, 13, 7),
+  ];
+  for (const body of bodies) {
+    const res = await fetch(`http://${ed()}/groups/bytes/messages`, { method: 'POST', body });
+    assert.is(res.status, 202);
+    await res.arrayBuffer();
+  }
+  await direct.waitForMessages(3);
+  await viaEdge.waitForMessages(3);
+  const want = messageBlocks(direct);
+  assert.is(want.length, 3);
+  assert.equal(messageBlocks(viaEdge), want);
+  assert.match(want[2], /\nevent: binary\n/);
+});
+
+test('concurrent POSTs to one group go to the sidecar together, each answered with its own ids', async () => {
+  const s = await sse(ed(), 'together');
+  const before = await edgeMetric('groupcast_edge_publish_requests_total');
+  const texts = Array.from({ length: 64 }, (_, i) => `m${i}`);
+  const answers = await Promise.all(
+    texts.map((t) => request(ed(), 'POST', '/groups/together/messages', t)),
+  );
+  for (const r of answers) {
+    assert.is(r.status, 202, JSON.stringify(r.json));
+    assert.is(r.json.ids.length, 1);
+  }
+  const ids: string[] = answers.map((r) => r.json.ids[0]);
+  assert.is(new Set(ids).size, 64);
+  const got = await s.waitForMessages(64);
+  await sleep(100);
+  assert.is(s.messages().length, 64, 'each message once');
+  const byId = new Map(got.map((e) => [e.id, e.data]));
+  for (const [i, t] of texts.entries()) {
+    assert.is(byId.get(ids[i]), t, `the answer to POST ${t}`);
+  }
+  const sorted = [...got.map((e) => e.id as string)].sort(
+    (a, b) => Number(a.split('-')[1]) - Number(b.split('-')[1]),
+  );
+  assert.equal(
+    got.map((e) => e.id),
+    sorted,
+    'in id order',
+  );
+  const requests = (await edgeMetric('groupcast_edge_publish_requests_total')) - before;
+  assert.ok(requests < 64, `${requests} requests to the sidecar for 64 POSTs`);
+  assert.is((await edgeMetric('groupcast_edge_published_total')) >= 64, true);
+});
+
+test('a POST the sidecar refuses among concurrent ones gets its own error; the others are published', async () => {
+  const s = await sse(ed(), 'oneBad');
+  const bodies = Array.from({ length: 32 }, (_, i) => (i % 8 === 5 ? `bad\n${i}` : `ok${i}`));
+  const answers = await Promise.all(
+    bodies.map((b) => request(ed(), 'POST', '/groups/oneBad/messages', b)),
+  );
+  bodies.forEach((b, i) => {
+    if (b.startsWith('bad')) {
+      assert.is(answers[i].status, 400, b);
+      assert.is(answers[i].json.error.code, 'UNFRAMEABLE');
+    } else assert.is(answers[i].status, 202, b);
+  });
+  const good = bodies.filter((b) => b.startsWith('ok'));
+  await s.waitForMessages(good.length);
+  await sleep(100);
+  assert.equal(s.data().sort(), [...good].sort());
+});
+
+test('an NDJSON batch goes through the edge as it came and comes back as one message a line', async () => {
+  const s = await sse(ed(), 'ndjson');
+  const r = await request(ed(), 'POST', '/groups/ndjson/messages', '{"a":1}\n\n[2]\r\n"three"\n', {
+    'Content-Type': 'application/x-ndjson',
+  });
+  assert.is(r.status, 202, JSON.stringify(r.json));
+  assert.is(r.json.ids.length, 3);
+  await s.waitForMessages(3);
+  assert.equal(s.data(), ['{"a":1}', '[2]', '"three"']);
 });
 
 test('edge subscribers resume across a sidecar restart: nothing lost after it, nothing repeated, an honest reset gap', async () => {

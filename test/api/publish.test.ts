@@ -1,5 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../../shared/options/sidecar.ts';
 import { baseUrl, post } from '../helpers/http.ts';
 import { SidecarRig } from '../helpers/rig.ts';
 import { sleep, waitFor } from '../helpers/sidecar.ts';
@@ -100,6 +101,59 @@ test('a malformed NDJSON batch is refused with 400 and nothing from it is publis
   await sleep(50);
   assert.is(t.received, 0);
   assert.is(rig.sc.hub.findGroup('badbatch')?.seq, 0);
+});
+
+/** Payloads as an application/x-groupcast-frames body: a 4-byte big-endian length before each. */
+function frames(...parts: (string | Uint8Array)[]): Uint8Array<ArrayBuffer> {
+  const joined = Buffer.concat(
+    parts.map((p) => {
+      const bytes = Buffer.from(p);
+      const head = Buffer.alloc(4);
+      head.writeUInt32BE(bytes.length);
+      return Buffer.concat([head, bytes]);
+    }),
+  );
+  return new Uint8Array(joined);
+}
+
+test('a frames body publishes each length-prefixed message of any bytes, in order', async () => {
+  await rig.restart({ tcpFraming: 'raw' });
+  const s = await rig.sse('framed');
+  await waitFor(() => rig.sc.hub.findGroup('framed')?.counts.sse === 1);
+  const bin = new Uint8Array([0, 255, 10, 13]);
+  const r = await post(rig.sc, 'framed', frames('one', bin, 'two\nlines'), {
+    'Content-Type': 'application/x-groupcast-frames',
+  });
+  assert.is(r.status, 202);
+  assert.is(r.json.ids.length, 3);
+  const got = await s.waitForMessages(3);
+  assert.equal(
+    got.map((e) => e.id),
+    r.json.ids,
+  );
+  assert.is(got[0].data, 'one');
+  assert.equal(new Uint8Array(Buffer.from(got[1].data, 'base64')), bin);
+  assert.is(got[2].data, 'two\nlines');
+});
+
+test('a bad frames body is refused whole with a stable code and publishes nothing', async () => {
+  const t = await rig.tcp('badframes');
+  const type = { 'Content-Type': 'application/x-groupcast-frames' };
+  const cut = frames('ok', 'cut short').subarray(0, 12);
+  const cases: [Uint8Array<ArrayBuffer>, number, string][] = [
+    [cut, 400, 'BAD_REQUEST'],
+    [frames('ok', ''), 400, 'EMPTY_MESSAGE'],
+    [frames('ok', 'x'.repeat(DEFAULT_MAX_MESSAGE_BYTES + 1)), 413, 'MESSAGE_TOO_LARGE'],
+    [frames('ok', 'two\nlines'), 400, 'UNFRAMEABLE'],
+  ];
+  for (const [body, status, code] of cases) {
+    const r = await post(rig.sc, 'badframes', body, type);
+    assert.is(r.status, status, code);
+    assert.is(r.json.error.code, code);
+  }
+  await sleep(50);
+  assert.is(t.received, 0);
+  assert.is(rig.sc.hub.findGroup('badframes')?.seq, 0);
 });
 
 test('binary payloads travel as event: binary with base64 data; CR is kept exactly', async () => {

@@ -1,5 +1,6 @@
 /** The targets of issue 6, each checked against this run's medians. */
 import { median, type Results } from './results.ts';
+import { EDGE } from './scenarios/edge.ts';
 import { SLOW_LIMIT } from './scenarios/slow.ts';
 
 export interface Goal {
@@ -144,6 +145,14 @@ export function goals(res: Results): Goal[] {
   out.push(
     ratioGoal(res, 'Cluster 1:10', 'Cluster over Redis', '1:10', 'groupcast x2', 'groupcast', 0.5),
   );
+  for (const [n, min] of [
+    ['1:10', 0.8],
+    ['1:100', 0.7],
+  ] as const) {
+    out.push(
+      ratioGoal(res, `POST -> SSE through the edge ${n}`, EDGE, n, 'edge', 'groupcast', min),
+    );
+  }
   const S = 'Slow consumer';
   const keep =
     res.value(S, '1:10, one stopped', 'groupcast') / res.value(S, '1:10, all reading', 'groupcast');

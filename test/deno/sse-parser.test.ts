@@ -64,8 +64,12 @@ Deno.test('reads back exactly what the sidecar encodes, text and binary', () => 
     new Uint8Array([0, 255, 13, 10]),
     textEncoder.encode('crlf\r\ninside'),
   ];
-  const wire = encodeBatch(batchOf(payloads, 9, 1));
-  const { events } = parse([wire]);
+  const wire = encodeBatch(batchOf(payloads, 9, 1, 1764553805123));
+  const { events: all } = parse([wire]);
+  // The publish time comes first, once for the batch, and moves no event id.
+  assert.deepEqual([all[0].id, all[0].event, all[0].lastEventId], [undefined, 'time', '']);
+  assert.equal(textDecoder.decode(all[0].data), '1764553805123');
+  const events = all.slice(1);
   assert.deepEqual(
     events.map((e) => [e.id, e.event]),
     [

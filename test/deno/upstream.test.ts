@@ -88,7 +88,9 @@ Deno.test('an outage longer than the history window gives an evicted gap, then w
       resumedFrom: during[2],
       reason: 'evicted',
     });
-    assert.equal(c.events.indexOf(gaps(c)[0]), 1, 'between what it had and what is held');
+    // Publish times (`time` events) come between too; the order of messages and gap is the point.
+    const shown = c.events.filter((e) => e.event !== 'time');
+    assert.equal(shown.indexOf(gaps(c)[0]), 1, 'between what it had and what is held');
   } finally {
     await c?.close();
     await edge.close();
@@ -249,6 +251,36 @@ Deno.test('the sidecar token goes to the sidecar as a Bearer Authorization heade
     await c?.close();
     await edge.close();
     await proxy.close();
+    await sidecar.stop();
+  }
+});
+
+Deno.test('an event kind the edge does not know (the sidecar time event) reaches its subscribers as it came, just before the messages it preceded', async () => {
+  const sidecar = await startSidecar();
+  const edge = startEdge(sidecar.http);
+  let a: Client | undefined;
+  let direct: Client | undefined;
+  try {
+    a = await SseClient.open(`http://${edge.base}/groups/timed/events`);
+    direct = await SseClient.open(`http://${sidecar.http}/groups/timed/events`);
+    const ids: string[] = [];
+    for (const text of ['one', 'two', 'three']) {
+      ids.push(...(await publish(sidecar.http, 'timed', [text])));
+      await a.waitForMessages(ids.length);
+      await direct.waitForMessages(ids.length);
+    }
+    await sleep(30);
+    const shape = (c: Client) =>
+      c.events
+        .filter((e) => e.event === 'time' || e.event === 'message')
+        .map((e) => [e.event, e.event === 'time' ? e.data : e.id]);
+    const times = shape(direct).filter((e) => e[0] === 'time');
+    assert.equal(times.length, 3);
+    assert.deepEqual(shape(a), shape(direct));
+  } finally {
+    await a?.close();
+    await direct?.close();
+    await edge.close();
     await sidecar.stop();
   }
 });

@@ -11,6 +11,8 @@ export interface SseEvent {
 export class SseClient {
   readonly events: SseEvent[] = [];
   readonly comments: string[] = [];
+  /** The stream's bytes as they came, for tests of what exactly was sent. */
+  readonly raw: Uint8Array[] = [];
   response!: Response;
   ended = false;
   error: unknown;
@@ -34,7 +36,10 @@ export class SseClient {
     });
     const decoder = new TextDecoder();
     try {
-      for await (const chunk of body) parser.feed(decoder.decode(chunk, { stream: true }));
+      for await (const chunk of body) {
+        this.raw.push(chunk);
+        parser.feed(decoder.decode(chunk, { stream: true }));
+      }
     } catch (err) {
       this.error = err;
     }

@@ -78,17 +78,22 @@ test('subscribe yields text and binary messages in order, with their ids', async
   const client = new HttpClient({ url: baseUrl(sc) });
   const { events } = collect(client.subscribe('feed'));
   await sseMembers('feed', 1);
+  const before = Date.now();
   const a = await client.publish('feed', 'first');
   const b = await client.publish('feed', Uint8Array.of(0xff, 0x00, 0x0d, 0x41));
   const c = await client.publish('feed', 'multi\nline');
   await waitFor(() => events.length >= 3);
   const [e1, e2, e3] = events;
+  const time = e1.type === 'message' ? e1.time : undefined;
+  // The publish time from the stream: when the sidecar received it, not when it arrived here.
+  assert.ok(time !== undefined && time >= before && time <= Date.now(), `time ${time}`);
   assert.equal(e1, {
     type: 'message',
     id: a.ids[0],
     data: e1.type === 'message' ? e1.data : null,
     text: 'first',
     binary: false,
+    time,
   });
   assert.ok(e2.type === 'message' && e2.binary && e2.id === b.ids[0]);
   assert.equal(e2.type === 'message' && [...e2.data], [0xff, 0x00, 0x0d, 0x41]);

@@ -4,7 +4,7 @@ import {
   PubSubReader,
   type Reply,
   type SkipRule,
-} from '../../sidecar/backplane/redis-pubsub-reader.ts';
+} from '../../sidecar/backplane/redis/pubsub-reader.ts';
 
 type Event = ['message', string, string, boolean] | ['reply', Reply];
 

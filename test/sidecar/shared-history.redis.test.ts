@@ -2,8 +2,8 @@ import { Redis } from 'ioredis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Batch } from '../../shared/message.ts';
-import { RedisKeys } from '../../sidecar/backplane/redis-keys.ts';
-import { defineScripts } from '../../sidecar/backplane/redis-scripts.ts';
+import { RedisKeys } from '../../sidecar/backplane/redis/keys.ts';
+import { defineScripts } from '../../sidecar/backplane/redis/scripts.ts';
 import { History } from '../../sidecar/history.ts';
 import { startRedis } from '../helpers/redis.ts';
 

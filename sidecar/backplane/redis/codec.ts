@@ -1,19 +1,24 @@
-import { textDecoder, textEncoder } from '../../shared/bytes.ts';
-import { FRAMINGS, type FramingName } from '../../shared/framing/index.ts';
-import { Batch, parseId } from '../../shared/message.ts';
+import { textDecoder, textEncoder } from '../../../shared/bytes.ts';
+import { FRAMINGS, type FramingName } from '../../../shared/framing/index.ts';
+import { Batch, parseId } from '../../../shared/message.ts';
 
 /**
  * A batch as nodes share it, built once per group per turn from the batches published here:
  *
  *   u8 version, u8 framing, u8 node id length, node id, u32 count, u32 payload bytes,
- *   u32 wire length, count x (u32 start, u32 end), wire bytes          (integers little-endian)
+ *   u32 wire length, f64 publish time (ms since the epoch), count x (u32 start, u32 end),
+ *   wire bytes                                                        (numbers little-endian)
  *
  * The wire bytes are exactly what TCP members of the publishing node received, so a node with
  * the same framing writes them on as they are: one write per member per shared batch. The
  * history holds this blob; on the channel, a message `<epoch>-<last seq>` (ASCII digits) comes
- * right before it.
+ * right before it. One time for the blob: the batches of one turn were received within it, and
+ * the node that published them gives them the first one's time too (see the outbox), so every
+ * node shows the same time for a message. Version 1 (no time) is still read, for a rolling
+ * upgrade: its messages get the time they arrived here.
  */
-const VERSION = 1;
+const VERSION = 2;
+const VERSION_WITHOUT_TIME = 1;
 
 export interface SharedBatch {
   /** Node that published it. */
@@ -46,7 +51,7 @@ export function encodeSharedParts(
     payloadBytes += b.payloadBytes;
     wireBytes += b.wire.byteLength;
   }
-  const fixed = 3 + nodeBytes.byteLength + 12;
+  const fixed = 3 + nodeBytes.byteLength + 20;
   const head = new Uint8Array(fixed + count * 8);
   const view = new DataView(head.buffer);
   head[0] = VERSION;
@@ -57,6 +62,7 @@ export function encodeSharedParts(
   view.setUint32(at, count, true);
   view.setUint32(at + 4, payloadBytes, true);
   view.setUint32(at + 8, wireBytes, true);
+  view.setFloat64(at + 12, batches[0]?.time ?? Date.now(), true);
   at = fixed;
   let base = 0;
   const parts: Uint8Array[] = [head];
@@ -90,7 +96,7 @@ export function ownBlobStart(
 
 /** The message count of a shared blob, from its first bytes (at least ownBlobStart's `keep`). */
 export function sharedCount(start: Uint8Array): number {
-  if (start.byteLength < 3 || start[0] !== VERSION) throw new MalformedBatchError('bad header');
+  if (start.byteLength < 3 || !knownVersion(start[0])) throw new MalformedBatchError('bad header');
   const at = 3 + start[2];
   if (start.byteLength < at + 4) throw new MalformedBatchError('bad header');
   return new DataView(start.buffer, start.byteOffset, start.byteLength).getUint32(at, true);
@@ -98,17 +104,20 @@ export function sharedCount(start: Uint8Array): number {
 
 /** Reads a shared blob numbered `<epoch>-<lastSeq>`; the batch's bytes stay views of `blob`. */
 export function decodeShared(blob: Uint8Array, epoch: number, lastSeq: number): SharedBatch {
-  if (blob.byteLength < 15 || blob[0] !== VERSION) throw new MalformedBatchError('bad header');
+  if (blob.byteLength < 15 || !knownVersion(blob[0])) throw new MalformedBatchError('bad header');
   const framing = FRAMINGS[blob[1]];
   const nodeLen = blob[2];
   const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
   let at = 3 + nodeLen;
-  if (!framing || blob.byteLength < at + 12) throw new MalformedBatchError('bad header');
+  const fixed = blob[0] === VERSION_WITHOUT_TIME ? 12 : 20;
+  if (!framing || blob.byteLength < at + fixed) throw new MalformedBatchError('bad header');
   const origin = textDecoder.decode(blob.subarray(3, at));
   const count = view.getUint32(at, true);
   const payloadBytes = view.getUint32(at + 4, true);
   const wireBytes = view.getUint32(at + 8, true);
-  at += 12;
+  const time = fixed === 20 ? view.getFloat64(at + 12, true) : Date.now();
+  if (!Number.isSafeInteger(time) || time < 0) throw new MalformedBatchError('bad time');
+  at += fixed;
   if (blob.byteLength !== at + count * 8 + wireBytes) throw new MalformedBatchError('bad length');
   const bounds = new Uint32Array(count * 2);
   for (let i = 0; i < bounds.length; i++) {
@@ -119,7 +128,12 @@ export function decodeShared(blob: Uint8Array, epoch: number, lastSeq: number): 
   const batch = new Batch(blob.subarray(at, at + wireBytes), bounds, count, payloadBytes);
   batch.epoch = epoch;
   batch.firstSeq = lastSeq - count + 1;
+  batch.time = time;
   return { origin, framing, batch };
+}
+
+function knownVersion(v: number): boolean {
+  return v === VERSION || v === VERSION_WITHOUT_TIME;
 }
 
 const DIGIT_0 = 48;

@@ -1,13 +1,13 @@
 import type { Redis } from 'ioredis';
-import type { GroupCounts, GroupDetail, GroupSummary, MemberInfo } from '../../shared/hub.ts';
-import { formatId } from '../../shared/message.ts';
-import { afterTurn } from '../../shared/turn.ts';
-import type { Group } from '../group.ts';
-import type { LocalHub } from '../hub.ts';
-import type { Logger } from '../logger.ts';
-import { type Member, memberInfo } from '../member.ts';
-import type { RedisKeys } from './redis-keys.ts';
-import type { Scripted } from './redis-scripts.ts';
+import type { GroupCounts, GroupDetail, GroupSummary, MemberInfo } from '../../../shared/hub.ts';
+import { formatId } from '../../../shared/message.ts';
+import { afterTurn } from '../../../shared/turn.ts';
+import type { Group } from '../../group.ts';
+import type { Logger } from '../../logger.ts';
+import { type Member, memberInfo } from '../../member.ts';
+import type { BackplaneHost } from '../types.ts';
+import type { RedisKeys } from './keys.ts';
+import type { Scripted } from './scripts.ts';
 
 export interface RegistryOptions {
   node: string;
@@ -16,6 +16,22 @@ export interface RegistryOptions {
   historyMessages: number;
   historyBytes: number;
 }
+
+/** A live node of the cluster as the last heartbeat saw it (the dashboard's nodes view). */
+export interface PeerInfo {
+  node: string;
+  /** Members it holds, by transport, summed over its groups. */
+  members: GroupCounts;
+  groups: number;
+  /** When it last said it lives, on this node's clock (ISO 8601). */
+  lastSeen: string;
+}
+
+/**
+ * Heartbeats read the peers only this long after someone last asked for them (a health check),
+ * so a cluster nobody watches pays nothing for the view.
+ */
+const PEERS_WANTED_MS = 60_000;
 
 /** Groups per TOUCH script call in a heartbeat. */
 const TOUCH_CHUNK = 200;
@@ -32,9 +48,11 @@ export class Registry {
   up = false;
   /** Live nodes as of the last heartbeat. */
   liveNodes = 0;
+  #peers: PeerInfo[] = [];
+  #peersAskedAt = 0;
   readonly #redis: Redis & Scripted;
   readonly #keys: RedisKeys;
-  readonly #hub: LocalHub;
+  readonly #hub: BackplaneHost;
   readonly #opts: RegistryOptions;
   readonly #log: Logger;
   /** Member id -> its group and info (null: it left), since the last write. */
@@ -51,7 +69,7 @@ export class Registry {
   constructor(
     redis: Redis & Scripted,
     keys: RedisKeys,
-    hub: LocalHub,
+    hub: BackplaneHost,
     opts: RegistryOptions,
     log: Logger,
   ) {
@@ -187,6 +205,51 @@ export class Registry {
     const results = await p.exec();
     const nodes = results?.[0]?.[1];
     if (typeof nodes === 'number') this.liveNodes = nodes;
+    if (Date.now() - this.#peersAskedAt < PEERS_WANTED_MS) await this.#readPeers();
+  }
+
+  /**
+   * Live nodes and what they hold, as of the last heartbeat; asking keeps them read for a while
+   * (the first answer after a quiet spell is empty or old by up to that spell).
+   */
+  get peers(): PeerInfo[] {
+    this.#peersAskedAt = Date.now();
+    return this.#peers;
+  }
+
+  /**
+   * Every live node with its member counts and when it last beat. A node's score is when it
+   * expires on the Redis clock, so its last beat was expiry before that; the age is turned into
+   * this node's clock, since nodes' clocks need not agree with Redis's.
+   */
+  async #readPeers(): Promise<void> {
+    const k = this.#keys;
+    const [time, ranked] =
+      ((await this.#redis.pipeline().time().zrange(k.nodes, '0', '-1', 'WITHSCORES').exec()) as
+        | [Error | null, unknown][]
+        | null) ?? [];
+    if (!time || !ranked || time[0] || ranked[0]) return;
+    const [sec, usec] = time[1] as [string, string];
+    const redisNow = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    const flat = ranked[1] as string[];
+    const names: string[] = [];
+    const expires: number[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      names.push(flat[i]);
+      expires.push(Number(flat[i + 1]));
+    }
+    const p = this.#redis.pipeline();
+    for (const n of names) p.hvals(k.nodeGroups(n));
+    const counts = (await p.exec()) ?? [];
+    const here = Date.now();
+    this.#peers = names.map((node, i) => {
+      const members: GroupCounts = { tcp: 0, udp: 0, sse: 0, resp: 0 };
+      const [err, values] = counts[i] ?? [];
+      const list = err ? [] : ((values as string[] | undefined) ?? []);
+      for (const text of list) addCounts(members, parseCounts(text));
+      const age = Math.max(0, redisNow - (expires[i] - this.#opts.expiryMs));
+      return { node, members, groups: list.length, lastSeen: new Date(here - age).toISOString() };
+    });
   }
 
   #refreshPending(p: ReturnType<Redis['pipeline']>, key: string, m: Member): void {
@@ -274,7 +337,7 @@ export class Registry {
       lastId: null,
       members,
       history: { messages: 0, bytes: 0, firstId: null, lastId: null, maxMessages: 0, maxBytes: 0 },
-      counters: { messagesIn: 0, bytesIn: 0, deliveries: 0 },
+      counters: { messagesIn: 0, bytesIn: 0, deliveries: 0, bytesOut: 0 },
       createdAt: new Date(epoch ? Number(epoch) : Date.now()).toISOString(),
     };
     const detail: GroupDetail = { ...base, counts, members };

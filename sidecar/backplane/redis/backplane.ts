@@ -1,13 +1,13 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Registry as PromRegistry } from 'prom-client';
-import type { GroupDetail, GroupSummary, HistoryPage, StartPoint } from '../../shared/hub.ts';
-import type { Batch } from '../../shared/message.ts';
-import type { SidecarOptions } from '../../shared/options/sidecar.ts';
-import { type Group, PARKED, type SseMember } from '../group.ts';
-import type { LocalHub } from '../hub.ts';
-import type { Logger } from '../logger.ts';
-import type { Member } from '../member.ts';
-import { Channels } from './redis-channels.ts';
+import type { GroupDetail, GroupSummary, HistoryPage, StartPoint } from '../../../shared/hub.ts';
+import type { Batch } from '../../../shared/message.ts';
+import type { SidecarOptions } from '../../../shared/options/sidecar.ts';
+import { type Group, PARKED, type SseMember } from '../../group.ts';
+import type { Logger } from '../../logger.ts';
+import type { Member } from '../../member.ts';
+import type { Backplane, BackplaneHealth, BackplaneHost } from '../types.ts';
+import { Channels } from './channels.ts';
 import {
   decodeShared,
   isIdMessage,
@@ -15,16 +15,15 @@ import {
   readIdMessage,
   type SharedBatch,
   sharedCount,
-} from './redis-codec.ts';
-import { type Hole, SharedHistory } from './redis-history.ts';
-import { RedisKeys } from './redis-keys.ts';
-import { Outbox } from './redis-outbox.ts';
-import { Registry } from './redis-registry.ts';
-import { defineScripts, type Scripted } from './redis-scripts.ts';
-import { Sequencer } from './redis-sequencer.ts';
-import { BackplaneStats, registerBackplaneMetrics } from './redis-stats.ts';
-import { RedisSubscriber } from './redis-subscriber.ts';
-import type { Backplane, BackplaneHealth } from './types.ts';
+} from './codec.ts';
+import { type Hole, SharedHistory } from './history.ts';
+import { RedisKeys } from './keys.ts';
+import { Outbox } from './outbox.ts';
+import { Registry } from './registry.ts';
+import { defineScripts, type Scripted } from './scripts.ts';
+import { Sequencer } from './sequencer.ts';
+import { BackplaneStats, registerBackplaneMetrics } from './stats.ts';
+import { RedisSubscriber } from './subscriber.ts';
 
 export type RedisBackplaneOptions = Pick<
   SidecarOptions,
@@ -58,7 +57,7 @@ const READ_BACK_RETRY_MS = 200;
  */
 export class RedisBackplane implements Backplane {
   readonly kind = 'redis' as const;
-  readonly #hub: LocalHub;
+  readonly #hub: BackplaneHost;
   readonly #opts: RedisBackplaneOptions;
   readonly #log: Logger;
   readonly #keys: RedisKeys;
@@ -83,7 +82,7 @@ export class RedisBackplane implements Backplane {
   #timer: ReturnType<typeof setInterval> | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(hub: LocalHub, opts: RedisBackplaneOptions, log: Logger) {
+  constructor(hub: BackplaneHost, opts: RedisBackplaneOptions, log: Logger) {
     this.#hub = hub;
     this.#opts = opts;
     this.#log = log.child({ backplane: 'redis' });
@@ -320,7 +319,7 @@ export class RedisBackplane implements Backplane {
   };
 
   /**
-   * Each batch on a channel comes right after a message with its id (see redis-scripts.ts). Of
+   * Each batch on a channel comes right after a message with its id (see scripts.ts). Of
    * a batch this node published, only the first bytes were read (`skipped`).
    */
   #subOnMessage = (channel: string, message: Uint8Array, skipped: boolean): void => {
@@ -360,6 +359,7 @@ export class RedisBackplane implements Backplane {
       const b = this.#hub.codec.encode(payloads);
       b.epoch = src.epoch;
       b.firstSeq = src.firstSeq;
+      b.time = src.time;
       return { ...shared, batch: b };
     } catch {
       this.#stats.count('unframeable', src.count);
@@ -469,6 +469,7 @@ export class RedisBackplane implements Backplane {
         since: new Date(this.#changedAt).toISOString(),
         url: redactUrl(this.#opts.redisUrl),
         nodes: this.#registry.liveNodes,
+        peers: this.#registry.peers,
         queueBytes: this.#outbox.queuedBytes,
       },
     };

@@ -23,7 +23,7 @@ export class RedisKeys {
     return `${this.prefix}meta:${group}`;
   }
 
-  /** Hash: batch field -> shared batch (see redis-codec.ts), for every batch the history holds. */
+  /** Hash: batch field -> shared batch (see codec.ts), for every batch the history holds. */
   blobs(group: string): string {
     return `${this.prefix}blobs:${group}`;
   }

@@ -1,11 +1,11 @@
 import type { Redis } from 'ioredis';
-import type { HistoryPage, StartPoint } from '../../shared/hub.ts';
-import { formatId, type Message, parseId } from '../../shared/message.ts';
-import { resolveStart } from '../replay.ts';
-import { decodeShared, type SharedBatch } from './redis-codec.ts';
-import type { RedisKeys } from './redis-keys.ts';
-import type { Scripted } from './redis-scripts.ts';
-import type { Snapshot } from './redis-sequencer.ts';
+import type { HistoryPage, StartPoint } from '../../../shared/hub.ts';
+import { formatId, type Message, parseId } from '../../../shared/message.ts';
+import { resolveStart } from '../../replay.ts';
+import { decodeShared, type SharedBatch } from './codec.ts';
+import type { RedisKeys } from './keys.ts';
+import type { Scripted } from './scripts.ts';
+import type { Snapshot } from './sequencer.ts';
 
 /** Where a start point leaves off in a shared history snapshot (the in-memory rule, resolveStart). */
 export function resolveSnapshotStart(start: StartPoint, snap: Snapshot) {
@@ -83,7 +83,7 @@ export class SharedHistory {
           more = true;
           break outer;
         }
-        messages.push({ group, id: b.id(i), data: b.payload(i), origin: '' });
+        messages.push({ group, id: b.id(i), data: b.payload(i), origin: '', time: b.time });
       }
     }
     if (!more && snap.entries.length > 0) {

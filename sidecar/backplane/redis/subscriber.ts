@@ -1,6 +1,6 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { PubSubReader, type Reply, type SkipRule } from './redis-pubsub-reader.ts';
+import { PubSubReader, type Reply, type SkipRule } from './pubsub-reader.ts';
 
 /** Bytes read from the socket at a time, into one buffer reused for every read. */
 const READ_BUFFER_BYTES = 64 * 1024;

@@ -1,5 +1,5 @@
-import type { RedisKeys } from './redis-keys.ts';
-import type { RedisSubscriber } from './redis-subscriber.ts';
+import type { RedisKeys } from './keys.ts';
+import type { RedisSubscriber } from './subscriber.ts';
 
 interface Subscription {
   /** Resolves once Redis confirmed the subscription on the current connection. */

@@ -1,12 +1,12 @@
-import { concatBytes } from '../../shared/bytes.ts';
-import type { StartPoint } from '../../shared/hub.ts';
-import { type Batch, formatId } from '../../shared/message.ts';
-import { encodeBatchAfter, encodeGap, encodePosition } from '../../shared/sse.ts';
-import { type Group, PARKED, type SseMember } from '../group.ts';
-import type { Logger } from '../logger.ts';
-import type { SharedBatch } from './redis-codec.ts';
-import { type Hole, resolveSnapshotStart } from './redis-history.ts';
-import type { BackplaneStats } from './redis-stats.ts';
+import { concatBytes } from '../../../shared/bytes.ts';
+import type { StartPoint } from '../../../shared/hub.ts';
+import { type Batch, formatId } from '../../../shared/message.ts';
+import { encodeBatchAfter, encodeGap, encodePosition } from '../../../shared/sse.ts';
+import { type Group, PARKED, type SseMember } from '../../group.ts';
+import type { Logger } from '../../logger.ts';
+import type { SharedBatch } from './codec.ts';
+import { type Hole, resolveSnapshotStart } from './history.ts';
+import type { BackplaneStats } from './stats.ts';
 
 /** A group's shared history at one moment, with the batches a read asked for. */
 export interface Snapshot {

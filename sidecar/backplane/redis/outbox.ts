@@ -1,18 +1,18 @@
 import type { Redis } from 'ioredis';
 import { nanoid } from 'nanoid';
-import { BackplaneBusyError } from '../../shared/errors.ts';
-import type { FramingName } from '../../shared/framing/index.ts';
-import type { Batch } from '../../shared/message.ts';
-import { afterTurn } from '../../shared/turn.ts';
-import type { Group } from '../group.ts';
-import type { Logger } from '../logger.ts';
-import { encodeSharedParts } from './redis-codec.ts';
-import { holeOwner, isHoleField } from './redis-history.ts';
-import type { RedisKeys } from './redis-keys.ts';
-import { PartsCommand } from './redis-parts-command.ts';
-import type { Scripted } from './redis-scripts.ts';
-import type { Sequencer } from './redis-sequencer.ts';
-import type { BackplaneStats } from './redis-stats.ts';
+import { BackplaneBusyError } from '../../../shared/errors.ts';
+import type { FramingName } from '../../../shared/framing/index.ts';
+import type { Batch } from '../../../shared/message.ts';
+import { afterTurn } from '../../../shared/turn.ts';
+import type { Group } from '../../group.ts';
+import type { Logger } from '../../logger.ts';
+import { encodeSharedParts } from './codec.ts';
+import { holeOwner, isHoleField } from './history.ts';
+import type { RedisKeys } from './keys.ts';
+import { PartsCommand } from './parts-command.ts';
+import type { Scripted } from './scripts.ts';
+import type { Sequencer } from './sequencer.ts';
+import type { BackplaneStats } from './stats.ts';
 
 export interface OutboxOptions {
   node: string;
@@ -78,7 +78,7 @@ const MAX_UNCONFIRMED = 1_000_000;
 /**
  * The queue toward Redis. Everything a group publishes on this node within one event-loop turn
  * becomes one shared batch and one MULTI/EXEC (store it, number it, publish it: see
- * redis-scripts.ts); the transactions of a turn go out in one write, so there is no round
+ * scripts.ts); the transactions of a turn go out in one write, so there is no round
  * trip per message and none of it delays local delivery. Bounded by
  * maxQueueBytes: past it, a batch is not shared (counted as queue_full) and HTTP answers 503
  * before publishing. Batches Redis did not take are numbered here, in order, for this node's
@@ -360,6 +360,9 @@ export class Outbox {
       count += b.count;
       wireBytes += b.wire.byteLength;
     }
+    // One publish time for the shared blob; the batches this node delivers after the echo carry
+    // the same, so a message shows one time on every node.
+    for (const b of c.batches) b.time = c.batches[0].time;
     const parts = encodeSharedParts(node, framing, c.batches);
     const field = `${this.#fieldPrefix}${++this.#fields}`;
     c.field = field;

@@ -1,0 +1,99 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { sleep } from '../helpers/common.ts';
+import type { Started } from '../helpers/process.ts';
+import { metricOf, peakRss, rssOf, startSidecarProcess } from '../helpers/sidecar-process.ts';
+import { SseClient } from '../helpers/sse.ts';
+
+const MiB = 1024 * 1024;
+const BUDGET = 128 * MiB;
+/** What RSS may grow past the budget: V8's and the allocator's slack for 1 MiB bodies coming and going. */
+const MARGIN = 96 * MiB;
+
+const procs: Started[] = [];
+test.after.each(async () => {
+  for (const p of procs.splice(0)) await p.stop();
+});
+
+/** POSTs `count` bodies of `size` bytes round-robin into `groups` groups, `parallel` at a time. */
+async function flood(
+  http: string,
+  count: number,
+  size: number,
+  groups: number,
+  parallel: number,
+): Promise<Map<number, number>> {
+  const statuses = new Map<number, number>();
+  const body = Buffer.alloc(size - 1, 'b');
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      const res = await fetch(`http://${http}/groups/g${i % groups}/messages`, {
+        method: 'POST',
+        body,
+      });
+      await res.arrayBuffer();
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  return statuses;
+}
+
+test('400 MiB of 1 MiB POSTs into 80 groups stay within the memory budget; evicted history replays as a gap', async () => {
+  const sc = await startSidecarProcess({ GROUPCAST_MEMORY_BUDGET: `${BUDGET / MiB}MiB` });
+  procs.push(sc);
+  const http = sc.addresses.http;
+  const pid = sc.child.pid as number;
+  // The first message of g0, to ask for it back after it is evicted.
+  const first = await fetch(`http://${http}/groups/g0/messages`, { method: 'POST', body: 'first' });
+  const firstId = (await first.json()).ids[0];
+  await sleep(200);
+  const before = rssOf(pid);
+  const { result: statuses, peak } = await peakRss(pid, () => flood(http, 400, MiB, 80, 4));
+  const growth = peak - before;
+  const history = await metricOf(http, 'groupcast_memory_bytes{kind="history"}');
+  const evicted = await metricOf(http, 'groupcast_history_evicted_bytes_total');
+  console.log(
+    `  budget ${BUDGET / MiB} MiB: RSS +${(growth / MiB).toFixed(0)} MiB at peak, history ${(history / MiB).toFixed(0)} MiB, evicted ${(evicted / MiB).toFixed(0)} MiB; answers ${JSON.stringify([...statuses])}`,
+  );
+  assert.ok(growth < BUDGET + MARGIN, `RSS grew ${(growth / MiB).toFixed(0)} MiB`);
+  assert.ok(history <= BUDGET, `history holds ${history} bytes`);
+  assert.ok(evicted >= 200 * MiB, `evicted ${evicted} bytes`);
+  // Every POST was either stored or refused whole, with the budget's code.
+  for (const s of statuses.keys()) assert.ok(s === 202 || s === 503, `status ${s}`);
+  assert.ok((statuses.get(202) ?? 0) > 300, 'most POSTs were taken');
+
+  const c = await SseClient.open(`http://${http}/groups/g0/events`, { 'Last-Event-ID': firstId });
+  const gap = JSON.parse((await c.waitForEvent('gap')).data);
+  c.close();
+  assert.is(gap.requested, firstId);
+  assert.is(gap.reason, 'evicted');
+});
+
+test('over budget with nothing left to evict, a POST is refused with 503 OVER_BUDGET and Retry-After before its body is read', async () => {
+  // History off: only bodies in flight use the budget.
+  const sc = await startSidecarProcess({
+    GROUPCAST_MEMORY_BUDGET: '4MiB',
+    GROUPCAST_HISTORY_MESSAGES: '0',
+    GROUPCAST_MAX_BODY_BYTES: '16MiB',
+  });
+  procs.push(sc);
+  const http = sc.addresses.http;
+  const small = await fetch(`http://${http}/groups/b/messages`, { method: 'POST', body: 'fits' });
+  assert.is(small.status, 202);
+  const big = await fetch(`http://${http}/groups/b/messages`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-ndjson' },
+    body: `${'{"x":1}\n'.repeat(1024 * 1024)}`,
+  });
+  assert.is(big.status, 503);
+  assert.is(big.headers.get('retry-after'), '1');
+  assert.is((await big.json()).error.code, 'OVER_BUDGET');
+  assert.ok((await metricOf(http, 'groupcast_budget_refusals_total')) >= 1);
+  const again = await fetch(`http://${http}/groups/b/messages`, { method: 'POST', body: 'fits' });
+  assert.is(again.status, 202, 'the budget is free again');
+});
+
+test.run();
