@@ -95,14 +95,6 @@ export async function startSidecar(
     // A key that cannot be used stops start-up, not the first request.
     const auth = authConfigured(apiOptions) ? new Authenticator(apiOptions) : null;
     if (auth) await auth.ready();
-    if (options.respPort !== null) {
-      const resp = new RespServer(hub, options, auth);
-      const port = options.respPort;
-      addresses.resp = await listenOrExplain('respPort', options.host, port, () =>
-        resp.listen(options.host, port),
-      );
-      closers.push(() => resp.close(options.shutdownGraceMs));
-    }
     if (options.httpPort !== null) {
       const at = { host: options.host, port: options.httpPort, backlog: options.listenBacklog };
       const api = await listenOrExplain('httpPort', at.host, at.port, () =>
@@ -121,6 +113,15 @@ export async function startSidecar(
         hub.listeners.http.listening = false;
         await api.close(options.shutdownGraceMs);
       });
+    }
+    // After HTTP: the listeners that were there before it keep their start-up order.
+    if (options.respPort !== null) {
+      const resp = new RespServer(hub, options, auth);
+      const port = options.respPort;
+      addresses.resp = await listenOrExplain('respPort', options.host, port, () =>
+        resp.listen(options.host, port),
+      );
+      closers.push(() => resp.close(options.shutdownGraceMs));
     }
   } catch (err) {
     await Promise.allSettled(closers.map((c) => c()));
