@@ -49,6 +49,20 @@ const RESP_PUBLISH_BATCH = 1024;
 
 let nextClientId = 0;
 
+/** Connections corked in this turn: one setImmediate uncorks them all (not one per socket). */
+let toUncork: (() => void)[] = [];
+
+function uncorkAtTurnEnd(uncork: () => void): void {
+  if (toUncork.length === 0) setImmediate(uncorkAll);
+  toUncork.push(uncork);
+}
+
+function uncorkAll(): void {
+  const list = toUncork;
+  toUncork = [];
+  for (const uncork of list) uncork();
+}
+
 /**
  * One Redis client on the RESP port: reads its commands (pipelined or not), answers as Redis 7
  * does, and is a member (RespMember) of every group it subscribes to, directly or through a
@@ -136,7 +150,7 @@ export class RespConnection implements SubscriptionsHost {
     if (!this.#corked) {
       this.#corked = true;
       this.#socket.cork();
-      setImmediate(this.#uncork);
+      uncorkAtTurnEnd(this.#uncork);
     }
     this.#write(bytes);
     this.#hub.sent('resp', messages, bytes.byteLength);
