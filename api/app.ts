@@ -70,6 +70,17 @@ function startPoint(c: Context): StartPoint {
   return { kind: 'live' };
 }
 
+/** `?presence=true`: join and leave events on the stream too. */
+function presenceParam(c: Context): boolean {
+  const raw = c.req.query('presence');
+  if (raw === undefined || raw === 'false' || raw === '0') return false;
+  if (raw === 'true' || raw === '1' || raw === '') return true;
+  throw new GroupcastError(
+    'BAD_REQUEST',
+    `presence must be true or false, got ${JSON.stringify(raw.slice(0, 40))}`,
+  );
+}
+
 function historyLimit(raw: string | undefined): number {
   if (raw === undefined) return DEFAULT_HISTORY_PAGE;
   const n = Number(raw);
@@ -197,6 +208,7 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
     const group = groupParam(c);
     requireGrant(await grants(c), 'subscribe', group);
     const start = startPoint(c);
+    const presence = presenceParam(c);
     // HEAD gets the headers a GET would, and nothing is subscribed: the runtime drops a HEAD
     // response's body without reading it, so a stream opened for it would never end.
     if (c.req.method === 'HEAD') return new Response(null, { status: 200, headers: sseHeaders });
@@ -207,7 +219,7 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
     stream.write(retry);
     let subscription: Awaited<ReturnType<Hub['subscribe']>>;
     try {
-      subscription = await hub.subscribe(group, start, stream);
+      subscription = await hub.subscribe(group, start, stream, presence ? { presence } : undefined);
     } catch (err) {
       release();
       throw err;

@@ -32,6 +32,10 @@ export const HTTP_STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   CANNOT_LISTEN: 500,
   UPSTREAM_UNAVAILABLE: 502,
   BACKPLANE_BUSY: 503,
+  // RESP-port codes: sent to Redis clients, never by the HTTP API; mapped for completeness.
+  TOO_MANY_SUBSCRIPTIONS: 429,
+  TOO_MANY_PATTERNS: 503,
+  RESP_PROTOCOL: 400,
   SHUTTING_DOWN: 503,
   INTERNAL: 500,
   // Client-side codes: never produced by the API itself, mapped for completeness.

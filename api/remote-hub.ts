@@ -11,6 +11,7 @@ import type {
   Origin,
   PublishResult,
   StartPoint,
+  SubscribeOptions,
   Subscriber,
   Subscription,
 } from '../shared/hub.ts';
@@ -166,8 +167,20 @@ export class RemoteHub implements Hub {
     return result;
   }
 
-  async subscribe(group: string, start: StartPoint, subscriber: Subscriber): Promise<Subscription> {
+  async subscribe(
+    group: string,
+    start: StartPoint,
+    subscriber: Subscriber,
+    opts: SubscribeOptions = {},
+  ): Promise<Subscription> {
     validateGroupId(group);
+    // Subscribers here share one upstream stream per group: presence is asked of the sidecar.
+    if (opts.presence) {
+      throw new GroupcastError(
+        'BAD_REQUEST',
+        'presence events are served by the sidecar, not by the edge worker',
+      );
+    }
     if (this.#closed) throw new GroupcastError('SHUTTING_DOWN');
     if (this.#subscribers >= this.#options.maxConnections) {
       throw new LimitError('TOO_MANY_CONNECTIONS', this.#options.maxConnections);

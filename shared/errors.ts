@@ -35,6 +35,10 @@ export const ERROR_CODES = {
     'a listener cannot bind its address (in use, not on this machine, or not permitted)',
   UPSTREAM_UNAVAILABLE: 'the sidecar behind this edge worker cannot be reached',
   BACKPLANE_BUSY: 'too much is waiting for Redis to be shared; retry later',
+  TOO_MANY_SUBSCRIPTIONS:
+    'a RESP connection would hold more channels and patterns than respMaxSubscriptions',
+  TOO_MANY_PATTERNS: 'the sidecar holds respMaxPatterns pattern subscriptions already',
+  RESP_PROTOCOL: 'a RESP client sent bytes that are not the Redis protocol; it was disconnected',
   SHUTTING_DOWN: 'the server is shutting down',
   INTERNAL: 'unexpected internal error',
   UNREACHABLE: 'a client cannot reach the server (reported by clients, never sent by a server)',
@@ -153,7 +157,13 @@ export class OverBudgetError extends GroupcastError {
 
 export class LimitError extends GroupcastError {
   constructor(
-    code: 'TOO_MANY_CONNECTIONS' | 'TOO_MANY_GROUPS' | 'GROUP_FULL' | 'TOO_MANY_FROM_ADDRESS',
+    code:
+      | 'TOO_MANY_CONNECTIONS'
+      | 'TOO_MANY_GROUPS'
+      | 'GROUP_FULL'
+      | 'TOO_MANY_FROM_ADDRESS'
+      | 'TOO_MANY_SUBSCRIPTIONS'
+      | 'TOO_MANY_PATTERNS',
     limit: number,
   ) {
     super(code, `${ERROR_CODES[code]} (${limit})`);

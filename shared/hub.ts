@@ -36,7 +36,12 @@ export interface Hub {
    * Adds an SSE subscriber to a group, replays from `start`, then streams live. The hub writes
    * event-stream bytes to the subscriber; the same bytes are shared by every subscriber.
    */
-  subscribe(group: string, start: StartPoint, subscriber: Subscriber): Promise<Subscription>;
+  subscribe(
+    group: string,
+    start: StartPoint,
+    subscriber: Subscriber,
+    opts?: SubscribeOptions,
+  ): Promise<Subscription>;
   /** Up to `limit` held messages of a group from a start point; null for an unknown group. */
   history(group: string, start: StartPoint, limit: number): Promise<HistoryPage | null>;
   groups(): Promise<GroupSummary[]>;
@@ -68,6 +73,11 @@ export interface PublishResult {
 }
 
 /** Where a new subscription starts: only new messages, after a given id, or all that is held. */
+export interface SubscribeOptions {
+  /** Also stream `event: join` / `event: leave` as members come and go (sidecar only). */
+  presence?: boolean;
+}
+
 export type StartPoint =
   | { readonly kind: 'live' }
   | { readonly kind: 'after'; readonly id: string }
@@ -115,6 +125,8 @@ export interface GroupCounts {
   tcp: number;
   udp: number;
   sse: number;
+  /** Redis clients on the RESP port (absent in listings from nodes older than the RESP port). */
+  resp: number;
 }
 
 export interface GroupSummary {
@@ -144,7 +156,9 @@ export interface GroupActivity {
 
 export interface MemberInfo {
   id: string;
-  transport: 'tcp' | 'udp' | 'sse';
+  transport: 'tcp' | 'udp' | 'sse' | 'resp';
+  /** The client's name, where it set one (a Redis client's CLIENT SETNAME). */
+  name?: string;
   remote: string;
   joinedAt: string;
   pendingBytes: number;

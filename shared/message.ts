@@ -6,7 +6,7 @@
  * from 1 within it, so ids grow across restarts and group re-creation.
  */
 
-export type Transport = 'tcp' | 'udp' | 'sse' | 'http';
+export type Transport = 'tcp' | 'udp' | 'sse' | 'http' | 'resp';
 
 export interface Message {
   group: string;

@@ -99,6 +99,11 @@ export function encodeGap(gap: GapInfo): Uint8Array {
   return textEncoder.encode(`event: gap\ndata: ${JSON.stringify(gap)}\n\n`);
 }
 
+/** A presence event (`join` or `leave`) with its JSON, for streams opened with `?presence=true`. */
+export function encodePresence(type: 'join' | 'leave', json: string): Uint8Array {
+  return textEncoder.encode(`event: ${type}\ndata: ${json}\n\n`);
+}
+
 /** An event telling the subscriber why its stream ends (best effort: it may not be read). */
 export function encodeClose(code: string, message: string): Uint8Array {
   return textEncoder.encode(`event: close\ndata: ${JSON.stringify({ code, message })}\n\n`);

@@ -40,12 +40,21 @@ export class Group {
   readonly flow: FlowControl;
   /** Members over the high-water mark. */
   #over = 0;
+  /** Members here only through a pattern (they do not keep the group alive). */
+  followers = 0;
+  /**
+   * Deliveries beyond one per member: a Redis client subscribed to the channel and to matching
+   * patterns takes each message once per subscription, and Redis's PUBLISH counts each.
+   */
+  extraDeliveries = 0;
   /** Publishers waiting for the group to drain. */
   #waiters: (() => void)[] = [];
-  readonly counts: GroupCounts = { tcp: 0, udp: 0, sse: 0 };
+  readonly counts: GroupCounts = { tcp: 0, udp: 0, sse: 0, resp: 0 };
   messagesIn = 0;
   bytesIn = 0;
   deliveries = 0;
+  /** Told when a member (not a pattern follower) comes or goes: presence events. */
+  onPresence: ((type: 'join' | 'leave', member: Member) => void) | null = null;
   /** Payload bytes handed to members (each delivery counts its bytes). */
   bytesOut = 0;
   /** When the newest message was received (ms since the epoch), 0 before the first. */
@@ -73,6 +82,11 @@ export class Group {
     return this.members.length;
   }
 
+  /** Members that keep the group alive (all but pattern followers). */
+  get anchored(): number {
+    return this.members.length - this.followers;
+  }
+
   /** True while a member is over the high-water mark: publishers that can wait, wait. */
   get congested(): boolean {
     return this.#over > 0;
@@ -86,7 +100,9 @@ export class Group {
     member.groupSlot = this.members.length;
     this.members.push(member);
     this.counts[member.transport]++;
+    if (member.follower) this.followers++;
     member.joined(this);
+    if (!member.follower) this.onPresence?.('join', member);
   }
 
   /** Removes a member in O(1); returns false if it was not here. */
@@ -101,9 +117,20 @@ export class Group {
     }
     member.groupSlot = -1;
     this.counts[member.transport]--;
+    if (member.follower) this.followers--;
     this.fall(member);
     member.left();
+    if (!member.follower) this.onPresence?.('leave', member);
     return true;
+  }
+
+  /** A member in this group starts or stops being only a pattern follower. */
+  markFollower(member: Member & { follower: boolean }, follower: boolean): void {
+    if (member.follower === follower) return;
+    member.follower = follower;
+    if (member.groupSlot < 0) return;
+    this.followers += follower ? 1 : -1;
+    this.onPresence?.(follower ? 'leave' : 'join', member);
   }
 
   /** A member's unsent bytes passed the high-water mark: the group is congested until it drains. */

@@ -5,6 +5,8 @@ import type { Group } from './group.ts';
 import type { Logger } from './logger.ts';
 import type { Member } from './member.ts';
 import type { MemoryKind } from './memory-budget.ts';
+import type { PatternRegistry } from './pattern-registry.ts';
+import type { Presence } from './presence.ts';
 
 /**
  * What the raw-socket servers and their members need of the hub, and nothing else: joining and
@@ -16,6 +18,14 @@ export interface HubPort {
   readonly log: Logger;
   /** Listener states, filled in by the servers. */
   readonly listeners: Record<string, ListenerStatus>;
+  /** This sidecar's id among the nodes sharing groups. */
+  readonly node: string;
+  /** Pattern subscriptions: they follow matching groups as groups are created. */
+  readonly patterns: PatternRegistry;
+  /** Listeners to members coming and going, by group. */
+  readonly presence: Presence;
+  /** Every group held now. */
+  allGroups(): IterableIterator<Group>;
   /** The group, created if needed (throws TOO_MANY_GROUPS). */
   groupFor(name: string): Group;
   findGroup(name: string): Group | undefined;
@@ -25,6 +35,10 @@ export interface HubPort {
   leave(group: Group, member: Member, reason: string): void;
   /** Publishes a batch read from a socket (origin: its sender, or null); returns its recipients. */
   publishBatch(group: Group, batch: Batch, origin: Member | null, transport: Transport): number;
+  /** Throws BACKPLANE_BUSY when too much waits to be shared with other nodes. */
+  admit(bytes: number): void;
+  /** Open connections of a transport. */
+  connectionsOf(transport: 'tcp' | 'sse' | 'resp'): number;
   /** True while the memory budget is used up: publishers that can pause, pause. */
   readonly overBudget: boolean;
   /** Calls `fn` once the memory budget has room again. */
@@ -34,10 +48,10 @@ export interface HubPort {
   /** Throws TOO_MANY_CONNECTIONS when one more connection would pass the limit. */
   checkConnectionLimit(): void;
   /** A TCP connection was accepted from the kernel (refused or not). */
-  accepted(transport: 'tcp'): void;
+  accepted(transport: 'tcp' | 'resp'): void;
   /** A connection opened or closed, against maxConnections. */
-  opened(transport: 'tcp'): void;
-  closed(transport: 'tcp'): void;
+  opened(transport: 'tcp' | 'resp'): void;
+  closed(transport: 'tcp' | 'resp'): void;
   /** Counts what a member was sent. */
   sent(transport: Transport, messages: number, bytes: number): void;
   /** Counts a refused input by error code. */

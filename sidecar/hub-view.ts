@@ -11,7 +11,7 @@ import type { Stats } from './stats.ts';
  */
 export interface HubView {
   readonly stats: Stats;
-  readonly connections: { readonly tcp: number; readonly sse: number };
+  readonly connections: { readonly tcp: number; readonly sse: number; readonly resp: number };
   readonly groupCount: number;
   readonly budget: MemoryBudget;
   readonly flow: FlowControl;

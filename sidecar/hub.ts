@@ -18,11 +18,13 @@ import type {
   PublishOptions,
   PublishResult,
   StartPoint,
+  SubscribeOptions,
   Subscriber,
   Subscription,
 } from '../shared/hub.ts';
 import { type Batch, formatId, type Transport } from '../shared/message.ts';
 import type { SidecarOptions } from '../shared/options/sidecar.ts';
+import { encodePresence } from '../shared/sse.ts';
 import type { Backplane, BackplaneHealth, BackplaneHost } from './backplane/types.ts';
 import { FlowControl } from './flow.ts';
 import { Group } from './group.ts';
@@ -35,6 +37,8 @@ import type { Logger } from './logger.ts';
 import { type Member, memberInfo } from './member.ts';
 import { MEMORY_KINDS, MemoryBudget, type MemoryKind } from './memory-budget.ts';
 import { renderMetrics } from './metrics.ts';
+import { PatternRegistry } from './pattern-registry.ts';
+import { Presence, type PresenceListener } from './presence.ts';
 import { SseMember } from './sse-member.ts';
 import { Stats } from './stats.ts';
 
@@ -55,6 +59,7 @@ export type HubOptions = Pick<
   | 'stallTimeoutMs'
   | 'publishWaitMs'
   | 'memoryBudget'
+  | 'respMaxPatterns'
 >;
 
 /**
@@ -75,8 +80,12 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
   readonly budget: MemoryBudget;
   /** Listener states, filled in by the servers. */
   readonly listeners: Record<string, ListenerStatus> = {};
+  /** Pattern subscriptions (RESP PSUBSCRIBE): they follow matching groups as groups are created. */
+  readonly patterns: PatternRegistry;
+  /** Listeners to members coming and going, by group. */
+  readonly presence: Presence;
   /** Open TCP connections and SSE streams, against maxConnections. */
-  connections = { tcp: 0, sse: 0 };
+  connections = { tcp: 0, sse: 0, resp: 0 };
   readonly #groups = new Map<string, Group>();
   /** Groups with no members kept for replay, longest idle first. */
   readonly #idle = new Set<Group>();
@@ -97,6 +106,8 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
     this.node = node;
     this.flow = new FlowControl(options);
     this.budget = new MemoryBudget(options.memoryBudget);
+    this.patterns = new PatternRegistry(options.respMaxPatterns);
+    this.presence = new Presence(node);
     this.budget.start({
       queuedBytes: () => this.#queuedBytes(),
       histories: () => this.#histories(),
@@ -144,15 +155,15 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
     return this.budget.reserve(bytes, () => new OverBudgetError(this.budget.limit));
   }
 
-  accepted(transport: 'tcp'): void {
+  accepted(transport: 'tcp' | 'resp'): void {
     this.stats.accepted[transport]++;
   }
 
-  opened(transport: 'tcp'): void {
+  opened(transport: 'tcp' | 'resp'): void {
     this.connections[transport]++;
   }
 
-  closed(transport: 'tcp'): void {
+  closed(transport: 'tcp' | 'resp'): void {
     this.connections[transport]--;
   }
 
@@ -170,12 +181,20 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
     this.stats.drop(reason, n);
   }
 
+  admit(bytes: number): void {
+    this.cluster?.admit(bytes);
+  }
+
+  connectionsOf(transport: 'tcp' | 'sse' | 'resp'): number {
+    return this.connections[transport];
+  }
+
   get groupCount(): number {
     return this.#groups.size;
   }
 
   get totalConnections(): number {
-    return this.connections.tcp + this.connections.sse;
+    return this.connections.tcp + this.connections.sse + this.connections.resp;
   }
 
   /** Throws TOO_MANY_CONNECTIONS when one more connection would pass the limit. */
@@ -201,6 +220,9 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
     );
     group = new Group(name, this.#lastEpoch, history, this.stats, this.flow);
     this.#groups.set(name, group);
+    const g = group;
+    g.onPresence = (type, m) => this.presence.emit(type, g, m);
+    this.patterns.created(group);
     return group;
   }
 
@@ -215,7 +237,8 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
       this.#settle(group);
       throw new LimitError('GROUP_FULL', this.options.maxMembersPerGroup);
     }
-    this.#wake(group);
+    // A pattern follower keeps no group alive: an idle group keeps its time to live.
+    if (!member.follower) this.#wake(group);
     group.add(member);
     this.cluster?.joined(group, member);
     this.log.info(
@@ -249,18 +272,30 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
    * groups also give way, oldest first, when maxGroups is reached.
    */
   #settle(group: Group): void {
-    if (group.size > 0 || group.expiry || this.#groups.get(group.name) !== group) return;
+    if (group.anchored > 0 || group.expiry || this.#groups.get(group.name) !== group) return;
     if (group.history.messages === 0 || this.options.groupTtlMs === 0 || this.#closed) {
-      this.#groups.delete(group.name);
+      this.#drop(group);
       return;
     }
     group.expiry = setTimeout(() => {
       group.expiry = undefined;
       this.#idle.delete(group);
-      if (group.size === 0) this.#groups.delete(group.name);
+      if (group.anchored === 0) this.#drop(group);
     }, this.options.groupTtlMs);
     group.expiry.unref?.();
     this.#idle.add(group);
+  }
+
+  /**
+   * Forgets a group; pattern followers still in it leave it first (a pattern alone keeps no
+   * group: they follow it again if it is created again).
+   */
+  #drop(group: Group): void {
+    this.#groups.delete(group.name);
+    for (const m of [...group.members]) {
+      if (!group.remove(m)) continue;
+      this.cluster?.left(group, m);
+    }
   }
 
   #wake(group: Group): void {
@@ -274,7 +309,7 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
   #evictIdle(): boolean {
     for (const group of this.#idle) {
       this.#wake(group);
-      this.#groups.delete(group.name);
+      this.#drop(group);
       return true;
     }
     return false;
@@ -293,7 +328,7 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
     const recipients = this.cluster
       ? this.cluster.publish(group, batch, origin)
       : group.publish(batch, origin);
-    if (origin === null && group.size === 0) {
+    if (origin === null && group.anchored === 0) {
       // A publish into an idle group restarts its time to live.
       this.#wake(group);
       this.#settle(group);
@@ -333,7 +368,12 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
     return { ids, recipients };
   }
 
-  async subscribe(name: string, start: StartPoint, subscriber: Subscriber): Promise<Subscription> {
+  async subscribe(
+    name: string,
+    start: StartPoint,
+    subscriber: Subscriber,
+    opts: SubscribeOptions = {},
+  ): Promise<Subscription> {
     validateGroupId(name);
     this.checkConnectionLimit();
     const member = new SseMember(nanoid(10), subscriber);
@@ -341,11 +381,17 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
     this.connections.sse++;
     if (this.cluster) await this.cluster.replay(group, member, start);
     else group.replay(member, start);
+    // Others coming and going from now on (its own join is the stream's start).
+    const presence: PresenceListener | null = opts.presence
+      ? (e, json) => subscriber.write(encodePresence(e.type, json))
+      : null;
+    if (presence) this.presence.on(name, presence);
     let done = false;
     return {
       unsubscribe: (reason?: GroupcastError) => {
         if (done) return;
         done = true;
+        if (presence) this.presence.off(name, presence);
         this.connections.sse--;
         this.leave(group, member, reason?.code ?? 'closed');
       },

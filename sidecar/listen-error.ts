@@ -17,7 +17,7 @@ const REASONS: Record<string, string> = {
  * (GROUPCAST_HTTP_PORT / --http-port): address already in use`.
  */
 export function cannotListen(
-  key: 'tcpPort' | 'udpPort' | 'httpPort',
+  key: 'tcpPort' | 'udpPort' | 'httpPort' | 'respPort',
   host: string,
   port: number,
   err: unknown,
@@ -31,7 +31,7 @@ export function cannotListen(
 
 /** Runs a listener's `listen`, turning a bind failure into a CannotListenError. */
 export async function listenOrExplain<T>(
-  key: 'tcpPort' | 'udpPort' | 'httpPort',
+  key: 'tcpPort' | 'udpPort' | 'httpPort' | 'respPort',
   host: string,
   port: number,
   listen: () => Promise<T>,

@@ -18,6 +18,13 @@ export interface Member {
    * a batch once the cluster has numbered it; the others get it at once.
    */
   readonly needsIds: boolean;
+  /** The client's name, where it set one (a Redis client's CLIENT SETNAME). */
+  readonly name?: string;
+  /**
+   * True for a member that is in the group only because a pattern it follows matches the group's
+   * name (a RESP PSUBSCRIBE): it receives the group's messages but does not keep the group alive.
+   */
+  readonly follower?: boolean;
   /** Position in its group's member list, kept by the group for O(1) removal. */
   groupSlot: number;
   /** Set by the group while the member's unsent bytes are over the high-water mark. */
@@ -64,5 +71,6 @@ export function memberInfo(m: Member, node: string): MemberInfo {
     joinedAt: new Date(m.joinedAt).toISOString(),
     pendingBytes: m.pendingBytes,
     node,
+    ...(m.name ? { name: m.name } : {}),
   };
 }

@@ -17,26 +17,28 @@ export function renderMetrics(hub: HubView): Promise<string> {
 function buildRegistry(hub: HubView): Registry {
   const register = new Registry();
   collectDefaultMetrics({ register, prefix: 'groupcast_' });
-  const transports = ['tcp', 'udp', 'sse', 'http'] as const;
+  const transports = ['tcp', 'udp', 'sse', 'http', 'resp'] as const;
 
   new Gauge({
     name: 'groupcast_connections',
-    help: 'Open connections by transport (TCP sockets, SSE streams)',
+    help: 'Open connections by transport (TCP sockets, SSE streams, RESP connections)',
     labelNames: ['transport'],
     registers: [register],
     collect() {
       this.set({ transport: 'tcp' }, hub.connections.tcp);
       this.set({ transport: 'sse' }, hub.connections.sse);
+      this.set({ transport: 'resp' }, hub.connections.resp);
     },
   });
   new Counter({
     name: 'groupcast_connections_accepted_total',
-    help: 'TCP connections accepted, including those then refused (by address, limit)',
+    help: 'TCP and RESP connections accepted, including those then refused (by address, limit)',
     labelNames: ['transport'],
     registers: [register],
     collect() {
       this.reset();
       this.inc({ transport: 'tcp' }, hub.stats.accepted.tcp);
+      this.inc({ transport: 'resp' }, hub.stats.accepted.resp);
     },
   });
   new Gauge({
@@ -45,11 +47,12 @@ function buildRegistry(hub: HubView): Registry {
     labelNames: ['transport'],
     registers: [register],
     collect() {
-      const sum = { tcp: 0, udp: 0, sse: 0 };
+      const sum = { tcp: 0, udp: 0, sse: 0, resp: 0 };
       for (const g of hub.allGroups()) {
         sum.tcp += g.counts.tcp;
         sum.udp += g.counts.udp;
         sum.sse += g.counts.sse;
+        sum.resp += g.counts.resp;
       }
       for (const [transport, n] of Object.entries(sum)) this.set({ transport }, n);
     },
@@ -109,6 +112,7 @@ function buildRegistry(hub: HubView): Registry {
       this.reset();
       this.inc({ transport: 'tcp' }, hub.stats.slowConsumers.tcp);
       this.inc({ transport: 'sse' }, hub.stats.slowConsumers.sse);
+      this.inc({ transport: 'resp' }, hub.stats.slowConsumers.resp);
     },
   });
   new Gauge({

@@ -34,6 +34,11 @@ export function exposureWarnings(o: Readonly<SidecarOptions>): string[] {
       `SECURITY WARNING: TCP on ${o.host} with no join secrets and no allowlist: anyone who can reach it may join any group (set GROUPCAST_JOIN_SECRETS or GROUPCAST_TCP_ALLOW)`,
     );
   }
+  if (o.respPort !== null && !authConfigured(o) && o.tcpAllow.length === 0) {
+    out.push(
+      `SECURITY WARNING: RESP (Redis pub/sub) on ${o.host} with no auth and no allowlist: any Redis client that can reach it may subscribe and publish to every group (set GROUPCAST_API_KEYS / GROUPCAST_JWT_SECRET or GROUPCAST_TCP_ALLOW)`,
+    );
+  }
   if (o.udpPort !== null && o.udpAllow.length === 0 && !o.udpRegisteredOnly) {
     out.push(
       `SECURITY WARNING: UDP on ${o.host} accepts datagrams from anyone (set GROUPCAST_UDP_ALLOW or GROUPCAST_UDP_REGISTERED_ONLY)`,

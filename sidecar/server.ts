@@ -8,13 +8,14 @@ import { RedisBackplane } from './backplane/redis/backplane.ts';
 import { LocalHub } from './hub.ts';
 import { listenOrExplain } from './listen-error.ts';
 import type { Logger } from './logger.ts';
+import { RespServer } from './resp/resp-server.ts';
 import { TcpServer } from './tcp-server.ts';
 import { UdpServer } from './udp-server.ts';
 
 export interface Sidecar {
   readonly hub: LocalHub;
   /** The addresses really bound, by listener (a port of 0 picks a free one). */
-  readonly addresses: { tcp?: string; udp?: string; http?: string };
+  readonly addresses: { tcp?: string; udp?: string; http?: string; resp?: string };
   /** Closes every listener and socket (idempotent). */
   close(): Promise<void>;
 }
@@ -90,10 +91,11 @@ export async function startSidecar(
       );
       closers.push(() => udp.close());
     }
+    const apiOptions = { ...options, jwtPublicKey: readPem(options.jwtPublicKey) };
+    // A key that cannot be used stops start-up, not the first request.
+    const auth = authConfigured(apiOptions) ? new Authenticator(apiOptions) : null;
+    if (auth) await auth.ready();
     if (options.httpPort !== null) {
-      const apiOptions = { ...options, jwtPublicKey: readPem(options.jwtPublicKey) };
-      // A key that cannot be used stops start-up, not the first request.
-      if (authConfigured(apiOptions)) await new Authenticator(apiOptions).ready();
       const at = { host: options.host, port: options.httpPort, backlog: options.listenBacklog };
       const api = await listenOrExplain('httpPort', at.host, at.port, () =>
         listenApi(hub, apiOptions, at, {
@@ -111,6 +113,15 @@ export async function startSidecar(
         hub.listeners.http.listening = false;
         await api.close(options.shutdownGraceMs);
       });
+    }
+    // After HTTP: the listeners that were there before it keep their start-up order.
+    if (options.respPort !== null) {
+      const resp = new RespServer(hub, options, auth);
+      const port = options.respPort;
+      addresses.resp = await listenOrExplain('respPort', options.host, port, () =>
+        resp.listen(options.host, port),
+      );
+      closers.push(() => resp.close(options.shutdownGraceMs));
     }
   } catch (err) {
     await Promise.allSettled(closers.map((c) => c()));

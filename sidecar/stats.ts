@@ -17,11 +17,12 @@ export class Stats {
     udp: blank(),
     sse: blank(),
     http: blank(),
+    resp: blank(),
   };
   readonly rejected = new Map<string, number>();
   /** TCP connections accepted from the kernel, refused ones included. */
-  readonly accepted = { tcp: 0 };
-  readonly slowConsumers: Record<'tcp' | 'sse', number> = { tcp: 0, sse: 0 };
+  readonly accepted = { tcp: 0, resp: 0 };
+  readonly slowConsumers: Record<'tcp' | 'sse' | 'resp', number> = { tcp: 0, sse: 0, resp: 0 };
   /** Messages that could not reach a transport (too big for a datagram, unframeable). */
   readonly dropped = new Map<string, number>();
 

@@ -2,7 +2,7 @@
  * Runs every test suite (uvu files, the Deno suite, browser files) and ends with one line:
  * `N passed, N failed[, N skipped]`. Each uvu file runs in its own process, so a crash counts
  * as a failure of that file instead of hiding the rest. System components a suite needs
- * (redis-server, chromium) are installed with apt-get when missing and possible; otherwise the
+ * (redis-server, chromium, the Redis clients of the RESP suites) are installed with apt-get when missing and possible; otherwise the
  * run fails with one line saying what to install, unless GROUPCAST_TEST_SKIP names the suite.
  *
  * Usage: npm test [-- <path filter>...]
@@ -16,16 +16,33 @@ const ROOT = join(import.meta.dirname, '..');
 const FILE_TIMEOUT_MS = 5 * 60_000;
 
 interface Requirement {
-  /** Name used in GROUPCAST_TEST_SKIP. */
+  /** Name used in GROUPCAST_TEST_SKIP; files needing it are `*.<key>.test.ts`. */
   key: string;
-  /** Files needing it: `*.<key>.test.ts`. */
-  binary: string;
-  apt: string;
+  /** What must be there, in words. */
+  what: string;
+  /** A shell command that succeeds when it is there. */
+  check: string;
+  /** Debian packages that bring it. */
+  apt: string[];
 }
 
 const REQUIREMENTS: Requirement[] = [
-  { key: 'redis', binary: 'redis-server', apt: 'redis-server' },
-  { key: 'browser', binary: 'chromium', apt: 'chromium' },
+  {
+    key: 'redis',
+    what: 'redis-server',
+    check: 'command -v redis-server',
+    apt: ['redis-server'],
+  },
+  { key: 'browser', what: 'chromium', check: 'command -v chromium', apt: ['chromium'] },
+  {
+    // Redis clients nobody on this project wrote, for the RESP port's suites. python3 on PATH
+    // may be a pyenv shim without Debian's modules: Debian's own interpreter is asked.
+    key: 'clients',
+    what: "redis-cli, Python's redis module and PHP's redis extension",
+    check:
+      'command -v redis-cli && /usr/bin/python3 -c "import redis" && php -r \'exit(extension_loaded("redis") ? 0 : 1);\'',
+    apt: ['redis-tools', 'python3-redis', 'php-cli', 'php-redis'],
+  },
 ];
 
 interface Tally {
@@ -50,24 +67,25 @@ function listTests(dir: string): string[] {
   return out.sort();
 }
 
-function has(binary: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${binary}`], { stdio: 'ignore' }).status === 0;
+function has(check: string): boolean {
+  return spawnSync('sh', ['-c', check], { stdio: 'ignore' }).status === 0;
 }
 
 /** Makes a system component present, or explains in one line why it is not. */
 function ensure(req: Requirement, skip: Set<string>): 'ok' | 'skip' | 'missing' {
   if (skip.has(req.key)) return 'skip';
-  if (has(req.binary)) return 'ok';
+  if (has(req.check)) return 'ok';
   const root = process.getuid?.() === 0;
-  if (root && has('apt-get')) {
-    console.log(`installing ${req.apt} with apt-get (needed by the ${req.key} suites)`);
+  const packages = req.apt.join(' ');
+  if (root && has('command -v apt-get')) {
+    console.log(`installing ${packages} with apt-get (needed by the ${req.key} suites)`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     spawnSync('apt-get', ['update', '-qq'], { stdio: 'ignore', env });
-    spawnSync('apt-get', ['install', '-y', '-qq', req.apt], { stdio: 'ignore', env });
-    if (has(req.binary)) return 'ok';
+    spawnSync('apt-get', ['install', '-y', '-qq', ...req.apt], { stdio: 'ignore', env });
+    if (has(req.check)) return 'ok';
   }
   console.log(
-    `${req.binary} is missing: install it (apt-get install ${req.apt}) or set GROUPCAST_TEST_SKIP=${req.key} to skip the ${req.key} suites`,
+    `${req.what} missing: install it (apt-get install ${packages}) or set GROUPCAST_TEST_SKIP=${req.key} to skip the ${req.key} suites`,
   );
   return 'missing';
 }

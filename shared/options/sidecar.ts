@@ -45,6 +45,15 @@ export const DEFAULT_SF_HOST = '0.0.0.0';
 export const DEFAULT_TCP_PORT = 7400;
 export const DEFAULT_UDP_PORT = 7401;
 export const DEFAULT_HTTP_PORT = 7480;
+/** Redis pub/sub (RESP) port: beside Redis's 6379, so a client changes only its address. */
+export const DEFAULT_RESP_PORT = 7379;
+/** Channels, patterns and shard channels one RESP connection may hold at once. */
+export const DEFAULT_RESP_MAX_SUBSCRIPTIONS = 10_000;
+/**
+ * Pattern subscriptions (PSUBSCRIBE) held by the sidecar, every connection together: each new
+ * group is matched against all of them.
+ */
+export const DEFAULT_RESP_MAX_PATTERNS = 10_000;
 export const DEFAULT_PREFIX = 'SOCKETFORWARDER-NEW:';
 export const DEFAULT_TCP_FRAMING: FramingName = 'line';
 export const DEFAULT_SF_TCP_FRAMING: FramingName = 'raw';
@@ -109,6 +118,9 @@ export interface SidecarOptions {
   tcpPort: number | null;
   udpPort: number | null;
   httpPort: number | null;
+  respPort: number | null;
+  respMaxSubscriptions: number;
+  respMaxPatterns: number;
   prefix: string;
   tcpFraming: FramingName;
   maxMessageBytes: number;
@@ -224,7 +236,7 @@ export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
     'host',
     'HOST',
     DEFAULT_HOST,
-    'address every listener binds (TCP, UDP, HTTP)',
+    'address every listener binds (TCP, UDP, HTTP, RESP)',
     (r) => parseString(r),
     {
       aliases: sf('socketforwarder.host_address'),
@@ -257,6 +269,27 @@ export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
     DEFAULT_HTTP_PORT,
     'HTTP/SSE API port; 0 picks a free port, off disables',
     port,
+  ),
+  spec(
+    'respPort',
+    'RESP_PORT',
+    DEFAULT_RESP_PORT,
+    'Redis pub/sub (RESP2/RESP3) port: Redis clients become group members; 0 picks a free port, off disables',
+    port,
+  ),
+  spec(
+    'respMaxSubscriptions',
+    'RESP_MAX_SUBSCRIPTIONS',
+    DEFAULT_RESP_MAX_SUBSCRIPTIONS,
+    'channels, patterns and shard channels one RESP connection may hold',
+    (r) => parseInteger(r, 1, 1_000_000),
+  ),
+  spec(
+    'respMaxPatterns',
+    'RESP_MAX_PATTERNS',
+    DEFAULT_RESP_MAX_PATTERNS,
+    'pattern subscriptions (PSUBSCRIBE) the sidecar holds, all RESP connections together',
+    (r) => parseInteger(r, 0, 1_000_000),
   ),
   spec(
     'prefix',
@@ -546,7 +579,7 @@ export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
     'tcpAllow',
     'TCP_ALLOW',
     [],
-    'source addresses (CIDR list) that may connect over TCP',
+    'source addresses (CIDR list) that may connect over TCP (the raw TCP and the RESP port)',
     cidrList,
     { defaultDoc: 'any' },
   ),
@@ -600,7 +633,7 @@ export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
     'maxConnectionsPerIp',
     'MAX_CONNECTIONS_PER_IP',
     DEFAULT_MAX_CONNECTIONS_PER_IP,
-    'open TCP connections from one IP address',
+    'open TCP and RESP connections from one IP address (each listener counts its own)',
     (r) => parseInteger(r, 1, 10_000_000),
   ),
   spec(

@@ -42,6 +42,7 @@ function startNode(id: string): Promise<Started> {
     GROUPCAST_TCP_PORT: '0',
     GROUPCAST_UDP_PORT: 'off',
     GROUPCAST_HTTP_PORT: '0',
+    GROUPCAST_RESP_PORT: 'off',
     GROUPCAST_REDIS_URL: redis.url,
     GROUPCAST_NODE_ID: id,
     GROUPCAST_NODE_HEARTBEAT: '200ms',

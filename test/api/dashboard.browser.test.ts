@@ -42,6 +42,7 @@ function startSidecar(tcpPort = '0', httpPort = '0'): Promise<Started> {
     GROUPCAST_TCP_PORT: tcpPort,
     GROUPCAST_UDP_PORT: 'off',
     GROUPCAST_HTTP_PORT: httpPort,
+    GROUPCAST_RESP_PORT: 'off',
   };
   return startProcess(NODE, [BIN, 'serve'], env, ['tcp', 'http']);
 }
@@ -276,6 +277,7 @@ test('with auth on: says it is not authorized, then works with a token kept for 
     GROUPCAST_TCP_PORT: '0',
     GROUPCAST_UDP_PORT: 'off',
     GROUPCAST_HTTP_PORT: '0',
+    GROUPCAST_RESP_PORT: 'off',
     GROUPCAST_API_KEYS: 'dash-key',
   };
   const secured = await startProcess(NODE, [BIN, 'serve'], env, ['tcp', 'http']);

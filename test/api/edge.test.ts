@@ -331,6 +331,7 @@ test('edge subscribers resume across a sidecar restart: nothing lost after it, n
     GROUPCAST_MAX_MESSAGE_BYTES: '1KiB',
     GROUPCAST_TCP_PORT: String(hostPort(tcp).port),
     GROUPCAST_HTTP_PORT: String(hostPort(http).port),
+    GROUPCAST_RESP_PORT: 'off',
   });
   assert.is(sc(), http, 'same address');
   const after = await publish(sc(), group, ['post-1', 'post-2']);

@@ -42,14 +42,14 @@ test('listings and metrics reflect the members and traffic there really are', as
   const list = await getJson(sc, '/groups');
   assert.is(list.status, 200);
   const udp = list.json.groups.find((g: { group: string }) => g.group === 'udp');
-  assert.equal(udp.counts, { tcp: 2, udp: 1, sse: 1 });
+  assert.equal(udp.counts, { tcp: 2, udp: 1, sse: 1, resp: 0 });
   assert.is(udp.lastId, s.messages()[2].id);
   assert.ok(list.json.groups.some((g: { group: string }) => g.group === 'other'));
 
   const one = await getJson(sc, '/groups/udp');
   assert.is(one.status, 200);
   assert.is(one.json.group, 'udp');
-  assert.equal(one.json.counts, { tcp: 2, udp: 1, sse: 1 });
+  assert.equal(one.json.counts, { tcp: 2, udp: 1, sse: 1, resp: 0 });
   assert.is(one.json.members.length, 4);
   for (const m of one.json.members) {
     assert.ok(['tcp', 'udp', 'sse'].includes(m.transport));

@@ -67,6 +67,21 @@ export function goals(res: Results): Goal[] {
     out.push(ratioGoal(res, `TCP fan-out ${n}`, F, n, 'groupcast', 'redis', 2));
     out.push(ratioGoal(res, `TCP fan-out ${n}`, F, n, 'groupcast', 'forwarder', 0.7));
   }
+  // The RESP port against redis-server, same driver (issue 15).
+  for (const n of ['1:10', '1:100']) {
+    out.push(ratioGoal(res, `RESP fan-out ${n}`, F, n, 'groupcast-resp', 'redis', 1.5));
+  }
+  out.push(
+    ratioGoal(
+      res,
+      'RESP many-to-many 10x10',
+      'Many-to-many',
+      '10 pub x 10 members',
+      'groupcast-resp',
+      'redis',
+      1.5,
+    ),
+  );
   out.push(
     ratioGoal(
       res,

@@ -125,6 +125,7 @@ Deno.test('TCP client on Deno: joins, exchanges, rejoins after the hub restarts'
     sc = await startSidecar({
       GROUPCAST_TCP_PORT: String(port),
       GROUPCAST_HTTP_PORT: String(httpPort),
+      GROUPCAST_RESP_PORT: 'off',
     });
     // The buffered message reaches the new hub (its history shows it) once b has rejoined.
     const history = async () => {

@@ -20,6 +20,7 @@ export async function startSidecar(env: Record<string, string> = {}): Promise<Si
       GROUPCAST_TCP_PORT: '0',
       GROUPCAST_UDP_PORT: 'off',
       GROUPCAST_HTTP_PORT: '0',
+      GROUPCAST_RESP_PORT: 'off',
       ...env,
     },
     stdout: 'piped',

@@ -17,6 +17,7 @@ export function startSidecarProcess(env: Record<string, string> = {}): Promise<S
       GROUPCAST_TCP_PORT: '0',
       GROUPCAST_UDP_PORT: 'off',
       GROUPCAST_HTTP_PORT: '0',
+      GROUPCAST_RESP_PORT: '0',
       ...env,
     },
     ['tcp', 'http'],

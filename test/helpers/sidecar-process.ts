@@ -20,6 +20,7 @@ export function startSidecarProcess(
       GROUPCAST_TCP_PORT: '0',
       GROUPCAST_UDP_PORT: 'off',
       GROUPCAST_HTTP_PORT: '0',
+      GROUPCAST_RESP_PORT: '0',
       ...env,
     },
     listeners,

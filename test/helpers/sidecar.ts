@@ -11,6 +11,7 @@ export function testOptions(overrides: Partial<SidecarOptions> = {}): SidecarOpt
     tcpPort: 0,
     udpPort: 0,
     httpPort: 0,
+    respPort: 0,
     logLevel: (process.env.TEST_LOG as SidecarOptions['logLevel']) ?? 'silent',
     ...overrides,
   };

@@ -9,7 +9,12 @@ import { TcpPeer } from '../helpers/tcp.ts';
 
 const NODE = process.execPath;
 const BIN = join(ROOT, 'sidecar', 'bin.js');
-const FREE = { GROUPCAST_TCP_PORT: '0', GROUPCAST_UDP_PORT: '0', GROUPCAST_HTTP_PORT: '0' };
+const FREE = {
+  GROUPCAST_TCP_PORT: '0',
+  GROUPCAST_UDP_PORT: '0',
+  GROUPCAST_HTTP_PORT: '0',
+  GROUPCAST_RESP_PORT: 'off',
+};
 
 test('npm start passes SocketForwarder dotted keys through to the sidecar', async () => {
   const env = {
@@ -18,6 +23,7 @@ test('npm start passes SocketForwarder dotted keys through to the sidecar', asyn
     'socketforwarder.host_address': '127.0.0.1',
     'socketforwarder.new_client_prefix': 'JOIN-ME:',
     GROUPCAST_HTTP_PORT: '0',
+    GROUPCAST_RESP_PORT: 'off',
   };
   const p = await startProcess('npm', ['start', '--silent'], env, ['tcp', 'udp']);
   try {
@@ -60,7 +66,11 @@ test('a listen backlog above net.core.somaxconn is named at start-up; the listen
 });
 
 test('the package bin honours dotted keys and SocketForwarder positional ports', async () => {
-  const env = { 'socketforwarder.udp.port': '0', GROUPCAST_HTTP_PORT: '0' };
+  const env = {
+    'socketforwarder.udp.port': '0',
+    GROUPCAST_HTTP_PORT: '0',
+    GROUPCAST_RESP_PORT: 'off',
+  };
   const p = await startProcess(NODE, [BIN, '0'], env, ['tcp', 'udp']);
   try {
     assert.match(p.addresses.tcp, /^0\.0\.0\.0:\d+$/, "SocketForwarder's default host");
@@ -75,6 +85,7 @@ test('underscore spellings work where a shell cannot set dotted names', async ()
     SOCKETFORWARDER_UDP_PORT: 'off',
     GROUPCAST_HOST: '127.0.0.1',
     GROUPCAST_HTTP_PORT: '0',
+    GROUPCAST_RESP_PORT: 'off',
   };
   const p = await startProcess(NODE, [BIN, 'serve'], env, ['tcp']);
   try {

@@ -240,7 +240,7 @@ test('listings show the members of every node, each tagged with its node', async
   await tcp(B, group);
   const list = async (sc: Sidecar) =>
     (await getJson(sc, '/groups')).json.groups.find((g: { group: string }) => g.group === group);
-  const want = { tcp: 2, udp: 0, sse: 1 };
+  const want = { tcp: 2, udp: 0, sse: 1, resp: 0 };
   await waitFor(
     async () => JSON.stringify((await list(A))?.counts) === JSON.stringify(want),
     3000,

@@ -96,6 +96,7 @@ test('under a flood of hostile clients, good members get every message and memor
       GROUPCAST_TCP_PORT: '0',
       GROUPCAST_UDP_PORT: '0',
       GROUPCAST_HTTP_PORT: '0',
+      GROUPCAST_RESP_PORT: 'off',
       GROUPCAST_LOG_LEVEL: 'error',
       GROUPCAST_JOIN_TIMEOUT: '1s',
       // Strict joins: with the SocketForwarder quiet wait, a trickle that pauses 50 ms (a busy

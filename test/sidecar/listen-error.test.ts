@@ -6,7 +6,12 @@ import * as assert from 'uvu/assert';
 import { ROOT, runProcess } from '../helpers/process.ts';
 
 const BIN = join(ROOT, 'sidecar', 'bin.js');
-const OFF = { GROUPCAST_TCP_PORT: 'off', GROUPCAST_UDP_PORT: 'off', GROUPCAST_HTTP_PORT: 'off' };
+const OFF = {
+  GROUPCAST_TCP_PORT: 'off',
+  GROUPCAST_UDP_PORT: 'off',
+  GROUPCAST_HTTP_PORT: 'off',
+  GROUPCAST_RESP_PORT: 'off',
+};
 
 /** A TCP port on 127.0.0.1 that someone else holds, for as long as `use` runs. */
 async function heldTcpPort<T>(use: (port: number) => Promise<T>): Promise<T> {
@@ -33,6 +38,7 @@ for (const [listener, env, flag, held] of [
   ['HTTP', 'GROUPCAST_HTTP_PORT', '--http-port', heldTcpPort],
   ['TCP', 'GROUPCAST_TCP_PORT', '--tcp-port', heldTcpPort],
   ['UDP', 'GROUPCAST_UDP_PORT', '--udp-port', heldUdpPort],
+  ['RESP', 'GROUPCAST_RESP_PORT', '--resp-port', heldTcpPort],
 ] as const) {
   test(`a ${listener} port in use: one line naming ${env} / ${flag} and the address, exit 1`, async () => {
     await held(async (port) => {
@@ -63,6 +69,7 @@ test('an address not on this machine names the listener and points at GROUPCAST_
     ...OFF,
     GROUPCAST_HOST: '192.0.2.1', // TEST-NET-1: never a local address
     GROUPCAST_HTTP_PORT: '0',
+    GROUPCAST_RESP_PORT: 'off',
   });
   assert.is(r.code, 1);
   assert.match(

@@ -80,6 +80,7 @@ test('GROUPCAST_LOG_FORMAT=pretty: a real sidecar logs a TCP join as "join <grou
     GROUPCAST_TCP_PORT: '0',
     GROUPCAST_UDP_PORT: 'off',
     GROUPCAST_HTTP_PORT: 'off',
+    GROUPCAST_RESP_PORT: 'off',
   };
   const p = spawnProcess(process.execPath, [BIN, 'serve'], env);
   try {
@@ -111,7 +112,12 @@ test('GROUPCAST_LOG_FORMAT=pretty: a real sidecar logs a TCP join as "join <grou
 });
 
 test('a sidecar whose stdout is a pipe logs JSON by default (auto)', async () => {
-  const env = { GROUPCAST_TCP_PORT: '0', GROUPCAST_UDP_PORT: 'off', GROUPCAST_HTTP_PORT: 'off' };
+  const env = {
+    GROUPCAST_TCP_PORT: '0',
+    GROUPCAST_UDP_PORT: 'off',
+    GROUPCAST_HTTP_PORT: 'off',
+    GROUPCAST_RESP_PORT: 'off',
+  };
   const p = spawnProcess(process.execPath, [BIN, 'serve'], env);
   try {
     await waitFor(() => p.stdout().includes('listening on'), 10_000, 'listening');

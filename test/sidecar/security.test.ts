@@ -173,7 +173,7 @@ test('binding beyond loopback without protection logs security warnings', () => 
   const base = resolveSidecarOptions({}, []).options;
   assert.equal(exposureWarnings(base), [], 'loopback: no warning');
   const exposed = exposureWarnings({ ...base, host: '0.0.0.0' });
-  assert.is(exposed.length, 3);
+  assert.is(exposed.length, 4);
   assert.ok(exposed.every((w) => w.startsWith('SECURITY WARNING')));
   const guarded = exposureWarnings({
     ...base,

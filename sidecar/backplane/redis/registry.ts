@@ -243,7 +243,7 @@ export class Registry {
     const counts = (await p.exec()) ?? [];
     const here = Date.now();
     this.#peers = names.map((node, i) => {
-      const members: GroupCounts = { tcp: 0, udp: 0, sse: 0 };
+      const members: GroupCounts = { tcp: 0, udp: 0, sse: 0, resp: 0 };
       const [err, values] = counts[i] ?? [];
       const list = err ? [] : ((values as string[] | undefined) ?? []);
       for (const text of list) addCounts(members, parseCounts(text));
@@ -329,7 +329,7 @@ export class Registry {
     const [epoch, seqText, evictedText, bytesText] =
       (metaErr ? [] : (meta as (string | null)[])) ?? [];
     if (!local && members.length === 0 && !epoch) return null;
-    const counts: GroupCounts = { tcp: 0, udp: 0, sse: 0 };
+    const counts: GroupCounts = { tcp: 0, udp: 0, sse: 0, resp: 0 };
     for (const m of members) counts[m.transport]++;
     const base: GroupDetail = local ?? {
       group: name,
@@ -361,22 +361,27 @@ export class Registry {
 }
 
 function formatCounts(c: GroupCounts): string {
-  return `${c.tcp} ${c.udp} ${c.sse}`;
+  return `${c.tcp} ${c.udp} ${c.sse} ${c.resp}`;
 }
 
 function parseCounts(text: string): GroupCounts {
-  const [tcp, udp, sse] = text.split(' ').map(Number);
-  return { tcp: tcp || 0, udp: udp || 0, sse: sse || 0 };
+  const [tcp, udp, sse, resp] = text.split(' ').map(Number);
+  return { tcp: tcp || 0, udp: udp || 0, sse: sse || 0, resp: resp || 0 };
 }
 
 function addCounts(to: GroupCounts, c: GroupCounts): void {
   to.tcp += c.tcp;
   to.udp += c.udp;
   to.sse += c.sse;
+  to.resp += c.resp;
 }
 
 function blankSummary(name: string, byName: Map<string, GroupSummary>): GroupSummary {
-  const s: GroupSummary = { group: name, counts: { tcp: 0, udp: 0, sse: 0 }, lastId: null };
+  const s: GroupSummary = {
+    group: name,
+    counts: { tcp: 0, udp: 0, sse: 0, resp: 0 },
+    lastId: null,
+  };
   byName.set(name, s);
   return s;
 }

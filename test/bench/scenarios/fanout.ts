@@ -2,10 +2,10 @@
 import { type Context, compare, sharedTargets } from '../context.ts';
 import { tcpJob } from '../jobs.ts';
 import { forwarder, nats, redis } from '../targets/baselines.ts';
-import { groupcast } from '../targets/groupcast.ts';
+import { groupcast, groupcastResp } from '../targets/groupcast.ts';
 
 export async function fanout(ctx: Context): Promise<void> {
-  const field = await sharedTargets(ctx, [groupcast, redis, nats, forwarder]);
+  const field = await sharedTargets(ctx, [groupcast, groupcastResp, redis, nats, forwarder]);
   const cases: { n: number; payload: number }[] = ctx.settings.fanouts.map((n) => ({
     n,
     payload: 100,

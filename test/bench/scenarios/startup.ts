@@ -32,6 +32,7 @@ export async function startup(ctx: Context): Promise<void> {
           GROUPCAST_TCP_PORT: '0',
           GROUPCAST_UDP_PORT: '0',
           GROUPCAST_HTTP_PORT: '0',
+          GROUPCAST_RESP_PORT: 'off',
           GROUPCAST_LOG_FORMAT: 'json',
         },
       },

@@ -36,6 +36,8 @@ export async function startGroupcast(name: string, opts: StartOptions = {}): Pro
       GROUPCAST_UDP_PORT: String(udp),
       GROUPCAST_HTTP_PORT: String(http),
       GROUPCAST_LOG_LEVEL: 'warn',
+      // Off unless a target drives it (its default port would clash between targets).
+      GROUPCAST_RESP_PORT: 'off',
       // Every load generator connects from 127.0.0.1: lift the per-address limits.
       GROUPCAST_MAX_CONNECTIONS: '100000',
       GROUPCAST_MAX_CONNECTIONS_PER_IP: '100000',
@@ -69,4 +71,19 @@ export const groupcast: TargetSpec = {
   name: 'groupcast',
   unavailable: () => null,
   start: (opts) => startGroupcast('groupcast', opts),
+};
+
+/** The same sidecar driven by the bench's Redis driver over its RESP port, as redis-server is. */
+export const groupcastResp: TargetSpec = {
+  name: 'groupcast-resp',
+  unavailable: () => null,
+  async start(opts = {}) {
+    const port = await freePort();
+    const running = await startGroupcast('groupcast-resp', {
+      ...opts,
+      env: { ...opts.env, GROUPCAST_RESP_PORT: String(port) },
+    });
+    await waitForPort(port, running.procs[0]);
+    return { ...running, tcp: { addr: { host: LOCALHOST, port }, protocol: 'redis' } };
+  },
 };
