@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { errorFromAnswer } from '../../api/sidecar-client.ts';
+import { errorFromAnswer } from '../../api/edge/sidecar-client.ts';
 import { Backoff } from '../../shared/backoff.ts';
 import { GroupcastError } from '../../shared/errors.ts';
 import { EDGE_OPTIONS, resolveEdgeOptions } from '../../shared/options/edge.ts';

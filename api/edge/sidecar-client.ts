@@ -1,6 +1,6 @@
-import { fromBase64, textEncoder } from '../shared/bytes.ts';
-import { ERROR_CODES, type ErrorCode, GroupcastError, UpstreamError } from '../shared/errors.ts';
-import type { GapInfo } from '../shared/sse.ts';
+import { fromBase64, textEncoder } from '../../shared/bytes.ts';
+import { ERROR_CODES, type ErrorCode, GroupcastError, UpstreamError } from '../../shared/errors.ts';
+import type { GapInfo } from '../../shared/sse.ts';
 
 export interface SidecarClientOptions {
   /** Base URL of the sidecar's HTTP API, e.g. `http://127.0.0.1:7480`. */

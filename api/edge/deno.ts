@@ -1,7 +1,7 @@
-// The edge worker on Deno: `deno task edge` (or `deno run --allow-net --allow-env api/deno.ts`).
+// The edge worker on Deno: `deno task edge` (or `deno run --allow-net --allow-env api/edge/deno.ts`).
 import type { Context } from 'hono';
-import { CannotListenError, GroupcastError } from '../shared/errors.ts';
-import { EDGE_OPTIONS } from '../shared/options/edge.ts';
+import { CannotListenError, GroupcastError } from '../../shared/errors.ts';
+import { EDGE_OPTIONS } from '../../shared/options/edge.ts';
 import { createEdge, type Edge } from './edge.ts';
 
 function usage(): string {

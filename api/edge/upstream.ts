@@ -1,18 +1,18 @@
-import { Backoff } from '../shared/backoff.ts';
-import { concatBytes, textDecoder } from '../shared/bytes.ts';
+import { Backoff } from '../../shared/backoff.ts';
+import { concatBytes, textDecoder } from '../../shared/bytes.ts';
 import {
   type GroupcastError,
   SlowConsumerError,
   toGroupcastError,
   UpstreamError,
-} from '../shared/errors.ts';
-import type { StartPoint, Subscriber } from '../shared/hub.ts';
-import { batchOf, formatId, parseId } from '../shared/message.ts';
-import { encodeBatch, encodeGap, encodePosition, type GapInfo } from '../shared/sse.ts';
-import { BlockKind, type SseBlock, SseBlockSplitter } from '../shared/sse-blocks.ts';
-import { SseFanout, type SseTarget } from '../shared/sse-fanout.ts';
-import { SseParser } from '../shared/sse-parser.ts';
-import { parseIdBytes, SseRun } from '../shared/sse-run.ts';
+} from '../../shared/errors.ts';
+import type { StartPoint, Subscriber } from '../../shared/hub.ts';
+import { batchOf, formatId, parseId } from '../../shared/message.ts';
+import { encodeBatch, encodeGap, encodePosition, type GapInfo } from '../../shared/sse.ts';
+import { BlockKind, type SseBlock, SseBlockSplitter } from '../../shared/sse-blocks.ts';
+import { SseFanout, type SseTarget } from '../../shared/sse-fanout.ts';
+import { SseParser } from '../../shared/sse-parser.ts';
+import { parseIdBytes, SseRun } from '../../shared/sse-run.ts';
 import type { EdgeStats } from './edge-stats.ts';
 import { groupPath, type SidecarClient, wirePayload } from './sidecar-client.ts';
 

@@ -1,6 +1,6 @@
-import { GroupcastError } from '../shared/errors.ts';
-import type { PublishResult } from '../shared/hub.ts';
-import { FRAMES_TYPE, joinFrames } from './body.ts';
+import { GroupcastError } from '../../shared/errors.ts';
+import type { PublishResult } from '../../shared/hub.ts';
+import { FRAMES_TYPE, joinFrames } from '../body.ts';
 
 /** Sends one body to the sidecar's publish route of a group and returns its answer. */
 export type SendPublish = (

@@ -1,6 +1,6 @@
-import { GroupcastError, LimitError, toGroupcastError } from '../shared/errors.ts';
-import type { FramingName } from '../shared/framing/index.ts';
-import { validateGroupId } from '../shared/group-id.ts';
+import { GroupcastError, LimitError, toGroupcastError } from '../../shared/errors.ts';
+import type { FramingName } from '../../shared/framing/index.ts';
+import { validateGroupId } from '../../shared/group-id.ts';
 import type {
   GroupDetail,
   GroupSummary,
@@ -13,19 +13,19 @@ import type {
   StartPoint,
   Subscriber,
   Subscription,
-} from '../shared/hub.ts';
+} from '../../shared/hub.ts';
 import {
   DEFAULT_UPSTREAM_IDLE_MS,
   DEFAULT_UPSTREAM_RETRY_MAX_MS,
   DEFAULT_UPSTREAM_RETRY_MIN_MS,
   DEFAULT_UPSTREAM_TIMEOUT_MS,
-} from '../shared/options/edge.ts';
+} from '../../shared/options/edge.ts';
 import {
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_SSE_QUEUE_BYTES,
-} from '../shared/options/sidecar.ts';
+} from '../../shared/options/sidecar.ts';
 import { renderEdgeMetrics } from './edge-metrics.ts';
 import { EdgeStats } from './edge-stats.ts';
 import { PublishQueue } from './publish-queue.ts';
