@@ -72,7 +72,7 @@ try {
         log('info', `http listening on ${address}`, {
           transport: 'http',
           address,
-          sidecar: hub.client.url,
+          sidecar: hub.sidecar.url,
         });
       },
     },
