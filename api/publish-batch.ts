@@ -17,7 +17,9 @@ export type PublishReply =
  * Publishes a batch in order, slice by slice. One slice is one hub batch (one SSE frame set, one
  * Redis transaction), so a 16 MiB NDJSON body never holds the event loop for its whole length.
  * Messages from other publishers may fall between slices; within the batch the order is kept.
- * A slice that fails ends the request with its error; earlier slices stay published.
+ * Only the first slice can be refused for a congested group (GROUP_BUSY); later ones wait for
+ * it. A later slice that fails otherwise (BACKPLANE_BUSY) ends the request with its error, and
+ * the earlier slices stay published.
  */
 export async function publishBatch(
   hub: Hub,
@@ -46,6 +48,7 @@ export async function publishBatch(
       group,
       at === 0 && end === payloads.length ? payloads : payloads.slice(at, end),
       origin,
+      { continuing: at > 0 },
     );
     if (at === 0) firstId = r.ids[0] ?? '';
     lastId = r.ids.at(-1) ?? lastId;

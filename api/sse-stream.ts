@@ -127,9 +127,13 @@ export class SseStream implements Subscriber {
       this.#cut(reason);
       return;
     }
-    if (reason) this.#enqueue(encodeClose(reason.code, reason.message));
     this.#closed = true;
-    this.#controller.close();
+    try {
+      if (reason) this.#enqueue(encodeClose(reason.code, reason.message));
+      this.#controller.close();
+    } catch {
+      // The runtime already ended the stream (its connection went): nothing left to send.
+    }
     this.#end(reason);
   }
 

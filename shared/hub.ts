@@ -11,7 +11,12 @@ export interface Hub {
   /** Framing of the hub's TCP members: decides which payloads can be carried. */
   readonly framing: FramingName;
   /** Publishes payloads into a group, in order. Throws a GroupcastError for bad input. */
-  publish(group: string, payloads: Uint8Array[], origin: Origin): Promise<PublishResult>;
+  publish(
+    group: string,
+    payloads: Uint8Array[],
+    origin: Origin,
+    options?: PublishOptions,
+  ): Promise<PublishResult>;
   /**
    * Takes room for a request body of `bytes` before it is read; throws OVER_BUDGET when the
    * hub's memory budget is used up. Returns the release. Absent: the hub keeps no budget.
@@ -39,6 +44,15 @@ export interface Hub {
   health(): Promise<HealthReport>;
   /** Prometheus text exposition. */
   metrics(): Promise<string>;
+}
+
+export interface PublishOptions {
+  /**
+   * A later slice of a request whose first slice was published: it waits for a congested group
+   * as long as it takes instead of being refused (GROUP_BUSY), so a request is never refused
+   * half-published for that.
+   */
+  continuing?: boolean;
 }
 
 export interface Origin {

@@ -1,10 +1,10 @@
-import type { LocalHub } from './hub.ts';
+import type { HubView } from './hub-view.ts';
 
 /**
  * What /healthz adds for a reader at a glance (the dashboard): the counters the sidecar keeps,
  * as /metrics has them but in JSON, and the limits the connections are measured against.
  */
-export function healthCounters(hub: LocalHub) {
+export function healthCounters(hub: HubView) {
   const o = hub.options;
   return {
     traffic: structuredClone(hub.stats.byTransport),

@@ -15,6 +15,7 @@ import type {
   Hub,
   ListenerStatus,
   Origin,
+  PublishOptions,
   PublishResult,
   StartPoint,
   Subscriber,
@@ -22,20 +23,23 @@ import type {
 } from '../shared/hub.ts';
 import { type Batch, formatId, type Transport } from '../shared/message.ts';
 import type { SidecarOptions } from '../shared/options/sidecar.ts';
-import { MemoryBackplane } from './backplane/memory.ts';
-import type { Backplane } from './backplane/types.ts';
+import type { Backplane, BackplaneHealth, BackplaneHost } from './backplane/types.ts';
 import { FlowControl } from './flow.ts';
 import { Group } from './group.ts';
 import { groupActivity } from './group-activity.ts';
 import { healthCounters } from './health-counters.ts';
 import { History } from './history.ts';
 import type { HubPort } from './hub-port.ts';
+import type { HubView } from './hub-view.ts';
 import type { Logger } from './logger.ts';
 import { type Member, memberInfo } from './member.ts';
 import { MEMORY_KINDS, MemoryBudget, type MemoryKind } from './memory-budget.ts';
 import { renderMetrics } from './metrics.ts';
 import { SseMember } from './sse-member.ts';
 import { Stats } from './stats.ts';
+
+/** Health of a sidecar with no backplane: nothing to be cut off from. */
+const ALONE: BackplaneHealth = { degraded: false, detail: { kind: 'memory' } };
 
 export type HubOptions = Pick<
   SidecarOptions,
@@ -57,7 +61,7 @@ export type HubOptions = Pick<
  * The sidecar's in-process hub: the group registry, fan-out and history. TCP, UDP and the HTTP
  * API all publish and subscribe through it; its backplane decides what other nodes see.
  */
-export class LocalHub implements Hub, HubPort {
+export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
   readonly options: HubOptions;
   readonly framing: HubOptions['tcpFraming'];
   readonly codec: Framing;
@@ -65,7 +69,8 @@ export class LocalHub implements Hub, HubPort {
   readonly log: Logger;
   /** This sidecar's id among the nodes sharing groups (shown in /healthz and on members). */
   readonly node: string;
-  readonly backplane: Backplane;
+  /** Shares this node's groups with other sidecars (Redis); null for a sidecar on its own. */
+  readonly cluster: Backplane | null;
   readonly flow: FlowControl;
   readonly budget: MemoryBudget;
   /** Listener states, filled in by the servers. */
@@ -82,7 +87,7 @@ export class LocalHub implements Hub, HubPort {
     options: HubOptions,
     log: Logger,
     node: string = nanoid(10),
-    backplane: (hub: LocalHub) => Backplane = () => new MemoryBackplane(),
+    cluster: ((hub: LocalHub) => Backplane) | null = null,
   ) {
     this.options = options;
     this.framing = options.tcpFraming;
@@ -96,7 +101,7 @@ export class LocalHub implements Hub, HubPort {
       queuedBytes: () => this.#queuedBytes(),
       histories: () => this.#histories(),
     });
-    this.backplane = backplane(this);
+    this.cluster = cluster ? cluster(this) : null;
   }
 
   /**
@@ -212,7 +217,7 @@ export class LocalHub implements Hub, HubPort {
     }
     this.#wake(group);
     group.add(member);
-    this.backplane.joined(group, member);
+    this.cluster?.joined(group, member);
     this.log.info(
       { group: name, member: member.id, transport: member.transport, remote: member.remote },
       'join',
@@ -225,7 +230,7 @@ export class LocalHub implements Hub, HubPort {
     if (reason === 'SLOW_CONSUMER' && member.transport !== 'udp') {
       this.stats.slowConsumers[member.transport]++;
     }
-    this.backplane.left(group, member);
+    this.cluster?.left(group, member);
     this.log.info(
       {
         group: group.name,
@@ -285,7 +290,9 @@ export class LocalHub implements Hub, HubPort {
     const s = this.stats.byTransport[transport];
     s.messagesIn += batch.count;
     s.bytesIn += batch.payloadBytes;
-    const recipients = this.backplane.publish(group, batch, origin);
+    const recipients = this.cluster
+      ? this.cluster.publish(group, batch, origin)
+      : group.publish(batch, origin);
     if (origin === null && group.size === 0) {
       // A publish into an idle group restarts its time to live.
       this.#wake(group);
@@ -294,7 +301,12 @@ export class LocalHub implements Hub, HubPort {
     return recipients;
   }
 
-  async publish(name: string, payloads: Uint8Array[], origin: Origin): Promise<PublishResult> {
+  async publish(
+    name: string,
+    payloads: Uint8Array[],
+    origin: Origin,
+    options: PublishOptions = {},
+  ): Promise<PublishResult> {
     validateGroupId(name);
     for (const p of payloads) {
       if (p.byteLength > this.options.maxMessageBytes) {
@@ -303,14 +315,18 @@ export class LocalHub implements Hub, HubPort {
     }
     let group = this.groupFor(name);
     if (group.congested) {
-      // A recipient is behind: the POST waits (bounded) instead of growing its queue.
-      await group.drained(this.options.publishWaitMs);
+      // A recipient is behind: the POST waits (bounded) instead of growing its queue; a later
+      // slice of a POST already under way waits as long as it takes.
+      const g = group;
+      await (options.continuing
+        ? new Promise<void>((resolve) => g.whenDrained(resolve))
+        : group.drained(this.options.publishWaitMs));
       group = this.groupFor(name);
     }
     const batch = this.codec.encode(payloads);
-    this.backplane.admit(batch.wire.byteLength);
+    this.cluster?.admit(batch.wire.byteLength);
     const recipients = this.publishBatch(group, batch, null, origin.transport);
-    const numbered = this.backplane.numbered(batch);
+    const numbered = this.cluster?.numbered(batch);
     if (numbered) await numbered;
     const ids: string[] = [];
     for (let i = 0; i < batch.count; i++) ids.push(batch.id(i));
@@ -323,8 +339,8 @@ export class LocalHub implements Hub, HubPort {
     const member = new SseMember(nanoid(10), subscriber);
     const group = this.join(name, member);
     this.connections.sse++;
-    const replayed = this.backplane.replay(group, member, start);
-    if (replayed) await replayed;
+    if (this.cluster) await this.cluster.replay(group, member, start);
+    else group.replay(member, start);
     let done = false;
     return {
       unsubscribe: (reason?: GroupcastError) => {
@@ -338,7 +354,9 @@ export class LocalHub implements Hub, HubPort {
 
   async history(name: string, start: StartPoint, limit: number): Promise<HistoryPage | null> {
     validateGroupId(name);
-    return this.backplane.page(name, start, limit, this.#groups.get(name));
+    const local = this.#groups.get(name);
+    if (!this.cluster) return local?.page(start, limit) ?? null;
+    return this.cluster.page(name, start, limit, local);
   }
 
   async groups(): Promise<GroupSummary[]> {
@@ -352,11 +370,12 @@ export class LocalHub implements Hub, HubPort {
       });
     }
     out.sort((a, b) => (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
-    return this.backplane.groups(out);
+    return this.cluster ? this.cluster.groups(out) : out;
   }
 
   async group(name: string): Promise<GroupDetail | null> {
-    return this.backplane.group(name, this.localGroup(name));
+    const local = this.localGroup(name);
+    return this.cluster ? this.cluster.group(name, local) : local;
   }
 
   /** One group as this node alone sees it. */
@@ -389,7 +408,7 @@ export class LocalHub implements Hub, HubPort {
 
   async health(): Promise<HealthReport> {
     const down = Object.values(this.listeners).some((l) => !l.listening);
-    const backplane = this.backplane.health();
+    const backplane: BackplaneHealth = this.cluster?.health() ?? ALONE;
     return {
       status: this.#closed || down ? 'down' : backplane.degraded ? 'degraded' : 'ok',
       node: this.node,
@@ -428,7 +447,17 @@ export class LocalHub implements Hub, HubPort {
     this.budget.stop();
     for (const g of this.#groups.values()) {
       if (g.expiry) clearTimeout(g.expiry);
-      for (const m of [...g.members]) m.close(new GroupcastError('SHUTTING_DOWN'));
+      for (const m of [...g.members]) {
+        // One member that fails to close must not stop the others (or the shutdown).
+        try {
+          m.close(new GroupcastError('SHUTTING_DOWN'));
+        } catch (err) {
+          this.log.warn(
+            { group: g.name, member: m.id, err: (err as Error).message },
+            'member close failed',
+          );
+        }
+      }
     }
   }
 }

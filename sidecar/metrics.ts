@@ -1,11 +1,11 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
-import type { LocalHub } from './hub.ts';
+import type { HubView } from './hub-view.ts';
 import { MEMORY_KINDS } from './memory-budget.ts';
 
-const registries = new WeakMap<LocalHub, Registry>();
+const registries = new WeakMap<HubView, Registry>();
 
 /** Prometheus text for a hub; the registry is built on the first scrape and reads the hub's plain counters. */
-export function renderMetrics(hub: LocalHub): Promise<string> {
+export function renderMetrics(hub: HubView): Promise<string> {
   let reg = registries.get(hub);
   if (!reg) {
     reg = buildRegistry(hub);
@@ -14,7 +14,7 @@ export function renderMetrics(hub: LocalHub): Promise<string> {
   return reg.metrics();
 }
 
-function buildRegistry(hub: LocalHub): Registry {
+function buildRegistry(hub: HubView): Registry {
   const register = new Registry();
   collectDefaultMetrics({ register, prefix: 'groupcast_' });
   const transports = ['tcp', 'udp', 'sse', 'http'] as const;
@@ -183,6 +183,6 @@ function buildRegistry(hub: LocalHub): Registry {
       this.inc(hub.flow.stalls);
     },
   });
-  hub.backplane.registerMetrics(register);
+  hub.cluster?.registerMetrics(register);
   return register;
 }

@@ -83,8 +83,8 @@ export async function serve(argv: readonly string[]): Promise<void> {
     process.exit(1);
   }
   log.info(
-    { node: sidecar.hub.node, backplane: sidecar.hub.backplane.kind },
-    `node ${sidecar.hub.node} (${sidecar.hub.backplane.kind === 'redis' ? 'sharing groups over Redis' : 'groups in memory'})`,
+    { node: sidecar.hub.node, backplane: sidecar.hub.cluster?.kind ?? 'memory' },
+    `node ${sidecar.hub.node} (${sidecar.hub.cluster ? 'sharing groups over Redis' : 'groups in memory'})`,
   );
   // Where it listens is always printed, whatever the log level: scripts wait for these lines.
   const always = log.child({}, { level: 'info' });

@@ -63,14 +63,17 @@ export async function startSidecar(
     options,
     log,
     node,
-    redisUrl ? (h) => new RedisBackplane(h, { ...options, redisUrl }, log) : undefined,
+    redisUrl ? (h) => new RedisBackplane(h, { ...options, redisUrl }, log) : null,
   );
   warnIfBacklogCapped(options.listenBacklog, log);
   const addresses: Sidecar['addresses'] = {};
   const closers: (() => Promise<void>)[] = [];
   try {
-    await hub.backplane.start();
-    closers.push(() => hub.backplane.close());
+    const cluster = hub.cluster;
+    if (cluster) {
+      await cluster.start();
+      closers.push(() => cluster.close());
+    }
     if (options.tcpPort !== null) {
       const tcp = new TcpServer(hub, options);
       const port = options.tcpPort;

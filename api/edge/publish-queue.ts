@@ -1,6 +1,7 @@
 import { GroupcastError } from '../../shared/errors.ts';
 import type { PublishResult } from '../../shared/hub.ts';
 import { FRAMES_TYPE, joinFrames } from '../body.ts';
+import { PUBLISH_SLICE_BYTES, REPLY_IDS_MAX } from '../publish-batch.ts';
 
 /** Sends one body to the sidecar's publish route of a group and returns its answer. */
 export type SendPublish = (
@@ -17,11 +18,14 @@ export type SendPublish = (
  * batches and the most POSTs a second in the bench; two split them and gained no latency.
  */
 const IN_FLIGHT = 1;
+/** POSTs joined into one request carry at most this many messages: the sidecar lists each id. */
+const JOINED_MESSAGES_MAX = REPLY_IDS_MAX;
 
 /**
  * Codes a sidecar gives a batch for what one of its messages is (too large, unframeable, ...):
  * the batch is then sent again message by message, so each POST gets its own answer, as it
- * would have alone. The sidecar takes a batch all or nothing, so nothing was published twice.
+ * would have alone. Those codes refuse a batch before any of it is published, so nothing is
+ * published twice.
  */
 const PER_MESSAGE = new Set([
   'MESSAGE_TOO_LARGE',
@@ -57,7 +61,8 @@ export class PublishQueue {
 
   constructor(send: SendPublish, maxBatchBytes: number) {
     this.#send = send;
-    this.#maxBatchBytes = maxBatchBytes;
+    // One slice of the sidecar's at most: a batch is then taken or refused whole.
+    this.#maxBatchBytes = Math.min(maxBatchBytes, PUBLISH_SLICE_BYTES);
   }
 
   publish(group: string, payloads: Uint8Array[]): Promise<PublishResult> {
@@ -79,8 +84,16 @@ export class PublishQueue {
     while (st.inFlight < IN_FLIGHT && st.waiting.length > 0) {
       let take = 1;
       let bytes = st.waiting[0].bytes;
-      while (take < st.waiting.length && bytes + st.waiting[take].bytes <= this.#maxBatchBytes) {
+      let messages = st.waiting[0].payloads.length;
+      // Within one slice of the sidecar's (so the batch is taken or refused whole) and within
+      // the count its answer lists every id for.
+      while (
+        take < st.waiting.length &&
+        bytes + st.waiting[take].bytes <= this.#maxBatchBytes &&
+        messages + st.waiting[take].payloads.length <= JOINED_MESSAGES_MAX
+      ) {
         bytes += st.waiting[take].bytes;
+        messages += st.waiting[take].payloads.length;
         take++;
       }
       const items = st.waiting.splice(0, take);

@@ -1,16 +1,27 @@
 import type { Registry } from 'prom-client';
+import type { Framing, FramingName } from '../../shared/framing/index.ts';
 import type { GroupDetail, GroupSummary, HistoryPage, StartPoint } from '../../shared/hub.ts';
 import type { Batch } from '../../shared/message.ts';
 import type { Group, SseMember } from '../group.ts';
 import type { Member } from '../member.ts';
 
+/** What a backplane needs of the hub it serves: its identity, its framing and its groups. */
+export interface BackplaneHost {
+  readonly node: string;
+  readonly framing: FramingName;
+  readonly codec: Framing;
+  findGroup(name: string): Group | undefined;
+  allGroups(): IterableIterator<Group>;
+}
+
 /**
- * How this node's groups meet the same groups on other nodes. The hub calls it at each point
- * where a cluster differs from one process: publishing, numbering, replay, listings, health.
- * `memory` is one process (today's hub, unchanged); `redis` shares groups between sidecars.
+ * How this node's groups meet the same groups on other nodes (Redis). The hub owns its groups
+ * and their delivery; it calls a backplane, when it has one, at each point where a cluster
+ * differs from one process: numbering and shipping batches, replay, listings, health. Without
+ * one (a single sidecar) the hub calls its groups directly.
  */
 export interface Backplane {
-  readonly kind: 'memory' | 'redis';
+  readonly kind: 'redis';
   /** Starts sharing. Never fails because the backplane is out of reach: it keeps retrying. */
   start(): Promise<void>;
   /**
@@ -49,5 +60,5 @@ export interface BackplaneHealth {
   /** True while sharing is interrupted: the node serves its own members only. */
   degraded: boolean;
   /** Shown under `backplane` in /healthz. */
-  detail: { kind: Backplane['kind']; [field: string]: unknown };
+  detail: { kind: Backplane['kind'] | 'memory'; [field: string]: unknown };
 }

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick | --full] [--only fanout,latency,edge,...] [--profile]`
+ * `npm run bench [-- --quick | --full] [--only fanout,latency,burst,edge,...] [--profile]`
  * `npm run bench -- --report [bench-results.json]` prints the tables of an earlier run.
  *
  * Starts every target itself on 127.0.0.1, runs each scenario with targets alternating round by
@@ -16,6 +16,7 @@ import { killAll, ROOT, workDir } from './procs.ts';
 import { byArea, formatTop, topFunctions } from './profile.ts';
 import { absoluteTable, goalTable, pivotTable, ratioTable } from './report.ts';
 import { Results } from './results.ts';
+import { burst } from './scenarios/burst.ts';
 import { cluster } from './scenarios/cluster.ts';
 import { edgeScenario } from './scenarios/edge.ts';
 import { fanout } from './scenarios/fanout.ts';
@@ -38,6 +39,7 @@ const SCENARIOS: [string, (ctx: Context) => Promise<void>][] = [
   ['udp', udp],
   ['latency', latency],
   ['slow', slow],
+  ['burst', burst],
   ['memory', memory],
   ['cluster', cluster],
   ['edge', edgeScenario],

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { parseId } from '../../shared/message.ts';
 import type { SidecarOptions } from '../../shared/options/sidecar.ts';
 import type { Sidecar } from '../../sidecar/server.ts';
-import { inspector, waitListening } from '../helpers/cluster.ts';
+import { inspector, metricMatch, waitListening } from '../helpers/cluster.ts';
 import { baseUrl, getJson } from '../helpers/http.ts';
 import { type Started, startProcess } from '../helpers/process.ts';
 import { freePort, type RedisServer, startRedis } from '../helpers/redis.ts';
@@ -38,10 +38,7 @@ async function health(sc: Sidecar) {
   return getJson(sc, '/healthz');
 }
 
-async function metric(sc: Sidecar, pattern: RegExp): Promise<number> {
-  const text = await (await fetch(`${baseUrl(sc)}/metrics`)).text();
-  return Number(pattern.exec(text)?.[1] ?? 0);
-}
+const metric = metricMatch;
 
 const UNSHARED_DOWN = /^groupcast_backplane_unshared_messages_total\{reason="down"\} (\d+)$/m;
 

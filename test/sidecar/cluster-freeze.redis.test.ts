@@ -4,12 +4,10 @@ import { parseId } from '../../shared/message.ts';
 import type { SidecarOptions } from '../../shared/options/sidecar.ts';
 import type { Sidecar } from '../../sidecar/server.ts';
 import { type Audit, auditLines, auditSse, describeAudit, Traffic } from '../helpers/audit.ts';
-import { inspector, waitListening } from '../helpers/cluster.ts';
-import { baseUrl, getJson } from '../helpers/http.ts';
+import { inspector, joinSse, joinTcp, metricMatch, waitListening } from '../helpers/cluster.ts';
+import { getJson } from '../helpers/http.ts';
 import { startRedis } from '../helpers/redis.ts';
 import { sleep, startTestSidecar, waitFor } from '../helpers/sidecar.ts';
-import { SseClient } from '../helpers/sse.ts';
-import { TcpPeer } from '../helpers/tcp.ts';
 
 // Redis frozen (SIGSTOP) longer than the 5 s a command may go unanswered, mid-traffic, with
 // natural timing: the publishing node gives its transactions up and numbers them itself, and
@@ -37,25 +35,11 @@ test.after(async () => {
   await redis.stop();
 });
 
-async function tcp(sc: Sidecar, group: string): Promise<TcpPeer> {
-  const before = sc.hub.findGroup(group)?.counts.tcp ?? 0;
-  const p = await TcpPeer.open(sc.addresses.tcp as string, group);
-  open.push(p);
-  await waitFor(() => sc.hub.findGroup(group)?.counts.tcp === before + 1, 2000, 'tcp join');
-  return p;
-}
+const tcp = (sc: Sidecar, group: string) => joinTcp(sc, group, open);
 
-async function sse(sc: Sidecar, group: string): Promise<SseClient> {
-  const c = await SseClient.open(`${baseUrl(sc)}/groups/${group}/events`);
-  open.push(c);
-  await waitFor(() => sc.hub.findGroup(group)?.counts.sse === 1, 2000, 'sse join');
-  return c;
-}
+const sse = (sc: Sidecar, group: string) => joinSse(sc, group, open);
 
-async function metric(sc: Sidecar, re: RegExp): Promise<number> {
-  const text = await (await fetch(`${baseUrl(sc)}/metrics`)).text();
-  return Number(re.exec(text)?.[1] ?? 0);
-}
+const metric = metricMatch;
 
 const LOST = /kind="lost"\} (\d+)/;
 

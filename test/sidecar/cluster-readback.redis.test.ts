@@ -4,13 +4,11 @@ import { parseId } from '../../shared/message.ts';
 import type { SidecarOptions } from '../../shared/options/sidecar.ts';
 import type { Sidecar } from '../../sidecar/server.ts';
 import { type Audit, auditLines, auditSse, describeAudit, Traffic } from '../helpers/audit.ts';
-import { inspector, waitListening } from '../helpers/cluster.ts';
-import { baseUrl, getJson } from '../helpers/http.ts';
+import { inspector, joinSse, joinTcp, metricMatch, waitListening } from '../helpers/cluster.ts';
+import { getJson } from '../helpers/http.ts';
 import { TcpProxy } from '../helpers/proxy.ts';
 import { startRedis } from '../helpers/redis.ts';
 import { sleep, startTestSidecar, waitFor } from '../helpers/sidecar.ts';
-import { SseClient } from '../helpers/sse.ts';
-import { TcpPeer } from '../helpers/tcp.ts';
 
 // Node B reaches Redis through a proxy, so one of its two connections (commands, pub/sub) can be
 // held down while the other works and Redis stays up for node A.
@@ -44,25 +42,11 @@ test.after(async () => {
   await redis.stop();
 });
 
-async function tcp(sc: Sidecar, group: string): Promise<TcpPeer> {
-  const before = sc.hub.findGroup(group)?.counts.tcp ?? 0;
-  const p = await TcpPeer.open(sc.addresses.tcp as string, group);
-  open.push(p);
-  await waitFor(() => sc.hub.findGroup(group)?.counts.tcp === before + 1, 2000, 'tcp join');
-  return p;
-}
+const tcp = (sc: Sidecar, group: string) => joinTcp(sc, group, open);
 
-async function sse(sc: Sidecar, group: string): Promise<SseClient> {
-  const c = await SseClient.open(`${baseUrl(sc)}/groups/${group}/events`);
-  open.push(c);
-  await waitFor(() => sc.hub.findGroup(group)?.counts.sse === 1, 2000, 'sse join');
-  return c;
-}
+const sse = (sc: Sidecar, group: string) => joinSse(sc, group, open);
 
-async function metric(sc: Sidecar, re: RegExp): Promise<number> {
-  const text = await (await fetch(`${baseUrl(sc)}/metrics`)).text();
-  return Number(re.exec(text)?.[1] ?? 0);
-}
+const metric = metricMatch;
 
 async function healthy(sc: Sidecar): Promise<boolean> {
   return (await getJson(sc, '/healthz')).json.status === 'ok';

@@ -4,7 +4,7 @@ import { parseId } from '../../shared/message.ts';
 import type { SidecarOptions } from '../../shared/options/sidecar.ts';
 import type { Sidecar } from '../../sidecar/server.ts';
 import { auditLines, auditSse, describeAudit, Traffic } from '../helpers/audit.ts';
-import { inspector, waitListening } from '../helpers/cluster.ts';
+import { inspector, metricMatch, waitListening } from '../helpers/cluster.ts';
 import { baseUrl, post } from '../helpers/http.ts';
 import { startRedis } from '../helpers/redis.ts';
 import { sleep, startTestSidecar, waitFor } from '../helpers/sidecar.ts';
@@ -37,10 +37,7 @@ async function tcp(sc: Sidecar, group: string): Promise<TcpPeer> {
   return p;
 }
 
-async function metric(sc: Sidecar, re: RegExp): Promise<number> {
-  const text = await (await fetch(`${baseUrl(sc)}/metrics`)).text();
-  return Number(re.exec(text)?.[1] ?? 0);
-}
+const metric = metricMatch;
 
 /** Drops node B's pub/sub connection the way a network blip or Redis's buffer limit would. */
 async function killSubscriberOfB(): Promise<void> {

@@ -2,11 +2,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { SidecarOptions } from '../../shared/options/sidecar.ts';
 import type { Sidecar } from '../../sidecar/server.ts';
-import { inspector, waitListening } from '../helpers/cluster.ts';
-import { baseUrl, getJson, post } from '../helpers/http.ts';
+import { inspector, joinSse, waitListening } from '../helpers/cluster.ts';
+import { getJson, post } from '../helpers/http.ts';
 import { startRedis } from '../helpers/redis.ts';
 import { sleep, startTestSidecar, waitFor } from '../helpers/sidecar.ts';
-import { SseClient, type SseEvent } from '../helpers/sse.ts';
+import type { SseEvent } from '../helpers/sse.ts';
 import { TcpPeer } from '../helpers/tcp.ts';
 
 // The publish time on the wire: `event: time` before each batch's messages, on one sidecar,
@@ -23,13 +23,7 @@ const A = await startTestSidecar({ ...common, nodeId: 'time-a' });
 const B = await startTestSidecar({ ...common, nodeId: 'time-b' });
 const open: { close(): void }[] = [];
 
-async function sse(sc: Sidecar, group: string, query = ''): Promise<SseClient> {
-  const before = sc.hub.findGroup(group)?.counts.sse ?? 0;
-  const c = await SseClient.open(`${baseUrl(sc)}/groups/${group}/events${query}`);
-  open.push(c);
-  await waitFor(() => sc.hub.findGroup(group)?.counts.sse === before + 1, 2000, 'sse join');
-  return c;
-}
+const sse = (sc: Sidecar, group: string, query = '') => joinSse(sc, group, open, query);
 
 /** Each message with the time of the `time` event before it, as an EventSource client reads it. */
 function timed(events: SseEvent[]): { id?: string; data: string; time: number | undefined }[] {

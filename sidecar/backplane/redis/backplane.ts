@@ -4,10 +4,9 @@ import type { GroupDetail, GroupSummary, HistoryPage, StartPoint } from '../../.
 import type { Batch } from '../../../shared/message.ts';
 import type { SidecarOptions } from '../../../shared/options/sidecar.ts';
 import { type Group, PARKED, type SseMember } from '../../group.ts';
-import type { LocalHub } from '../../hub.ts';
 import type { Logger } from '../../logger.ts';
 import type { Member } from '../../member.ts';
-import type { Backplane, BackplaneHealth } from '../types.ts';
+import type { Backplane, BackplaneHealth, BackplaneHost } from '../types.ts';
 import { Channels } from './channels.ts';
 import {
   decodeShared,
@@ -58,7 +57,7 @@ const READ_BACK_RETRY_MS = 200;
  */
 export class RedisBackplane implements Backplane {
   readonly kind = 'redis' as const;
-  readonly #hub: LocalHub;
+  readonly #hub: BackplaneHost;
   readonly #opts: RedisBackplaneOptions;
   readonly #log: Logger;
   readonly #keys: RedisKeys;
@@ -83,7 +82,7 @@ export class RedisBackplane implements Backplane {
   #timer: ReturnType<typeof setInterval> | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(hub: LocalHub, opts: RedisBackplaneOptions, log: Logger) {
+  constructor(hub: BackplaneHost, opts: RedisBackplaneOptions, log: Logger) {
     this.#hub = hub;
     this.#opts = opts;
     this.#log = log.child({ backplane: 'redis' });

@@ -3,9 +3,9 @@ import type { GroupCounts, GroupDetail, GroupSummary, MemberInfo } from '../../.
 import { formatId } from '../../../shared/message.ts';
 import { afterTurn } from '../../../shared/turn.ts';
 import type { Group } from '../../group.ts';
-import type { LocalHub } from '../../hub.ts';
 import type { Logger } from '../../logger.ts';
 import { type Member, memberInfo } from '../../member.ts';
+import type { BackplaneHost } from '../types.ts';
 import type { RedisKeys } from './keys.ts';
 import type { Scripted } from './scripts.ts';
 
@@ -52,7 +52,7 @@ export class Registry {
   #peersAskedAt = 0;
   readonly #redis: Redis & Scripted;
   readonly #keys: RedisKeys;
-  readonly #hub: LocalHub;
+  readonly #hub: BackplaneHost;
   readonly #opts: RegistryOptions;
   readonly #log: Logger;
   /** Member id -> its group and info (null: it left), since the last write. */
@@ -69,7 +69,7 @@ export class Registry {
   constructor(
     redis: Redis & Scripted,
     keys: RedisKeys,
-    hub: LocalHub,
+    hub: BackplaneHost,
     opts: RegistryOptions,
     log: Logger,
   ) {

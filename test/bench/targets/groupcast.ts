@@ -40,6 +40,10 @@ export async function startGroupcast(name: string, opts: StartOptions = {}): Pro
       GROUPCAST_MAX_CONNECTIONS: '100000',
       GROUPCAST_MAX_CONNECTIONS_PER_IP: '100000',
       GROUPCAST_MAX_SSE_PER_IP: '100000',
+      // Every UDP receiver registers from 127.0.0.1 and registrations outlive a case; the group's
+      // send rate is what the UDP rows measure, so its cap is lifted too.
+      GROUPCAST_UDP_REGISTRATIONS_PER_IP: '100000',
+      GROUPCAST_UDP_SEND_RATE: '1000000000',
       ...opts.env,
     },
   });
