@@ -8,18 +8,8 @@ import {
   jwtVerify,
 } from 'jose';
 import { ForbiddenError, InvalidOptionError, UnauthorizedError } from '../shared/errors.ts';
+import type { AuthOptions } from '../shared/options/api.ts';
 import { compilePatterns, type GroupMatcher } from '../shared/patterns.ts';
-
-/** Which credentials the API accepts; none set = auth off. */
-export interface AuthOptions {
-  jwtSecret: string | null;
-  /** PEM text of an RS256 or ES256 public key. */
-  jwtPublicKey: string | null;
-  jwtJwksUrl: string | null;
-  jwtIssuer: string | null;
-  jwtAudience: string | null;
-  apiKeys: readonly string[];
-}
 
 /** What a bearer may do. */
 export interface Grants {

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { ErrorCode } from '../shared/errors.ts';
+import { formatHostPort } from '../shared/host-port.ts';
 import type { Hub } from '../shared/hub.ts';
 import { type ApiOptions, createApi } from './app.ts';
 import { pathOf } from './dot-segments.ts';
@@ -43,7 +44,7 @@ export async function listenApi(
     remoteAddress: (c) => {
       const a = getConnInfo(c).remote;
       const ip = (a.address ?? '').replace(/^::ffff:/, '');
-      return ip.includes(':') ? `[${ip}]:${a.port}` : `${ip}:${a.port}`;
+      return formatHostPort(ip, a.port ?? 0);
     },
     logError: hooks.logError,
     onRejected: hooks.onRejected,
@@ -63,7 +64,7 @@ export async function listenApi(
     });
   });
   const a = server.address() as AddressInfo;
-  const address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+  const address = formatHostPort(a.address, a.port);
   let closing: Promise<void> | undefined;
   return {
     address,

@@ -7,10 +7,6 @@ export function normalizeIp(ip: string | undefined): string {
   return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
 }
 
-export function formatAddress(ip: string, port: number): string {
-  return isIP(ip) === 6 ? `[${ip}]:${port}` : `${ip}:${port}`;
-}
-
 /** Every IP a configured host name stands for (an IP stands for itself). */
 export async function resolveHost(host: string): Promise<string[]> {
   if (isIP(host)) return [normalizeIp(host)];

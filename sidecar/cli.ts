@@ -1,7 +1,7 @@
-import { EXIT_CODES_HELP, EXIT_USAGE } from './commands/common.ts';
-import { groupsCommand } from './commands/groups.ts';
-import { sendCommand } from './commands/send.ts';
-import { tailCommand } from './commands/tail.ts';
+import { EXIT_CODES_HELP, EXIT_USAGE } from '../api/cli/common.ts';
+import { groupsCommand } from '../api/cli/groups.ts';
+import { sendCommand } from '../api/cli/send.ts';
+import { tailCommand } from '../api/cli/tail.ts';
 import { serve } from './serve.ts';
 import { createToken, TOKEN_HELP } from './token.ts';
 

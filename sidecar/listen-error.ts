@@ -1,6 +1,6 @@
 import { CannotListenError } from '../shared/errors.ts';
+import { formatHostPort } from '../shared/host-port.ts';
 import { SIDECAR_OPTIONS } from '../shared/options/sidecar.ts';
-import { formatAddress } from './address.ts';
 
 /** What a bind failure means to someone choosing options, by the system's error code. */
 const REASONS: Record<string, string> = {
@@ -26,7 +26,7 @@ export function cannotListen(
   const option = spec ? `${spec.env} / --${spec.flag}` : key;
   const code = (err as NodeJS.ErrnoException)?.code ?? '';
   const reason = REASONS[code] ?? (err instanceof Error ? err.message : String(err));
-  return new CannotListenError(option, formatAddress(host, port), reason);
+  return new CannotListenError(option, formatHostPort(host, port), reason);
 }
 
 /** Runs a listener's `listen`, turning a bind failure into a CannotListenError. */

@@ -10,12 +10,12 @@ import {
   UnauthorizedError,
 } from '../shared/errors.ts';
 import type { FrameDecoder } from '../shared/framing/index.ts';
-import { type Joined, JoinParser } from '../shared/join.ts';
 import type { Batch } from '../shared/message.ts';
 import type { RateLimitAction } from '../shared/options/sidecar.ts';
 import { TokenBucket } from '../shared/token-bucket.ts';
 import type { Group } from './group.ts';
 import type { HubPort } from './hub-port.ts';
+import { type Joined, JoinParser } from './join.ts';
 import { type Member, Progress } from './member.ts';
 
 export interface TcpMemberOptions {

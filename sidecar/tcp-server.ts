@@ -2,10 +2,11 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { textEncoder } from '../shared/bytes.ts';
 import { type AddressMatcher, compileAllowlist } from '../shared/cidr.ts';
 import { GroupcastError, LimitError } from '../shared/errors.ts';
+import { formatHostPort } from '../shared/host-port.ts';
 import type { GroupHostPort } from '../shared/options/parse.ts';
 import type { JoinSecret } from '../shared/options/sidecar.ts';
 import { compilePatterns } from '../shared/patterns.ts';
-import { formatAddress, normalizeIp, resolveHost } from './address.ts';
+import { normalizeIp, resolveHost } from './address.ts';
 import type { HubPort } from './hub-port.ts';
 import { TcpMember, type TcpMemberOptions } from './tcp-member.ts';
 
@@ -58,7 +59,7 @@ export class TcpServer {
       });
     });
     const a = this.#server.address();
-    const address = a && typeof a === 'object' ? formatAddress(a.address, a.port) : String(a);
+    const address = a && typeof a === 'object' ? formatHostPort(a.address, a.port) : String(a);
     this.#hub.listeners.tcp = { listening: true, address };
     return address;
   }
@@ -66,7 +67,7 @@ export class TcpServer {
   #serverOnConnection = (socket: Socket): void => {
     this.#hub.accepted('tcp');
     const ip = normalizeIp(socket.remoteAddress);
-    const remote = formatAddress(ip, socket.remotePort ?? 0);
+    const remote = formatHostPort(ip, socket.remotePort ?? 0);
     const perIp = this.#perIp.get(ip) ?? 0;
     let refusal: GroupcastError | null = null;
     if (!this.#allowed(ip))

@@ -1,6 +1,7 @@
 import { nanoid } from 'nanoid';
+import { formatHostPort } from '../shared/host-port.ts';
 import type { Batch } from '../shared/message.ts';
-import { formatAddress, normalizeIp } from './address.ts';
+import { normalizeIp } from './address.ts';
 import type { Member } from './member.ts';
 
 /** What a UDP member needs of its server: sending a datagram, and being forgotten. */
@@ -31,7 +32,7 @@ export class UdpMember implements Member {
     this.#server = server;
     this.ip = ip;
     this.#port = port;
-    this.remote = formatAddress(normalizeIp(ip), port);
+    this.remote = formatHostPort(normalizeIp(ip), port);
     this.preconfigured = preconfigured;
   }
 

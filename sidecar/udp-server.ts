@@ -3,9 +3,10 @@ import { isIP } from 'node:net';
 import { textEncoder } from '../shared/bytes.ts';
 import { type AddressMatcher, compileAllowlist } from '../shared/cidr.ts';
 import { MessageTooLargeError, toGroupcastError } from '../shared/errors.ts';
+import { formatHostPort } from '../shared/host-port.ts';
 import type { HostPort } from '../shared/options/parse.ts';
 import { TokenBucket } from '../shared/token-bucket.ts';
-import { formatAddress, normalizeIp, resolveHost } from './address.ts';
+import { normalizeIp, resolveHost } from './address.ts';
 import type { Group } from './group.ts';
 import type { HubPort } from './hub-port.ts';
 import { UdpMember } from './udp-member.ts';
@@ -93,7 +94,7 @@ export class UdpServer {
       this.#sweeper.unref();
     }
     const a = socket.address();
-    const address = formatAddress(a.address, a.port);
+    const address = formatHostPort(a.address, a.port);
     this.#hub.listeners.udp = { listening: true, address };
     return address;
   }
@@ -216,7 +217,7 @@ export class UdpServer {
       // Counted, logged only at debug: a flood of these must not become a flood of log lines.
       this.#hub.reject('TOO_MANY_FROM_ADDRESS');
       this.#hub.log.debug(
-        { remote: formatAddress(normalizeIp(ip), port) },
+        { remote: formatHostPort(normalizeIp(ip), port) },
         'udp registrations per address reached',
       );
       return;

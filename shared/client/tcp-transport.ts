@@ -1,7 +1,7 @@
 /**
  * What the TCP client needs from a runtime: one connection with reads, awaited writes and close.
- * Implemented in ~50 lines per runtime (sidecar/client/node-transport.ts with node:net,
- * sidecar/client/deno-transport.ts with Deno.connect); the client logic stays here.
+ * Implemented in ~50 lines per runtime (api/client/node-transport.ts with node:net,
+ * api/client/deno-transport.ts with Deno.connect); the client logic stays here.
  */
 
 export interface TcpConnectOptions {

@@ -9,6 +9,7 @@ import {
 } from '../errors.ts';
 import { type FrameDecoder, type FramingName, framing } from '../framing/index.ts';
 import { validateGroupId } from '../group-id.ts';
+import { formatHostPort } from '../host-port.ts';
 import { DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PREFIX } from '../options/sidecar.ts';
 import type { TcpConnect, TcpConnection } from './tcp-transport.ts';
 
@@ -264,7 +265,7 @@ export class TcpClient {
       conn = await o.connect({ host: o.host, port: o.port, keepAliveMs: o.keepAliveMs });
     } catch (err) {
       return new UnreachableError(
-        `cannot connect to ${o.host}:${o.port}: ${(err as Error).message}`,
+        `cannot connect to ${formatHostPort(o.host, o.port)}: ${(err as Error).message}`,
       );
     }
     if (this.#closed) {

@@ -1,7 +1,8 @@
 import { InvalidOptionError } from '../errors.ts';
+import type { ApiOptions } from './api.ts';
 import { parseDuration, parsePort, parseString, parseUrl, Reason } from './parse.ts';
 import { type OptionSpec, optionSpec, type Resolved, resolveOptions } from './resolve.ts';
-import { SIDECAR_OPTIONS, type SidecarOptions } from './sidecar.ts';
+import { type LogFormat, type LogLevel, SIDECAR_OPTIONS } from './sidecar.ts';
 
 export const DEFAULT_EDGE_HOST = '127.0.0.1';
 export const DEFAULT_EDGE_PORT = 7490;
@@ -15,29 +16,10 @@ export const DEFAULT_UPSTREAM_RETRY_MAX_MS = 10_000;
 export const DEFAULT_EDGE_SHUTDOWN_GRACE_MS = 2_000;
 
 /** The edge worker's options: where it listens, which sidecar it uses, and the API's limits. */
-export interface EdgeOptions
-  extends Pick<
-    SidecarOptions,
-    | 'maxMessageBytes'
-    | 'maxBodyBytes'
-    | 'maxBatchMessages'
-    | 'heartbeatMs'
-    | 'sseQueueBytes'
-    | 'corsOrigins'
-    | 'maxConnections'
-    | 'logLevel'
-    | 'logFormat'
-    | 'jwtSecret'
-    | 'jwtPublicKey'
-    | 'jwtJwksUrl'
-    | 'jwtIssuer'
-    | 'jwtAudience'
-    | 'apiKeys'
-    | 'httpAllow'
-    | 'maxSsePerIp'
-    | 'rateLimit'
-    | 'rateBurst'
-  > {
+export interface EdgeOptions extends ApiOptions {
+  maxConnections: number;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
   host: string;
   port: number;
   sidecarUrl: string;

@@ -2,6 +2,7 @@ import { compileAllowlist } from '../cidr.ts';
 import { InvalidOptionError } from '../errors.ts';
 import { FRAMINGS, type FramingName } from '../framing/index.ts';
 import { validateGroupId } from '../group-id.ts';
+import type { ApiOptions } from './api.ts';
 import {
   type GroupHostPort,
   type HostPort,
@@ -112,7 +113,8 @@ export const DEFAULT_UDP_REGISTRATIONS_PER_IP = 32;
  */
 export const DEFAULT_UDP_SEND_RATE = 100_000;
 
-export interface SidecarOptions {
+/** The sidecar's options: the API's (ApiOptions) plus its listeners, members, history and cluster. */
+export interface SidecarOptions extends ApiOptions {
   config: string | null;
   host: string;
   tcpPort: number | null;
@@ -123,9 +125,6 @@ export interface SidecarOptions {
   respMaxPatterns: number;
   prefix: string;
   tcpFraming: FramingName;
-  maxMessageBytes: number;
-  maxBodyBytes: number;
-  maxBatchMessages: number;
   udpGroup: string;
   logLevel: LogLevel;
   logFormat: LogFormat;
@@ -146,9 +145,6 @@ export interface SidecarOptions {
   historyMessages: number;
   historyBytes: number;
   groupTtlMs: number;
-  heartbeatMs: number;
-  sseQueueBytes: number;
-  corsOrigins: string[];
   dashboard: boolean;
   shutdownGraceMs: number;
   redisUrl: string | null;
@@ -159,24 +155,14 @@ export interface SidecarOptions {
   nodeHeartbeatMs: number;
   nodeExpiryMs: number;
   healthStrict: boolean;
-  jwtSecret: string | null;
-  jwtPublicKey: string | null;
-  jwtJwksUrl: string | null;
-  jwtIssuer: string | null;
-  jwtAudience: string | null;
-  apiKeys: string[];
   joinSecrets: JoinSecret[];
   tcpAllow: string[];
   udpAllow: string[];
-  httpAllow: string[];
   udpRegisteredOnly: boolean;
   udpRegistrationTtlMs: number;
   udpRegistrationsPerIp: number;
   udpSendRate: number;
   maxConnectionsPerIp: number;
-  maxSsePerIp: number;
-  rateLimit: number;
-  rateBurst: number;
   rateLimitAction: RateLimitAction;
 }
 

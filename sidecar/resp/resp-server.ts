@@ -2,8 +2,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Authenticator } from '../../api/auth.ts';
 import { type AddressMatcher, compileAllowlist } from '../../shared/cidr.ts';
 import { GroupcastError, LimitError } from '../../shared/errors.ts';
+import { formatHostPort } from '../../shared/host-port.ts';
 import type { SidecarOptions } from '../../shared/options/sidecar.ts';
-import { formatAddress, normalizeIp } from '../address.ts';
+import { normalizeIp } from '../address.ts';
 import type { HubPort } from '../hub-port.ts';
 import { RespConnection, type RespConnectionOptions } from './resp-connection.ts';
 import { error } from './resp-encode.ts';
@@ -53,7 +54,7 @@ export class RespServer {
     });
     const a = this.#server.address();
     this.#port = a && typeof a === 'object' ? a.port : 0;
-    const address = a && typeof a === 'object' ? formatAddress(a.address, a.port) : String(a);
+    const address = a && typeof a === 'object' ? formatHostPort(a.address, a.port) : String(a);
     this.#hub.listeners.resp = { listening: true, address };
     return address;
   }
@@ -61,7 +62,7 @@ export class RespServer {
   #serverOnConnection = (socket: Socket): void => {
     this.#hub.accepted('resp');
     const ip = normalizeIp(socket.remoteAddress);
-    const remote = formatAddress(ip, socket.remotePort ?? 0);
+    const remote = formatHostPort(ip, socket.remotePort ?? 0);
     const perIp = this.#perIp.get(ip) ?? 0;
     let refusal: GroupcastError | null = null;
     if (!this.#allowed(ip))

@@ -3,10 +3,10 @@ import { request } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DASHBOARD_ASSETS, DASHBOARD_PAGE } from '../../api/dashboard/assets.ts';
-import { OUTPUT, renderDashboardAssets } from '../../sidecar/dashboard-build.ts';
 import type { Sidecar } from '../../sidecar/server.ts';
 import { baseUrl } from '../helpers/http.ts';
 import { startTestSidecar } from '../helpers/sidecar.ts';
+import { OUTPUT, renderDashboardAssets } from '../tools/dashboard-build.ts';
 
 let sc: Sidecar;
 test.before(async () => {

@@ -5,7 +5,7 @@ import { DENO } from '../helpers/edge.ts';
 import { runProcess, spawnProcess } from '../helpers/process.ts';
 import { waitFor } from '../helpers/sidecar.ts';
 
-const EDGE = ['run', '--allow-net', '--allow-env', 'api/deno.ts'];
+const EDGE = ['run', '--allow-net', '--allow-env', 'api/edge/deno.ts'];
 // The edge listens without asking the sidecar anything; nothing needs to answer here.
 const BASE = { GROUPCAST_SIDECAR_URL: 'http://127.0.0.1:9', NO_COLOR: '1' };
 

@@ -2,11 +2,12 @@
  * The client library on Deno: the same shared/client code as on Node, the Deno TCP transport,
  * against a real sidecar process.
  */
+
+import { denoTcp } from '../../api/client/deno-transport.ts';
 import { HttpClient } from '../../shared/client/http.ts';
 import type { SubscriptionEvent, SubscriptionStatus } from '../../shared/client/subscription.ts';
 import { TcpClient, type TcpClientStatus } from '../../shared/client/tcp.ts';
 import { RemoteError } from '../../shared/errors.ts';
-import { denoTcp } from '../../sidecar/client/deno-transport.ts';
 import { hostPort, startSidecar, waitFor } from './sidecar-process.ts';
 
 function assert(cond: unknown, message = 'assertion failed'): asserts cond {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { errorFromAnswer } from '../../api/sidecar-client.ts';
+import { upstreamError } from '../../api/edge/sidecar-link.ts';
 import { Backoff } from '../../shared/backoff.ts';
-import { GroupcastError } from '../../shared/errors.ts';
+import { remoteError } from '../../shared/client/request.ts';
+import { GroupcastError, UnreachableError } from '../../shared/errors.ts';
 import { EDGE_OPTIONS, resolveEdgeOptions } from '../../shared/options/edge.ts';
 import { PromText } from '../../shared/prometheus.ts';
 
@@ -18,19 +19,36 @@ Deno.test('upstream backoff doubles from its minimum and never passes its maximu
   }
 });
 
-Deno.test("a sidecar's error code is passed on; its auth refusals and failures are UPSTREAM_UNAVAILABLE", () => {
+Deno.test("a sidecar's error code is passed on; its auth refusals and failures are UPSTREAM_UNAVAILABLE", async () => {
+  const origin = 'http://10.0.0.7:7480';
+  // Through the client library's own reading of an answer, as the edge gets it.
+  const answer = async (status: number, body: unknown) =>
+    upstreamError(
+      await remoteError(
+        new Response(typeof body === 'string' ? body : JSON.stringify(body), { status }),
+      ),
+      origin,
+    );
   const body = (code: string) => ({ error: { code, message: 'm' } });
-  assert.equal(errorFromAnswer(400, body('INVALID_GROUP_ID')).code, 'INVALID_GROUP_ID');
-  assert.equal(errorFromAnswer(413, body('MESSAGE_TOO_LARGE')).code, 'MESSAGE_TOO_LARGE');
-  assert.equal(errorFromAnswer(503, body('GROUP_FULL')).code, 'GROUP_FULL');
-  assert.equal(errorFromAnswer(401, body('BAD_REQUEST')).code, 'UPSTREAM_UNAVAILABLE');
+  assert.equal((await answer(400, body('INVALID_GROUP_ID'))).code, 'INVALID_GROUP_ID');
+  assert.equal((await answer(413, body('MESSAGE_TOO_LARGE'))).code, 'MESSAGE_TOO_LARGE');
+  assert.equal((await answer(503, body('GROUP_FULL'))).code, 'GROUP_FULL');
+  assert.equal((await answer(400, body('UNFRAMEABLE'))).message, 'm');
+  const refused = await answer(401, body('BAD_REQUEST'));
+  assert.equal(refused.code, 'UPSTREAM_UNAVAILABLE');
+  assert.match(refused.message, /401 BAD_REQUEST/);
   assert.equal(
-    errorFromAnswer(403, { error: { code: 'SOMETHING_NEW' } }).code,
+    (await answer(403, { error: { code: 'SOMETHING_NEW' } })).code,
     'UPSTREAM_UNAVAILABLE',
   );
-  assert.equal(errorFromAnswer(500, body('INTERNAL')).code, 'UPSTREAM_UNAVAILABLE');
-  assert.equal(errorFromAnswer(502, '<html>bad gateway</html>').code, 'UPSTREAM_UNAVAILABLE');
-  assert.ok(errorFromAnswer(400, body('UNFRAMEABLE')) instanceof GroupcastError);
+  assert.equal((await answer(400, body('SOMETHING_NEW'))).code, 'UPSTREAM_UNAVAILABLE');
+  assert.equal((await answer(500, body('INTERNAL'))).code, 'UPSTREAM_UNAVAILABLE');
+  assert.equal((await answer(502, '<html>bad gateway</html>')).code, 'UPSTREAM_UNAVAILABLE');
+  assert.ok((await answer(400, body('UNFRAMEABLE'))) instanceof GroupcastError);
+  // The sidecar's address is the edge's business, not its clients'.
+  const lost = upstreamError(new UnreachableError(`cannot reach ${origin}: ECONNREFUSED`), origin);
+  assert.equal(lost.code, 'UPSTREAM_UNAVAILABLE');
+  assert.equal(lost.message, 'cannot reach sidecar: ECONNREFUSED');
 });
 
 Deno.test('edge options: defaults, environment, flags, and one clear error naming a bad one', () => {

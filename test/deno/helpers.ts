@@ -3,7 +3,7 @@
 // Everything a test starts, it stops: processes, servers, sockets and their read loops.
 import { createParser } from 'eventsource-parser';
 import { type ApiOptions, createApi } from '../../api/app.ts';
-import { RemoteHub, type RemoteHubOptions } from '../../api/remote-hub.ts';
+import { RemoteHub, type RemoteHubOptions } from '../../api/edge/remote-hub.ts';
 import { resolveEdgeOptions } from '../../shared/options/edge.ts';
 import { waitFor } from '../helpers/common.ts';
 
@@ -125,7 +125,7 @@ export function startEdge(
       hostname: '127.0.0.1',
       port: 0,
       onListen: () => {},
-      // As api/deno.ts: a stream cut as a slow consumer is expected; anything else is logged.
+      // As api/edge/deno.ts: a stream cut as a slow consumer is expected; anything else is logged.
       onError: (err) => {
         if ((err as { code?: string }).code !== 'SLOW_CONSUMER')
           logs.push({ level: 'error', msg: String(err) });

@@ -24,14 +24,14 @@ export function startSidecarProcess(env: Record<string, string> = {}): Promise<S
   );
 }
 
-/** A real edge worker: Deno running api/deno.ts against a sidecar. */
+/** A real edge worker: Deno running api/edge/deno.ts against a sidecar. */
 export function startEdgeProcess(
   sidecarHttp: string,
   env: Record<string, string> = {},
 ): Promise<Started> {
   return startProcess(
     DENO,
-    ['run', '--allow-net', '--allow-env', 'api/deno.ts'],
+    ['run', '--allow-net', '--allow-env', 'api/edge/deno.ts'],
     {
       GROUPCAST_SIDECAR_URL: `http://${sidecarHttp}`,
       GROUPCAST_EDGE_PORT: '0',

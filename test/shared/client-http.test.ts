@@ -321,6 +321,96 @@ test('with auth on: no token is a 401 that ends the subscription; a key works', 
   assert.equal(texts(events), ['authorized']);
 });
 
+/** A one-route HTTP server on a free port, closed after the test. */
+async function fakeServer(handle: Parameters<typeof createServer>[1]): Promise<string> {
+  const server = createServer(handle);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  cleanup.push(() => {
+    server.closeAllConnections();
+    return new Promise((r) => server.close(r));
+  });
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+}
+
+test("messages pages a group's history with the exact bytes, and GROUP_NOT_FOUND for an unknown group", async () => {
+  const client = new HttpClient({ url: baseUrl(sc) });
+  const a = await client.publish('pages', 'one');
+  await client.publish('pages', Uint8Array.of(0xff, 0x00, 0x01));
+  await client.publish('pages', 'three');
+  const first = await client.messages('pages', { limit: 2 });
+  assert.is(first.more, true);
+  assert.equal(
+    first.messages.map((m) => [...m.data]),
+    [[...new TextEncoder().encode('one')], [0xff, 0x00, 0x01]],
+  );
+  assert.is(first.messages[0].id, a.ids[0]);
+  const rest = await client.messages('pages', { after: first.messages[1].id });
+  assert.equal(
+    rest.messages.map((m) => new TextDecoder().decode(m.data)),
+    ['three'],
+  );
+  assert.is(rest.more, false);
+  assert.is(rest.lastId, rest.messages[0].id);
+  const missing = await client.messages('nowhere').catch((e) => e);
+  assert.instance(missing, RemoteError);
+  assert.is(missing.code, 'GROUP_NOT_FOUND');
+});
+
+test('health answers the report, also when the server says it is down with a 503', async () => {
+  assert.is((await new HttpClient({ url: baseUrl(sc) }).health()).status, 'ok');
+  const down = await fakeServer((_req, res) => {
+    res.writeHead(503, { 'Content-Type': 'application/json' });
+    res.end('{"status":"down","listeners":{}}');
+  });
+  assert.is((await new HttpClient({ url: down }).health()).status, 'down');
+});
+
+test('an answer slower than timeoutMs is UNREACHABLE, its body included; not JSON is REMOTE_ERROR', async () => {
+  const slow = await fakeServer((_req, res) => {
+    // Headers at once, the body late: the limit covers the whole answer.
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.write('{"groups":');
+    setTimeout(() => res.end('[]}'), 1500);
+  });
+  const started = Date.now();
+  const err = await new HttpClient({ url: slow, timeoutMs: 200 }).groups().catch((e) => e);
+  assert.is(err.code, 'UNREACHABLE');
+  assert.match(err.message, /did not answer within 200 ms/);
+  assert.ok(Date.now() - started < 1200, `${Date.now() - started} ms`);
+  const html = await fakeServer((_req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html' });
+    res.end('<html>a captive portal</html>');
+  });
+  const foreign = await new HttpClient({ url: html }).groups().catch((e) => e);
+  assert.instance(foreign, RemoteError);
+  assert.is(foreign.code, 'REMOTE_ERROR');
+});
+
+test('events opens the raw stream after Last-Event-ID; aborting it drops the member', async () => {
+  const client = new HttpClient({ url: baseUrl(sc) });
+  const one = await client.publish('raw', 'one');
+  await client.publish('raw', 'two');
+  const ctl = new AbortController();
+  const res = await client.events('raw', { lastEventId: one.ids[0], signal: ctl.signal });
+  assert.is(res.headers.get('content-type')?.startsWith('text/event-stream'), true);
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  await sseMembers('raw', 1);
+  await client.publish('raw', 'three');
+  const deadline = setTimeout(() => ctl.abort(), 5000);
+  let text = '';
+  while (!text.includes('data: three')) {
+    const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
+  clearTimeout(deadline);
+  assert.match(text, /data: two\n[\s\S]*data: three/);
+  assert.not.match(text, /data: one/);
+  ctl.abort();
+  await reader.read().catch(() => {});
+  await sseMembers('raw', 0);
+});
+
 test('backoff grows by its factor, is capped, and jitter only shortens it', () => {
   const plain = new Backoff({ initialMs: 100, maxMs: 1000, factor: 2, jitter: 0 });
   assert.equal(

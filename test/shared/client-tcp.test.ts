@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { nodeTcp } from '../../api/client/node-transport.ts';
 import { TcpClient, type TcpClientOptions, type TcpClientStatus } from '../../shared/client/tcp.ts';
 import type { SidecarOptions } from '../../shared/options/sidecar.ts';
-import { nodeTcp } from '../../sidecar/client/node-transport.ts';
 import type { Sidecar } from '../../sidecar/server.ts';
 import { TcpProxy } from '../helpers/proxy.ts';
 import { hostPort, sleep, startTestSidecar, waitFor } from '../helpers/sidecar.ts';

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { concatBytes } from '../../shared/bytes.ts';
 import { GroupcastError } from '../../shared/errors.ts';
 import { framing } from '../../shared/framing/index.ts';
-import { JoinParser } from '../../shared/join.ts';
+import { JoinParser } from '../../sidecar/join.ts';
 
 const RUNS = 300;
 const LF = 10;

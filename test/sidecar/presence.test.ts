@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RemoteHub } from '../../api/remote-hub.ts';
+import { RemoteHub } from '../../api/edge/remote-hub.ts';
 import { baseUrl } from '../helpers/http.ts';
 import { RespWire } from '../helpers/resp.ts';
 import { sleep, startTestSidecar, waitFor } from '../helpers/sidecar.ts';

@@ -19,4 +19,4 @@ Deno.addSignalListener('SIGTERM', () => {
     );
   });
 });
-await import('../../../api/deno.ts');
+await import('../../../api/edge/deno.ts');

@@ -32,7 +32,7 @@ export async function startEdge(name: string, opts: StartOptions = {}): Promise<
   }
   const port = await freePort();
   // --profile: a wrapper records a V8 CPU profile in-process (Deno has no --cpu-prof flag).
-  const entry = opts.profileDir ? 'test/bench/targets/edge-profiled.ts' : 'api/deno.ts';
+  const entry = opts.profileDir ? 'test/bench/targets/edge-profiled.ts' : 'api/edge/deno.ts';
   const proc = spawnGroup(
     name,
     DENO,

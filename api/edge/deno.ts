@@ -1,7 +1,8 @@
-// The edge worker on Deno: `deno task edge` (or `deno run --allow-net --allow-env api/deno.ts`).
+// The edge worker on Deno: `deno task edge` (or `deno run --allow-net --allow-env api/edge/deno.ts`).
 import type { Context } from 'hono';
-import { CannotListenError, GroupcastError } from '../shared/errors.ts';
-import { EDGE_OPTIONS } from '../shared/options/edge.ts';
+import { CannotListenError, GroupcastError } from '../../shared/errors.ts';
+import { formatHostPort } from '../../shared/host-port.ts';
+import { EDGE_OPTIONS } from '../../shared/options/edge.ts';
 import { createEdge, type Edge } from './edge.ts';
 
 function usage(): string {
@@ -30,10 +31,6 @@ function cannotListen(err: unknown, address: string): GroupcastError {
   return new CannotListenError('GROUPCAST_EDGE_PORT / --port', address, reason);
 }
 
-function hostPort(hostname: string, port: number): string {
-  return hostname.includes(':') ? `[${hostname}]:${port}` : `${hostname}:${port}`;
-}
-
 if (Deno.args.includes('--help') || Deno.args.includes('-h')) {
   console.log(usage());
   Deno.exit(0);
@@ -46,7 +43,7 @@ try {
     logFields: { pid: Deno.pid },
     remoteAddress: (c: Context) => {
       const a = (c.env as Deno.ServeHandlerInfo<Deno.NetAddr>).remoteAddr;
-      return hostPort(a.hostname, a.port);
+      return formatHostPort(a.hostname, a.port);
     },
   });
 } catch (err) {
@@ -70,19 +67,19 @@ try {
         return new Response(null, { status: 500 });
       },
       onListen: (addr) => {
-        const address = hostPort(addr.hostname, addr.port);
+        const address = formatHostPort(addr.hostname, addr.port);
         hub.listeners.http = { listening: true, address };
         log('info', `http listening on ${address}`, {
           transport: 'http',
           address,
-          sidecar: hub.client.url,
+          sidecar: hub.sidecar.url,
         });
       },
     },
     app.fetch,
   );
 } catch (err) {
-  const e = cannotListen(err, hostPort(options.host, options.port));
+  const e = cannotListen(err, formatHostPort(options.host, options.port));
   log('error', 'cannot start', { code: e.code, err: e.message });
   console.error(`groupcast-edge: cannot start: ${e.message}`);
   Deno.exit(1);

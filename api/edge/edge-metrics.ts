@@ -1,4 +1,4 @@
-import { PromText } from '../shared/prometheus.ts';
+import { PromText } from '../../shared/prometheus.ts';
 import type { RemoteHub } from './remote-hub.ts';
 
 /** Prometheus text for an edge worker: its subscribers, its upstream streams and its traffic. */

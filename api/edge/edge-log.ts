@@ -1,5 +1,5 @@
-import { eventText } from '../shared/log-line.ts';
-import type { LogFormat, LogLevel } from '../shared/options/sidecar.ts';
+import { eventText } from '../../shared/log-line.ts';
+import type { LogFormat, LogLevel } from '../../shared/options/sidecar.ts';
 import type { EdgeLog } from './upstream.ts';
 
 const LEVELS: Record<LogLevel, number> = {

@@ -1,5 +1,5 @@
 /// <reference lib="deno.ns" />
-// Deno only: checked by `deno check` (via test/deno), left out of tsc like api/deno.ts.
+// Deno only: checked by `deno check` (via test/deno), left out of tsc like api/edge/deno.ts.
 import type { TcpConnect, TcpConnection } from '../../shared/client/tcp-transport.ts';
 
 /** The TCP client's transport on Deno (Deno.connect). Needs --allow-net. */

@@ -1,7 +1,7 @@
-import { GroupcastError } from '../shared/errors.ts';
-import type { PublishResult } from '../shared/hub.ts';
-import { FRAMES_TYPE, joinFrames } from './body.ts';
-import { PUBLISH_SLICE_BYTES, REPLY_IDS_MAX } from './publish-batch.ts';
+import { GroupcastError } from '../../shared/errors.ts';
+import type { PublishResult } from '../../shared/hub.ts';
+import { FRAMES_TYPE, joinFrames } from '../body.ts';
+import { PUBLISH_SLICE_BYTES, REPLY_IDS_MAX } from '../publish-batch.ts';
 
 /** Sends one body to the sidecar's publish route of a group and returns its answer. */
 export type SendPublish = (

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { JoinParser } from '../../shared/join.ts';
+import { JoinParser } from '../../sidecar/join.ts';
 
 const enc = new TextEncoder();
 const P = 'SOCKETFORWARDER-NEW:';

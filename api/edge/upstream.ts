@@ -1,20 +1,20 @@
-import { Backoff } from '../shared/backoff.ts';
-import { concatBytes, textDecoder } from '../shared/bytes.ts';
+import { Backoff } from '../../shared/backoff.ts';
+import { concatBytes, textDecoder } from '../../shared/bytes.ts';
 import {
   type GroupcastError,
   SlowConsumerError,
   toGroupcastError,
   UpstreamError,
-} from '../shared/errors.ts';
-import type { StartPoint, Subscriber } from '../shared/hub.ts';
-import { batchOf, formatId, parseId } from '../shared/message.ts';
-import { encodeBatch, encodeGap, encodePosition, type GapInfo } from '../shared/sse.ts';
-import { BlockKind, type SseBlock, SseBlockSplitter } from '../shared/sse-blocks.ts';
-import { SseFanout, type SseTarget } from '../shared/sse-fanout.ts';
-import { SseParser } from '../shared/sse-parser.ts';
-import { parseIdBytes, SseRun } from '../shared/sse-run.ts';
+} from '../../shared/errors.ts';
+import type { StartPoint, Subscriber } from '../../shared/hub.ts';
+import { batchOf, formatId, parseId } from '../../shared/message.ts';
+import { encodeBatch, encodeGap, encodePosition, type GapInfo } from '../../shared/sse.ts';
+import { BlockKind, type SseBlock, SseBlockSplitter } from '../../shared/sse-blocks.ts';
+import { SseFanout, type SseTarget } from '../../shared/sse-fanout.ts';
+import { SseParser } from '../../shared/sse-parser.ts';
+import { parseIdBytes, SseRun } from '../../shared/sse-run.ts';
 import type { EdgeStats } from './edge-stats.ts';
-import { groupPath, type SidecarClient, wirePayload } from './sidecar-client.ts';
+import type { SidecarLink } from './sidecar-link.ts';
 
 export type UpstreamState = 'connecting' | 'open' | 'backoff' | 'closed';
 
@@ -25,7 +25,7 @@ export type EdgeLog = (
 ) => void;
 
 export interface UpstreamConfig {
-  client: SidecarClient;
+  sidecar: SidecarLink;
   stats: EdgeStats;
   log: EdgeLog;
   /** An open stream silent this long is dropped and reopened. */
@@ -108,6 +108,7 @@ export class Upstream {
   readonly #waiting = new Set<EdgeTarget>();
   #waiters: Waiter[] = [];
   #ctl: AbortController | null = null;
+  #response: Response | null = null;
   #wake: (() => void) | null = null;
   readonly #backoff: Backoff;
   #recent: SseRun[] = [];
@@ -256,7 +257,7 @@ export class Upstream {
     let bytes = 0;
     for (const p of parts) bytes += p.byteLength;
     for (let n = 0; n < MAX_REPLAY_PAGES; n++) {
-      const page = await this.#cfg.client.historyPage(this.group, cursor, PAGE);
+      const page = await this.#cfg.sidecar.historyPage(this.group, cursor, PAGE);
       this.#cfg.stats.replayPages++;
       if (!page) return { epoch: 0, seq: 0 };
       if (page.gap) {
@@ -284,7 +285,7 @@ export class Upstream {
           runFirst = id.seq;
           runTime = m.time;
         }
-        run.push(wirePayload(m));
+        run.push(m.data);
       }
       flush();
       const last = page.messages.at(-1)?.id ?? null;
@@ -329,7 +330,7 @@ export class Upstream {
   }
 
   async #run(): Promise<void> {
-    const { client, log, stats } = this.#cfg;
+    const { sidecar, log, stats } = this.#cfg;
     while (!this.closed) {
       this.state = 'connecting';
       const ctl = new AbortController();
@@ -337,13 +338,10 @@ export class Upstream {
       const resume = this.#resumeId;
       let opened = false;
       try {
-        const headers: Record<string, string> = { Accept: 'text/event-stream' };
-        if (resume) headers['Last-Event-ID'] = resume;
-        const res = await client.open(`${groupPath(this.group)}/events`, {
-          headers,
-          signal: ctl.signal,
-        });
-        if (!res.ok || !res.body) throw await client.errorOf(res);
+        const res = await sidecar.events(this.group, resume, ctl.signal);
+        // Held until the stream ends: on Deno, aborting the request of a Response already
+        // garbage-collected does not close its connection, and the sidecar would keep the stream.
+        this.#response = res;
         if (resume === null) await this.#locate();
         if (this.closed) break;
         opened = true;
@@ -353,7 +351,7 @@ export class Upstream {
         stats.upstreamOpens++;
         log('info', 'upstream open', { group: this.group, resumeAfter: resume });
         this.#settle();
-        await this.#read(res.body, ctl);
+        await this.#read(this.#response.body as ReadableStream<Uint8Array>, ctl);
         throw new UpstreamError('the sidecar ended the stream');
       } catch (err) {
         if (this.closed) break;
@@ -379,13 +377,14 @@ export class Upstream {
         this.#wake = null;
       } finally {
         ctl.abort();
+        this.#response = null;
       }
     }
   }
 
   /** Where the group stands when a stream opens with no id to resume after: live starts there. */
   async #locate(): Promise<void> {
-    const page = await this.#cfg.client.historyPage(this.group, null, 1);
+    const page = await this.#cfg.sidecar.historyPage(this.group, null, 1);
     const at = parseId(page?.lastId ?? '');
     if (!at) return;
     this.#advance(at.epoch, null);

@@ -1,6 +1,6 @@
 import type { Context, Hono } from 'hono';
-import { type EdgeOptions, resolveEdgeOptions } from '../shared/options/edge.ts';
-import { type ApiRuntime, createApi } from './app.ts';
+import { type EdgeOptions, resolveEdgeOptions } from '../../shared/options/edge.ts';
+import { type ApiRuntime, createApi } from '../app.ts';
 import { edgeLog } from './edge-log.ts';
 import { type EdgeLog, RemoteHub } from './remote-hub.ts';
 

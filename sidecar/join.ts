@@ -1,6 +1,6 @@
-import { textDecoder, textEncoder } from './bytes.ts';
-import { BadJoinError } from './errors.ts';
-import { groupIdFromBytes, MAX_GROUP_ID_BYTES } from './group-id.ts';
+import { textDecoder, textEncoder } from '../shared/bytes.ts';
+import { BadJoinError } from '../shared/errors.ts';
+import { groupIdFromBytes, MAX_GROUP_ID_BYTES } from '../shared/group-id.ts';
 
 const LF = 10;
 const CR = 13;

@@ -1,6 +1,6 @@
-import { GroupcastError, LimitError, toGroupcastError } from '../shared/errors.ts';
-import type { FramingName } from '../shared/framing/index.ts';
-import { validateGroupId } from '../shared/group-id.ts';
+import { GroupcastError, LimitError, toGroupcastError } from '../../shared/errors.ts';
+import type { FramingName } from '../../shared/framing/index.ts';
+import { validateGroupId } from '../../shared/group-id.ts';
 import type {
   GroupDetail,
   GroupSummary,
@@ -14,23 +14,23 @@ import type {
   SubscribeOptions,
   Subscriber,
   Subscription,
-} from '../shared/hub.ts';
+} from '../../shared/hub.ts';
 import {
   DEFAULT_UPSTREAM_IDLE_MS,
   DEFAULT_UPSTREAM_RETRY_MAX_MS,
   DEFAULT_UPSTREAM_RETRY_MIN_MS,
   DEFAULT_UPSTREAM_TIMEOUT_MS,
-} from '../shared/options/edge.ts';
+} from '../../shared/options/edge.ts';
 import {
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_SSE_QUEUE_BYTES,
-} from '../shared/options/sidecar.ts';
+} from '../../shared/options/sidecar.ts';
 import { renderEdgeMetrics } from './edge-metrics.ts';
 import { EdgeStats } from './edge-stats.ts';
 import { PublishQueue } from './publish-queue.ts';
-import { groupPath, SidecarClient, wirePayload } from './sidecar-client.ts';
+import { SidecarLink } from './sidecar-link.ts';
 import { type EdgeLog, EdgeTarget, Upstream, type UpstreamState } from './upstream.ts';
 
 export type { EdgeLog } from './upstream.ts';
@@ -69,7 +69,7 @@ export interface RemoteHubOptions {
  * loses nothing but the open streams, whose clients resume with Last-Event-ID.
  */
 export class RemoteHub implements Hub {
-  readonly client: SidecarClient;
+  readonly sidecar: SidecarLink;
   readonly stats = new EdgeStats();
   /** Listener states, filled in by the runtime entry. */
   readonly listeners: Record<string, ListenerStatus> = {};
@@ -82,7 +82,7 @@ export class RemoteHub implements Hub {
   readonly #publishes: PublishQueue;
 
   constructor(options: RemoteHubOptions) {
-    this.client = new SidecarClient({
+    this.sidecar = new SidecarLink({
       url: options.url,
       token: options.token,
       timeoutMs: options.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
@@ -159,12 +159,7 @@ export class RemoteHub implements Hub {
 
   async #post(group: string, body: Uint8Array, contentType: string): Promise<PublishResult> {
     this.stats.publishRequests++;
-    const { body: result } = await this.client.json<PublishResult>(`${groupPath(group)}/messages`, {
-      method: 'POST',
-      headers: { 'Content-Type': contentType },
-      body: body as Uint8Array<ArrayBuffer>,
-    });
-    return result;
+    return this.sidecar.call((c) => c.publishBody(group, body, contentType));
   }
 
   async subscribe(
@@ -190,7 +185,7 @@ export class RemoteHub implements Hub {
       const created: Upstream = new Upstream(
         group,
         {
-          client: this.client,
+          sidecar: this.sidecar,
           stats: this.stats,
           log: this.#log,
           idleMs: this.#options.idleMs,
@@ -229,35 +224,19 @@ export class RemoteHub implements Hub {
   async history(group: string, start: StartPoint, limit: number): Promise<HistoryPage | null> {
     validateGroupId(group);
     const after = start.kind === 'after' ? start.id : null;
-    const page = await this.client.historyPage(group, after, start.kind === 'live' ? 1 : limit);
-    if (!page) return null;
-    const messages =
-      start.kind === 'live'
-        ? []
-        : page.messages.map((m) => ({
-            group,
-            id: m.id,
-            data: wirePayload(m),
-            origin: '',
-            time: m.time,
-          }));
-    return {
-      group: page.group,
-      messages,
-      gap: page.gap,
-      lastId: page.lastId,
-      more: start.kind === 'live' ? false : page.more,
-    };
+    const page = await this.sidecar.historyPage(group, after, start.kind === 'live' ? 1 : limit);
+    if (!page || start.kind !== 'live') return page;
+    return { ...page, messages: [], more: false };
   }
 
   async groups(): Promise<GroupSummary[]> {
-    return (await this.client.json<{ groups: GroupSummary[] }>('/groups')).body.groups;
+    return this.sidecar.call((c) => c.groups());
   }
 
   async group(name: string): Promise<GroupDetail | null> {
     validateGroupId(name);
     try {
-      return (await this.client.json<GroupDetail>(groupPath(name))).body;
+      return await this.sidecar.call((c) => c.group(name));
     } catch (err) {
       if (err instanceof GroupcastError && err.code === 'GROUP_NOT_FOUND') return null;
       throw err;
@@ -273,13 +252,13 @@ export class RemoteHub implements Hub {
     let sidecar: HealthReport | null = null;
     let error: string | null = null;
     try {
-      sidecar = (await this.client.json<HealthReport>('/healthz', { anyStatus: true })).body;
+      sidecar = await this.sidecar.call((c) => c.health(), true);
       if (typeof sidecar?.framing === 'string') this.#framing = sidecar.framing as FramingName;
     } catch (err) {
       error = toGroupcastError(err).message;
     }
     const upstreamStatus = sidecar?.status ?? null;
-    const refused = this.client.refused;
+    const refused = this.sidecar.refused;
     const status =
       this.#closed || upstreamStatus === null || upstreamStatus === 'down'
         ? 'down'
@@ -290,7 +269,7 @@ export class RemoteHub implements Hub {
       status,
       listeners: structuredClone(this.listeners),
       upstream: {
-        url: redact(this.client.url),
+        url: redact(this.sidecar.url),
         reachable: sidecar !== null,
         status: upstreamStatus,
         latencyMs: Date.now() - started,
