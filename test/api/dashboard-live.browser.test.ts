@@ -47,6 +47,8 @@ function startNode(id: string): Promise<Started> {
     GROUPCAST_NODE_ID: id,
     GROUPCAST_NODE_HEARTBEAT: '200ms',
     GROUPCAST_NODE_EXPIRY: '2s',
+    // The health test shows a member that stopped reading: it must stay until the page saw it.
+    GROUPCAST_STALL_TIMEOUT: '60s',
   };
   return startProcess(NODE, [BIN, 'serve'], env, ['tcp', 'http']);
 }

@@ -34,7 +34,7 @@ Deno.test('HTTP client on Deno: publish, subscribe with text and binary, groups'
     const listed = await waitFor(async () =>
       (await client.groups()).find((g) => g.group === 'deno'),
     );
-    assertEquals(listed?.counts, { tcp: 0, udp: 0, sse: 1 });
+    assertEquals(listed?.counts, { tcp: 0, udp: 0, sse: 1, resp: 0 });
     const a = await client.publish('deno', 'from deno');
     await client.publish('deno', Uint8Array.of(0xfe, 0x0d, 0x00));
     await waitFor(() => events.length >= 2);
