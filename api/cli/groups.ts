@@ -38,11 +38,11 @@ export function groupsCommand(argv: readonly string[]): Promise<number> {
       String(g.counts.tcp),
       String(g.counts.udp),
       String(g.counts.sse),
+      String(g.counts.resp ?? 0),
       g.lastId ?? '-',
     ]);
-    await writeOut(
-      `${table(['GROUP', 'TCP', 'UDP', 'SSE', 'LAST ID'], rows, [false, true, true, true, false])}\n`,
-    );
+    const header = ['GROUP', 'TCP', 'UDP', 'SSE', 'RESP', 'LAST ID'];
+    await writeOut(`${table(header, rows, [false, true, true, true, true, false])}\n`);
     return EXIT_OK;
   });
 }

@@ -439,7 +439,7 @@ export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
     'maxConnections',
     'MAX_CONNECTIONS',
     DEFAULT_MAX_CONNECTIONS,
-    'open TCP connections plus SSE streams',
+    'open TCP connections, SSE streams and RESP connections',
     (r) => parseInteger(r, 1, 10_000_000),
   ),
   spec('maxGroups', 'MAX_GROUPS', DEFAULT_MAX_GROUPS, 'groups held at once', (r) =>

@@ -89,8 +89,8 @@ test('groups prints a table, or JSON', async () => {
   const r = await cli(['groups']);
   assert.is(r.code, 0, r.stderr);
   const [header, row, ...rest] = r.stdout.trimEnd().split('\n');
-  assert.match(header, /^GROUP\s+TCP\s+UDP\s+SSE\s+LAST ID$/);
-  assert.equal(row.split(/\s+/), ['lobby', '1', '0', '0', json.ids[0]]);
+  assert.match(header, /^GROUP\s+TCP\s+UDP\s+SSE\s+RESP\s+LAST ID$/);
+  assert.equal(row.split(/\s+/), ['lobby', '1', '0', '0', '0', json.ids[0]]);
   assert.is(rest.length, 0);
   const j = await cli(['groups', '--format=json']);
   assert.is(JSON.parse(j.stdout).groups[0].group, 'lobby');
@@ -153,7 +153,7 @@ test('--token / GROUPCAST_TOKEN authenticates when the server has auth on', asyn
   const sent = await cli(['send', 'lobby', 'with a key', '--token', 'cli-key']);
   assert.is(sent.code, 0, sent.stderr);
   const listed = await cli(['groups'], { GROUPCAST_TOKEN: 'cli-key' });
-  assert.match(listed.stdout, /^lobby\s+0\s+0\s+0\s+\d+-1$/m);
+  assert.match(listed.stdout, /^lobby\s+0\s+0\s+0\s+0\s+\d+-1$/m);
 });
 
 test('errors: one line each; 1 for runtime failures, 2 for bad usage', async () => {
