@@ -10,6 +10,9 @@ import type { SseSink } from './sse-sink.ts';
  */
 const ALREADY_SENT = 'x-hono-already-sent';
 
+const STREAM = Symbol('groupcast.sseStream');
+type StreamResponse = ServerResponse & { [STREAM]: NodeSseStream };
+
 /** Streams whose route has not returned yet: their headers come from the route's Response. */
 const opening = new WeakMap<ServerResponse, NodeSseStream>();
 
@@ -41,8 +44,9 @@ export class NodeSseStream implements SseSink {
     this.#limit = limitBytes;
     this.#res = res;
     opening.set(res, this);
-    res.on('close', this.#resOnClose);
-    res.on('drain', this.#resOnDrain);
+    (res as StreamResponse)[STREAM] = this;
+    res.on('close', NodeSseStream.#close);
+    res.on('drain', NodeSseStream.#drain);
   }
 
   onEnd(fn: (reason?: GroupcastError) => void): void {
@@ -102,7 +106,8 @@ export class NodeSseStream implements SseSink {
     if (res.destroyed) return;
     const out: Record<string, string> = {};
     headers.forEach((value, name) => {
-      if (name !== ALREADY_SENT) out[name] = value;
+      // Node picks chunked encoding itself (the header is there for the Web-stream path).
+      if (name !== ALREADY_SENT && name !== 'transfer-encoding') out[name] = value;
     });
     res.writeHead(status, out);
     if (held.length === 0) res.flushHeaders();
@@ -147,14 +152,16 @@ export class NodeSseStream implements SseSink {
     fn?.(reason);
   }
 
-  #resOnClose = (): void => {
+  // Shared listener functions, not two closures per subscriber.
+  static readonly #close = function (this: ServerResponse): void {
     // The client went away, or the connection was dropped.
-    this.#held = null;
-    this.#end();
+    const stream = (this as StreamResponse)[STREAM];
+    stream.#held = null;
+    stream.#end();
   };
 
-  #resOnDrain = (): void => {
-    this.onTaken?.();
+  static readonly #drain = function (this: ServerResponse): void {
+    (this as StreamResponse)[STREAM].onTaken?.();
   };
 }
 
