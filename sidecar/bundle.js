@@ -49,7 +49,8 @@ export async function bundle() {
     },
   });
   // What bin.js compares the bundle's age with: our own sources, and the install itself.
-  const inputs = Object.keys(result.metafile.inputs).filter((p) => !p.startsWith('node_modules'));
+  // Packages are covered by the install's own stamp (npm gives their files old mtimes).
+  const inputs = Object.keys(result.metafile.inputs).filter((p) => !p.includes('node_modules/'));
   inputs.push('package.json', 'node_modules/.package-lock.json');
   writeFileSync(join(tmp, 'inputs.json'), JSON.stringify(inputs));
   mkdirSync(DIST, { recursive: true });
