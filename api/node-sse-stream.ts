@@ -19,20 +19,27 @@ const opening = new WeakMap<ServerResponse, NodeSseStream>();
 /**
  * One SSE response on Node, written straight to its ServerResponse: no Web ReadableStream, no
  * reader loop, no per-chunk promise. Measured at 10,000 idle subscribers, this halves the memory
- * each one holds (21 KiB with a ReadableStream). Pending bytes are what Node holds for the
- * response and its socket, so flow control and the queue limit see the same figure the kernel's
- * back-pressure produces.
+ * each one holds (21 KiB with a ReadableStream). Bytes go to the response while it takes them
+ * (`write` returns true) and wait in this stream's own queue while it does not, until 'drain':
+ * pending bytes are that queue, and progress is what the response took, as with the Web stream
+ * and the adapter's reader loop. Counting Node's socket buffer as pending instead made a reader
+ * that was reading look stalled for seconds (the kernel takes more only in large steps), so it
+ * was detached and cut.
  */
 export class NodeSseStream implements SseSink {
   readonly remote: string;
   readonly #limit: number;
   readonly #res: ServerResponse;
-  /** Bytes written before the headers went out; null once they have. */
-  #held: Uint8Array[] | null = [];
-  #heldBytes = 0;
+  /** Bytes not handed to the response yet: before its headers, or while it is backed up. */
+  #queue: Uint8Array[] | null = null;
+  #queued = 0;
+  /** The headers are out. */
+  #open = false;
+  /** The response's last write returned false: wait for 'drain'. */
+  #blocked = false;
   #closed = false;
-  /** close() came before the headers: end right after them. */
-  #endOnOpen = false;
+  /** close() came while bytes were queued: end once they are handed over. */
+  #endWhenEmpty = false;
   #onEnd: ((reason?: GroupcastError) => void) | undefined;
   #prelude = true;
   #allowance = 0;
@@ -60,7 +67,7 @@ export class NodeSseStream implements SseSink {
 
   get pendingBytes(): number {
     if (this.#closed) return 0;
-    return this.#held ? this.#heldBytes : this.#res.writableLength;
+    return this.#queued;
   }
 
   get takenBytes(): number {
@@ -98,10 +105,8 @@ export class NodeSseStream implements SseSink {
 
   /** Sends the headers the route's Response ended up with, then what was written meanwhile. */
   open(status: number, headers: Headers): void {
-    const held = this.#held;
-    if (!held) return;
-    this.#held = null;
-    this.#heldBytes = 0;
+    if (this.#open) return;
+    this.#open = true;
     const res = this.#res;
     if (res.destroyed) return;
     const out: Record<string, string> = {};
@@ -110,24 +115,42 @@ export class NodeSseStream implements SseSink {
       if (name !== ALREADY_SENT && name !== 'transfer-encoding') out[name] = value;
     });
     res.writeHead(status, out);
-    if (held.length === 0) res.flushHeaders();
-    for (const chunk of held) res.write(chunk);
-    if (this.#endOnOpen) res.end();
+    if (this.#queued === 0) res.flushHeaders();
+    this.#pump();
   }
 
   #enqueue(chunk: Uint8Array): void {
     this.#enqueued += chunk.byteLength;
-    if (this.#held) {
-      this.#held.push(chunk);
-      this.#heldBytes += chunk.byteLength;
-    } else {
-      this.#res.write(chunk);
+    if (this.#open && !this.#blocked && this.#queued === 0) {
+      if (!this.#res.write(chunk)) this.#blocked = true;
+      return;
     }
+    this.#queue ??= [];
+    this.#queue.push(chunk);
+    this.#queued += chunk.byteLength;
+  }
+
+  /** Hands queued bytes to the response until it pushes back; ends it once empty if asked. */
+  #pump(): void {
+    const queue = this.#queue;
+    const res = this.#res;
+    if (queue) {
+      let i = 0;
+      while (i < queue.length && !this.#blocked) {
+        const chunk = queue[i++];
+        this.#queued -= chunk.byteLength;
+        if (!res.write(chunk)) this.#blocked = true;
+      }
+      queue.splice(0, i);
+      if (queue.length === 0) this.#queue = null;
+    }
+    if (this.#endWhenEmpty && this.#queued === 0) res.end();
   }
 
   #cut(err: GroupcastError): void {
     this.#closed = true;
-    this.#held = null;
+    this.#queue = null;
+    this.#queued = 0;
     this.#res.destroy();
     this.#end(err);
   }
@@ -140,8 +163,8 @@ export class NodeSseStream implements SseSink {
     }
     if (reason) this.#enqueue(encodeClose(reason.code, reason.message));
     this.#closed = true;
-    if (this.#held) this.#endOnOpen = true;
-    else this.#res.end();
+    if (this.#open && this.#queued === 0) this.#res.end();
+    else this.#endWhenEmpty = true;
     this.#end(reason);
   }
 
@@ -156,12 +179,16 @@ export class NodeSseStream implements SseSink {
   static readonly #close = function (this: ServerResponse): void {
     // The client went away, or the connection was dropped.
     const stream = (this as StreamResponse)[STREAM];
-    stream.#held = null;
+    stream.#queue = null;
+    stream.#queued = 0;
     stream.#end();
   };
 
   static readonly #drain = function (this: ServerResponse): void {
-    (this as StreamResponse)[STREAM].onTaken?.();
+    const stream = (this as StreamResponse)[STREAM];
+    stream.#blocked = false;
+    stream.#pump();
+    stream.onTaken?.();
   };
 }
 
