@@ -20,6 +20,7 @@ import { errorResponse } from './errors.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { type ApiOptions, DEFAULT_SSE_RETRY_MS } from './options.ts';
 import { publishBatch } from './publish-batch.ts';
+import type { SseSink } from './sse-sink.ts';
 import { SseStream } from './sse-stream.ts';
 
 export type { ApiOptions } from './options.ts';
@@ -34,6 +35,8 @@ export interface ApiRuntime {
   onRejected?: (code: ErrorCode) => void;
   /** Extra headers on SSE responses (Node's adapter starts streaming sooner with an explicit chunked encoding). */
   sseHeaders?: Record<string, string>;
+  /** Opens an SSE response's sink (Node: written straight to its response); a Web ReadableStream by default. */
+  openSse?: (c: Context, remote: string, limitBytes: number) => SseSink;
   /** Drops a response's connection at once, e.g. to cut a slow subscriber without noise. */
   dropConnection?: (c: Context) => void;
   /**
@@ -115,6 +118,14 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
   /** The caller's grants, or undefined when auth is off (everything allowed). */
   const grants = (c: Context): Promise<Grants> | undefined => auth?.verify(tokenOf(c));
 
+  // Outside the route on purpose: a closure over `c` there would keep each request's Context
+  // (about 2 KiB) alive for as long as its stream is open.
+  const openSse =
+    runtime.openSse ??
+    ((c: Context, remote: string, limit: number): SseSink => {
+      const drop = runtime.dropConnection;
+      return new SseStream(remote, limit, drop && (() => drop(c)));
+    });
   const rawPath = runtime.rawPath ?? ((c: Context) => pathOf(c.req.url));
   app.use('*', (c, next) => {
     refuseDotSegments(rawPath(c));
@@ -214,8 +225,7 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
     if (c.req.method === 'HEAD') return new Response(null, { status: 200, headers: sseHeaders });
     const remote = remoteAddress(c);
     const release = streams.acquire(ipOf(remote));
-    const drop = runtime.dropConnection;
-    const stream = new SseStream(remote, options.sseQueueBytes, drop && (() => drop(c)));
+    const stream = openSse(c, remote, options.sseQueueBytes);
     stream.write(retry);
     let subscription: Awaited<ReturnType<Hub['subscribe']>>;
     try {
@@ -231,7 +241,7 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
       heartbeat.delete(stream);
       subscription.unsubscribe(reason);
     });
-    return new Response(stream.readable, { status: 200, headers: sseHeaders });
+    return stream.response(sseHeaders);
   });
 
   app.get('/groups/:group/messages', async (c) => {

@@ -1,12 +1,7 @@
 import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
-import {
-  createRemoteJWKSet,
-  importSPKI,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-  jwtVerify,
-} from 'jose';
+// jose is loaded when the first key is (auth on): a sidecar without auth never pays for it.
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import { ForbiddenError, InvalidOptionError, UnauthorizedError } from '../shared/errors.ts';
 import type { AuthOptions } from '../shared/options/api.ts';
 import { compilePatterns, type GroupMatcher } from '../shared/patterns.ts';
@@ -71,6 +66,7 @@ type VerifyKey = Uint8Array | CryptoKey | JWTVerifyGetKey;
 export class Authenticator {
   readonly #opts: AuthOptions;
   readonly #keys: Promise<{ key: VerifyKey; algorithms: string[] }[]>;
+  #jwtVerify: typeof import('jose')['jwtVerify'] | undefined;
   readonly #cache = new Map<string, { grants: Grants; until: number }>();
 
   constructor(opts: AuthOptions) {
@@ -87,6 +83,9 @@ export class Authenticator {
   async #loadKeys(): Promise<{ key: VerifyKey; algorithms: string[] }[]> {
     const o = this.#opts;
     const keys: { key: VerifyKey; algorithms: string[] }[] = [];
+    if (!o.jwtSecret && !o.jwtPublicKey && !o.jwtJwksUrl) return keys;
+    const { createRemoteJWKSet, importSPKI, jwtVerify } = await import('jose');
+    this.#jwtVerify = jwtVerify;
     if (o.jwtSecret) keys.push({ key: utf8.encode(o.jwtSecret), algorithms: ['HS256'] });
     if (o.jwtPublicKey) {
       let imported: { key: CryptoKey; algorithms: string[] } | undefined;
@@ -121,7 +120,10 @@ export class Authenticator {
     if (hit && hit.until > now) return hit.grants;
     if (hit) this.#cache.delete(token);
     let lastError: unknown;
-    for (const { key, algorithms } of await this.#keys) {
+    const keys = await this.#keys;
+    const jwtVerify = this.#jwtVerify;
+    for (const { key, algorithms } of keys) {
+      if (!jwtVerify) break;
       try {
         const { payload } = await jwtVerify(token, key as Uint8Array, {
           algorithms,

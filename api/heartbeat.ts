@@ -1,12 +1,12 @@
 import { HEARTBEAT } from '../shared/sse.ts';
-import type { SseStream } from './sse-stream.ts';
+import type { SseSink } from './sse-sink.ts';
 
 /**
  * One timer for every open stream (not one per stream): a comment line keeps proxies from
  * cutting idle streams, and a dead connection shows up as a failed write.
  */
 export class Heartbeat {
-  readonly #streams = new Set<SseStream>();
+  readonly #streams = new Set<SseSink>();
   readonly #ms: number;
   #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -14,7 +14,7 @@ export class Heartbeat {
     this.#ms = ms;
   }
 
-  add(stream: SseStream): void {
+  add(stream: SseSink): void {
     this.#streams.add(stream);
     if (!this.#timer) {
       this.#timer = setInterval(this.#beat, this.#ms);
@@ -23,7 +23,7 @@ export class Heartbeat {
     }
   }
 
-  delete(stream: SseStream): void {
+  delete(stream: SseSink): void {
     this.#streams.delete(stream);
     if (this.#streams.size === 0 && this.#timer) {
       clearInterval(this.#timer);

@@ -2,11 +2,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
+// Made before the adapter swaps in its own Response class, whose fast path would ignore the header.
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { ErrorCode } from '../shared/errors.ts';
 import { formatHostPort } from '../shared/host-port.ts';
 import type { Hub } from '../shared/hub.ts';
 import { type ApiOptions, createApi } from './app.ts';
 import { pathOf } from './dot-segments.ts';
+import { NodeSseStream, openNodeSse } from './node-sse-stream.ts';
 import { closeIfRefusedBody } from './refused-body.ts';
 
 export interface ApiServer {
@@ -50,10 +53,18 @@ export async function listenApi(
     onRejected: hooks.onRejected,
     sseHeaders: { 'Transfer-Encoding': 'chunked' },
     dropConnection: (c) => (c.env as { outgoing: ServerResponse }).outgoing.destroy(),
+    openSse: (c, remote, limitBytes) =>
+      new NodeSseStream(remote, limitBytes, (c.env as { outgoing: ServerResponse }).outgoing),
     rawPath: (c) => pathOf((c.env as { incoming: IncomingMessage }).incoming.url ?? '/'),
   });
   const server = createAdaptorServer({
-    fetch: async (req: Request, env: unknown) => closeIfRefusedBody(await app.fetch(req, env)),
+    fetch: async (req: Request, env: unknown) => {
+      const res = await app.fetch(req, env);
+      if (openNodeSse((env as { outgoing: ServerResponse }).outgoing, res)) {
+        return RESPONSE_ALREADY_SENT;
+      }
+      return closeIfRefusedBody(res);
+    },
     hostname: host,
   });
   await new Promise<void>((resolve, reject) => {

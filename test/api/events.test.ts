@@ -267,6 +267,23 @@ test('CORS: a listed origin is allowed (with preflight); others get no CORS head
   assert.is(other.headers.get('access-control-allow-origin'), null);
 });
 
+test('CORS: an SSE stream for a listed origin carries the CORS header the middleware set', async () => {
+  await rig.restart({ corsOrigins: ['https://dash.example'] });
+  const ac = new AbortController();
+  const res = await fetch(`${baseUrl(rig.sc)}/groups/c/events`, {
+    headers: { Origin: 'https://dash.example' },
+    signal: ac.signal,
+  });
+  try {
+    assert.is(res.status, 200);
+    assert.is(res.headers.get('access-control-allow-origin'), 'https://dash.example');
+    assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+    assert.is(res.headers.get('x-hono-already-sent'), null, 'the adapter marker stays inside');
+  } finally {
+    ac.abort();
+  }
+});
+
 test('by default no origin gets CORS headers', async () => {
   const res = await fetch(`${baseUrl(rig.sc)}/groups`, {
     headers: { Origin: 'https://dash.example' },

@@ -86,7 +86,9 @@ export async function measure(
       posts: r.posts / (r.seconds || 1),
       minReceiver: r.minReceiverRate,
       lossPct: r.expected > 0 ? (100 * lost) / r.expected : 0,
-      ...(r.latency ? { p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max } : {}),
+      ...(r.latency
+        ? { p50: r.latency.p50, p99: r.latency.p99, p999: r.latency.p999, max: r.latency.max }
+        : {}),
       ...(r.loopDelayMaxMs !== undefined ? { loadStallMs: r.loopDelayMaxMs } : {}),
       ...(r.slowCut !== undefined ? { slowCut: r.slowCut } : {}),
     },

@@ -79,7 +79,9 @@ function extras(r: Row): string {
   const m = (k: string) => median(ok.map((s) => Number(s.extra?.[k])).filter(Number.isFinite));
   const parts: string[] = [];
   if (r.scenario.startsWith('Latency'))
-    parts.push(`p50 ${fmt(m('p50'), 'µs')}, max ${fmt(m('max'), 'µs')}`);
+    parts.push(
+      `p50 ${fmt(m('p50'), 'µs')}, p99.9 ${fmt(m('p999'), 'µs')}, max ${fmt(m('max'), 'µs')}`,
+    );
   if (r.scenario.includes('POST')) parts.push(`${fmt(m('posts'), '')} POST/s`);
   if (r.scenario.startsWith('UDP')) parts.push(`loss ${m('lossPct').toFixed(2)}%`);
   if (r.scenario.startsWith('Memory'))

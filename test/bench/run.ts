@@ -10,6 +10,7 @@
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { bundle } from '../../sidecar/bundle.js';
 import type { Context } from './context.ts';
 import { type Goal, goals } from './goals.ts';
 import { killAll, ROOT, workDir } from './procs.ts';
@@ -125,6 +126,8 @@ const ctx: Context = {
 log(
   `groupcast bench, ${mode} mode: ${settings.rounds} rounds of ${settings.measureMs} ms per case`,
 );
+// groupcast runs as `npm start` does (sidecar/bin.js): built now, so the bundle is this tree's code.
+if (!(await bundle())) log('  no bundle (esbuild missing): groupcast runs from source');
 for (const [name, run] of SCENARIOS) {
   if (only && !only.includes(name)) continue;
   const t0 = performance.now();

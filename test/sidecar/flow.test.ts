@@ -2,6 +2,8 @@ import { connect } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  burstOf,
+  LINE_BYTES,
   openSocket,
   runBurst,
   SseBurstReader,
@@ -306,6 +308,50 @@ test('100 members trickling a byte per read cost a few bytes of memory per byte 
   // RSS also moves with the allocator and the collector: 4 bytes per byte plus a fixed margin.
   assert.ok(growth < 4 * sent + 48 * MiB, `RSS grew ${growth} bytes for ${sent} held`);
   for (const s of sockets) s.destroy();
+});
+
+test('an SSE reader that reads slowly holds a TCP publisher to its pace and gets every message', async () => {
+  const sc = await sidecar({ GROUPCAST_FLOW_HIGH_WATER: '64KiB', GROUPCAST_STALL_TIMEOUT: '30s' });
+  const { tcp, http } = sc.addresses;
+  // The subscriber on a raw socket, taking 64 KiB every 20 ms (about 3 MiB/s).
+  const sse = await openSocket(http);
+  sse.on('error', () => {});
+  sse.write('GET /groups/hold/events HTTP/1.1\r\nHost: x\r\n\r\n');
+  sse.pause();
+  let text = '';
+  let lastLine = -1;
+  const reading = setInterval(() => {
+    let left = 64 * 1024;
+    while (left > 0) {
+      const got = sse.read() as Buffer | null;
+      if (!got) break;
+      left -= got.byteLength;
+      text += got.toString('latin1');
+      // Keep only the tail: the count is taken from the data lines as they pass.
+      const found = text.match(/\ndata: \d{10}/g);
+      if (found) lastLine = Number(found[found.length - 1].slice(7));
+      text = text.slice(-64);
+    }
+  }, 20);
+  const pub = await openSocket(tcp);
+  pub.on('error', () => {});
+  cleanups.push(() => {
+    clearInterval(reading);
+    sse.destroy();
+    pub.destroy();
+  });
+  pub.write('SOCKETFORWARDER-NEW:hold\n');
+  await sleep(200);
+  const lines = 32 * 1024;
+  pub.write(burstOf(lines));
+  await sleep(1000);
+  // Loopback buffers take a few MiB on each side; the sidecar must not have read the rest.
+  assert.ok(
+    pub.writableLength > 4 * MiB,
+    `the publisher was read ahead of the reader: ${pub.writableLength} of ${lines * LINE_BYTES} bytes left`,
+  );
+  await waitFor(() => lastLine === lines - 1, 30_000, `the last line (at ${lastLine})`);
+  assert.is(await metricOf(http, SLOW_SSE), 0, 'the subscriber was not cut');
 });
 
 test.run();

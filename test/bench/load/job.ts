@@ -65,7 +65,7 @@ export interface FlowResult {
   minReceiverRate: number;
   maxReceiverRate: number;
   /** Microseconds from intended send time to receipt. */
-  latency?: { p50: number; p99: number; max: number; count: number };
+  latency?: { p50: number; p99: number; p999: number; max: number; count: number };
   /** Longest the load worker's event loop was blocked within the window, ms (its own stalls). */
   loopDelayMaxMs?: number;
   /** Load worker CPU seconds within the window. */

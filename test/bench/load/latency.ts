@@ -16,10 +16,10 @@ export class Latencies {
     return this.#n;
   }
 
-  summary(): { p50: number; p99: number; max: number; count: number } | undefined {
+  summary(): { p50: number; p99: number; p999: number; max: number; count: number } | undefined {
     if (this.#n === 0) return undefined;
     const s = this.#a.slice(0, this.#n).sort();
     const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
-    return { p50: at(0.5), p99: at(0.99), max: s[s.length - 1], count: this.#n };
+    return { p50: at(0.5), p99: at(0.99), p999: at(0.999), max: s[s.length - 1], count: this.#n };
   }
 }

@@ -29,7 +29,8 @@ export function httpAnswers(addr: Endpoint, path: string, ms = 1500): Promise<bo
 export async function startGroupcast(name: string, opts: StartOptions = {}): Promise<Running> {
   const [tcp, udp, http] = [await freePort(), await freePort(), await freePort()];
   const prof = opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : [];
-  const proc = spawnGroup(name, process.execPath, [...prof, '--import', 'tsx', 'sidecar/main.ts'], {
+  // What `npm start` runs: the bundle the bench built at its start.
+  const proc = spawnGroup(name, process.execPath, [...prof, 'sidecar/bin.js'], {
     env: {
       GROUPCAST_HOST: LOCALHOST,
       GROUPCAST_TCP_PORT: String(tcp),
