@@ -258,7 +258,14 @@ test('the cluster view lists both sidecars with their members, and each member i
   await peer(A, 'shared');
   const { page, errors } = await openPage();
   await page.goto(home(A));
-  assert.ok(await page.locator('#cluster').isVisible(), 'cluster view shown with Redis');
+  // The cluster view appears with the page's first health poll.
+  assert.ok(
+    await until(
+      () => page.locator('#cluster').isVisible(),
+      (v) => v,
+      'cluster view shown with Redis',
+    ),
+  );
   const nodes = await until(
     () => rows(page, '#nodes tbody tr'),
     (r) =>
