@@ -12,6 +12,15 @@ import type { Stats } from './stats.ts';
 
 export { PARKED, SseMember } from './sse-member.ts';
 
+/**
+ * How a batch reaches a group. `local`: published on a sidecar on its own, numbered here, for
+ * every member but its origin. With a cluster, a batch published here is `early` (for the members
+ * that need no ids, at once) and then `numbered` (kept, for the members that need its ids, once
+ * the cluster numbered it); one published on another node is `remote` (kept, for every member;
+ * it cannot be paused, so it meets the members' hard limits).
+ */
+export type Arrival = 'local' | 'early' | 'numbered' | 'remote';
+
 /** Which members a delivery reaches (on the cluster path SSE members wait for the ids). */
 const ALL = 0;
 const NOW = 1;
@@ -211,31 +220,30 @@ export class Group {
     this.history.append(batch);
   }
 
-  /** One node: numbers the batch, keeps it for replay and hands it to every member but its origin. */
-  publish(batch: Batch, origin: Member | null): number {
-    if (batch.count > 0) this.#number(batch);
-    return this.#deliver(batch, origin, ALL, true);
+  /**
+   * Takes a batch into the group, however it arrives (see Arrival): numbers or continues the
+   * sequence, keeps it for replay, and hands it to the members it is for. Returns them.
+   */
+  accept(batch: Batch, origin: Member | null, arrival: Arrival): number {
+    switch (arrival) {
+      case 'local':
+        if (batch.count > 0) this.#number(batch);
+        return this.#deliver(batch, origin, ALL, true);
+      case 'early':
+        return this.#deliver(batch, origin, NOW, true);
+      case 'numbered':
+        this.#continue(batch);
+        return this.#deliver(batch, null, NUMBERED, true);
+      case 'remote':
+        if (batch.count > 0) this.#continue(batch);
+        return this.#deliver(batch, null, ALL, false);
+    }
   }
 
-  /**
-   * Cluster path, a batch published here: every member that needs no ids gets it at once; the
-   * others once the cluster has numbered it (acceptNumbered).
-   */
-  deliverToSockets(batch: Batch, origin: Member | null): number {
-    return this.#deliver(batch, origin, NOW, true);
-  }
-
-  /**
-   * Cluster path: a batch that already has its ids (from the cluster, or from this node while
-   * the cluster is out of reach) continues the sequence: kept for replay, handed to the members
-   * that need ids and, unless this node published it (`toSockets` false: the others already have
-   * it), to every member. Batches from other nodes cannot be paused: they meet the members' hard
-   * limits.
-   */
-  acceptNumbered(batch: Batch, toSockets: boolean): number {
+  /** A batch the cluster numbered continues the sequence. */
+  #continue(batch: Batch): void {
     this.seq = batch.lastSeq;
     this.#keep(batch);
-    return this.#deliver(batch, null, toSockets ? ALL : NUMBERED, !toSockets);
   }
 
   #deliver(batch: Batch, origin: Member | null, scope: Scope, pausable: boolean): number {

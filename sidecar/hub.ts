@@ -327,7 +327,7 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
     s.bytesIn += batch.payloadBytes;
     const recipients = this.cluster
       ? this.cluster.publish(group, batch, origin)
-      : group.publish(batch, origin);
+      : group.accept(batch, origin, 'local');
     if (origin === null && group.anchored === 0) {
       // A publish into an idle group restarts its time to live.
       this.#wake(group);

@@ -50,9 +50,9 @@ test('publish numbers batches in sequence and hands each to every member but its
   const [a, b, c] = [new RecordingMember('a'), new RecordingMember('b'), new RecordingMember('c')];
   for (const m of [a, b, c]) g.add(m);
   assert.is(g.lastId, null);
-  assert.is(g.publish(batch('one', 'two'), a), 2);
+  assert.is(g.accept(batch('one', 'two'), a, 'local'), 2);
   const second = batch('three');
-  assert.is(g.publish(second, null), 3);
+  assert.is(g.accept(second, null, 'local'), 3);
   assert.equal([second.epoch, second.firstSeq], [EPOCH, 3]);
   assert.is(g.lastId, `${EPOCH}-3`);
   assert.equal(a.texts(), ['three']);
@@ -130,7 +130,7 @@ test('flow control detaches a member that takes nothing, and cuts it at the stal
   const [a, b] = [new RecordingMember('a'), new RecordingMember('b')];
   g.add(a);
   g.add(b);
-  g.publish(batch('x'.repeat(2000)), null);
+  g.accept(batch('x'.repeat(2000)), null, 'local');
   g.rise(a);
   g.rise(b);
   for (let t = 0; t < DETACH_AFTER_MS + 200; t += 50) {

@@ -375,7 +375,7 @@ export class RedisBackplane implements Backplane {
   };
 
   publish(group: Group, batch: Batch, origin: Member | null): number {
-    const recipients = group.deliverToSockets(batch, origin);
+    const recipients = group.accept(batch, origin, 'early');
     this.#outbox.publish(group, batch);
     // SSE subscribers here get it with its cluster id, from the channel.
     return recipients + group.sseFanout.size;

@@ -203,7 +203,7 @@ export class Sequencer {
 
   #accept(group: Group, t: Track, h: Held): void {
     if (h.count === 0) {
-      if (h.toSockets && h.batch) group.deliverToSockets(h.batch, null);
+      if (h.toSockets && h.batch) group.accept(h.batch, null, 'remote');
       return;
     }
     if (t.mode !== 'cluster') {
@@ -282,12 +282,12 @@ export class Sequencer {
   }
 
   #deliver(group: Group, h: Held): void {
-    group.acceptNumbered(h.batch as Batch, h.toSockets);
+    group.accept(h.batch as Batch, null, h.toSockets ? 'remote' : 'numbered');
     if (h.fromOther) this.#deps.stats.received += h.count;
   }
 
   #deliverOwn(group: Group, batches: Batch[]): void {
-    for (const b of batches) if (b.count > 0) group.acceptNumbered(b, false);
+    for (const b of batches) if (b.count > 0) group.accept(b, null, 'numbered');
   }
 
   /** Batches after the group's seq up to `upto` (of its epoch now), from the shared history. */
@@ -407,7 +407,7 @@ export class Sequencer {
     group.sseFanout.flush();
     const last = lastOf(h);
     for (const s of group.sse) if (s.lastSeq !== PARKED && s.lastSeq < last) s.lastSeq = last;
-    group.acceptNumbered(h.batch as Batch, false);
+    group.accept(h.batch as Batch, null, 'numbered');
   }
 
   #drain(group: Group, t: Track): void {
@@ -447,7 +447,7 @@ export class Sequencer {
     }
     batch.epoch = group.epoch;
     batch.firstSeq = group.seq + 1;
-    group.acceptNumbered(batch, false);
+    group.accept(batch, null, 'numbered');
   }
 
   /**
