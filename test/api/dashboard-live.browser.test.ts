@@ -293,6 +293,85 @@ test('the cluster view lists both sidecars with their members, and each member i
   assert.equal(errors, []);
 });
 
+test('a member that joins or leaves shows in the group view at once, from presence events', async () => {
+  const group = 'presence-live';
+  const { page, errors } = await openPage();
+  // The poll's answers for this group arrive 3 s late (each taken when asked, so they are
+  // stale by then): within 1 s, only the stream's join and leave events can move the table.
+  let held = 0;
+  await page.route(
+    (u) => u.pathname === `/groups/${group}`,
+    async (route) => {
+      held++;
+      try {
+        const res = await route.fetch();
+        await sleep(3000);
+        await route.fulfill({ response: res });
+      } catch {
+        // the page closed meanwhile
+      } finally {
+        held--;
+      }
+    },
+  );
+  await page.goto(`${home(A)}#/group/${group}`);
+  const tcpRows = () =>
+    rows(page, '#members tbody tr').then((r) => r.filter((m) => m[0] === 'TCP'));
+  // The page's own stream is a member: once the poll listed it, the page is up.
+  await until(
+    () => rows(page, '#members tbody tr'),
+    (r) => r.length === 1 && r[0][0] === 'SSE',
+    "the page's own SSE member listed",
+  );
+  /** Until `ok` held `ms` long without a break (the late poll answers must not undo the event). */
+  const steady = async (ok: (r: string[][]) => boolean, what: string, ms = 3500) => {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      const r = await tcpRows();
+      assert.ok(ok(r as string[][]), `${what}: ${JSON.stringify(r)}`);
+      await sleep(50);
+    }
+  };
+
+  // Join while a poll answer taken before the join is on its way.
+  await until(
+    async () => held,
+    (n) => n > 0,
+    'a poll request held',
+  );
+  const joined = Date.now();
+  const member = await peer(A, group);
+  const port = String(member.socket.localPort);
+  const row = await until(tcpRows, (r) => r.length === 1, 'the TCP member listed', 1000);
+  const joinMs = Date.now() - joined;
+  assert.ok(row[0][1]?.endsWith(`:${port}`), `address ${row[0][1]} is the peer's`);
+  assert.is(row[0][4], 'dash-a');
+  await steady((r) => r.length === 1, 'the member stays listed');
+
+  await until(
+    async () => held,
+    (n) => n > 0,
+    'a poll request held',
+  );
+  const left = Date.now();
+  member.close();
+  await until(tcpRows, (r) => r.length === 0, 'the TCP member gone', 1000);
+  const leaveMs = Date.now() - left;
+  await steady((r) => r.length === 0, 'the member stays gone');
+  console.log(
+    `presence in the group view: join shown after ${joinMs} ms, leave after ${leaveMs} ms`,
+  );
+
+  // Join and leave are not messages: the live list has only what was published.
+  await post(A, group, 'after the presence events');
+  await until(
+    () => page.locator('#tail li').allTextContents(),
+    (l) => l.length === 1 && l[0].includes('after the presence events'),
+    'only the published message in the live list',
+  );
+  assert.equal(errors, []);
+});
+
 test('health shows rejections by reason, connections against the limit, and members behind', async () => {
   // A bad join line is refused and counted under its reason.
   await new Promise<void>((resolve) => {

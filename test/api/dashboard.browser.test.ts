@@ -11,6 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { nodeTcp } from '../../api/client/node-transport.ts';
 import { TcpClient } from '../../shared/client/tcp.ts';
+import { startEdgeProcess } from '../helpers/edge.ts';
 import { ROOT, type Started, startProcess } from '../helpers/process.ts';
 import { hostPort, sleep, waitFor } from '../helpers/sidecar.ts';
 import { TcpPeer } from '../helpers/tcp.ts';
@@ -213,6 +214,33 @@ test('lists lobby with 1 TCP member, shows its messages live, and publishes into
   assert.equal(errors, []);
   const foreign = requests.filter((r) => !r.startsWith(url) && !r.startsWith('data:'));
   assert.equal(foreign, [], 'nothing loaded from elsewhere');
+});
+
+test('served by the edge worker, which has no presence events, the group view streams without them', async () => {
+  const edge = await startEdgeProcess(sidecar.addresses.http);
+  cleanup.push(() => edge.stop());
+  const edgeUrl = `http://${edge.addresses.http}/`;
+  const { page, errors, requests } = await openPage();
+  await page.goto(`${edgeUrl}#/group/lobby`);
+  await until(
+    () => state(page),
+    (s) => s[0] === 'live',
+    'live through the edge',
+  );
+  tcp.send('via the edge worker');
+  await until(
+    () => tailText(page),
+    (t) => t.includes('via the edge worker'),
+    'the message through the edge',
+  );
+  const streams = requests.filter((r) => r.includes('/groups/lobby/events'));
+  // Asked once with presence (refused: 400), then without it, straight away.
+  assert.ok(streams[0]?.includes('presence=true'), streams[0]);
+  assert.ok(
+    streams.length >= 2 && streams.slice(-1)[0]?.includes('presence') === false,
+    String(streams),
+  );
+  assert.equal(errors, []);
 });
 
 test('a hub restart shows reconnecting, then live again with a visible gap notice', async () => {

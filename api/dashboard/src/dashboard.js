@@ -24,6 +24,8 @@ const CHART_POINTS = 150;
 /** Samples a group list sparkline shows (the last minute). */
 const SPARK_POINTS = 30;
 const CHART_HEIGHT = 180;
+/** Join and leave events remembered until a poll covers them (a poll that keeps failing must not grow this). */
+const MAX_PRESENCE_SEEN = 1000;
 
 /**
  * @template {HTMLElement} T
@@ -479,16 +481,23 @@ function lastMessageCell(cell, g) {
 /** Members of the open group that had unsent bytes at the previous refresh. */
 let pendingBefore = new Set();
 
-/** @param {GroupDetail | null} detail */
-function renderGroup(detail) {
+/**
+ * The members shown: the last poll's list, with the join and leave events seen since applied.
+ * @type {Member[]}
+ */
+let shownMembers = [];
+/** Members with unsent bytes on the last two polls. */
+let membersBehind = new Set();
+
+/**
+ * @param {GroupDetail | null} detail
+ * @param {number} asked when the poll asked for it (performance.now())
+ */
+function renderGroup(detail, asked) {
   if (!detail) {
     ui.groupSummary.textContent = 'No such group right now.';
-    syncRows(
-      ui.membersBody,
-      [],
-      () => '',
-      () => [],
-    );
+    shownMembers = withPresence([], asked);
+    renderMembers();
     return;
   }
   sample(groupSeries(detail.group), Date.now(), groupCounters(detail.counters));
@@ -499,11 +508,21 @@ function renderGroup(detail) {
   const kept = detail.history.messages;
   ui.groupSummary.textContent = `${members(c.tcp, 'TCP')}, ${members(c.udp, 'UDP')}, ${members(c.sse, 'SSE')}; ${kept} message${kept === 1 ? '' : 's'} held for replay.`;
   const withPending = new Set(detail.members.filter((m) => m.pendingBytes > 0).map((m) => m.id));
-  const behindNow = new Set([...withPending].filter((id) => pendingBefore.has(id)));
+  membersBehind = new Set([...withPending].filter((id) => pendingBefore.has(id)));
   pendingBefore = withPending;
+  shownMembers = withPresence(detail.members, asked);
+  renderMembers();
+  const behind = membersBehind.size;
+  ui.membersNote.textContent =
+    behind === 0
+      ? 'Every member is up to date (no unsent bytes).'
+      : `${behind} member${behind === 1 ? ' has' : 's have'} unsent bytes (highlighted).`;
+}
+
+function renderMembers() {
   syncRows(
     ui.membersBody,
-    detail.members,
+    shownMembers,
     (m) => m.id,
     (m) => [
       m.transport.toUpperCase(),
@@ -514,13 +533,73 @@ function renderGroup(detail) {
     ],
     // Unsent bytes on two refreshes in a row mean a member is behind: it stands out. (Once
     // is a write caught in flight, which every busy member shows now and then.)
-    (m, row) => row.classList.toggle('pending', behindNow.has(m.id)),
+    (m, row) => row.classList.toggle('pending', membersBehind.has(m.id)),
   );
-  const behind = behindNow.size;
-  ui.membersNote.textContent =
-    behind === 0
-      ? 'Every member is up to date (no unsent bytes).'
-      : `${behind} member${behind === 1 ? ' has' : 's have'} unsent bytes (highlighted).`;
+}
+
+// ---- presence -----------------------------------------------------------------------------
+
+/**
+ * A stream's `event: join` / `leave` data (see docs/http-api.md, presence).
+ * @typedef {{ type: 'join' | 'leave', group: string, member: string, transport: string, remote: string, node: string, name?: string, at: string }} PresenceEvent
+ */
+
+/**
+ * Join and leave events by member id, with when they arrived (performance.now()): a poll asked
+ * before an event does not know of it yet, so its answer must not undo it.
+ * @type {Map<string, { event: PresenceEvent, seen: number }>}
+ */
+const presenceSeen = new Map();
+/** @param {PresenceEvent} e */
+function presenceMember(e) {
+  return {
+    id: e.member,
+    transport: e.transport,
+    remote: e.remote,
+    joinedAt: e.at,
+    pendingBytes: 0,
+    node: e.node,
+  };
+}
+
+/**
+ * A poll's members with the events that arrived after it was asked for applied; events it
+ * covers are forgotten.
+ * @param {Member[]} members
+ * @param {number} asked
+ */
+function withPresence(members, asked) {
+  let list = members;
+  for (const [id, { event, seen }] of presenceSeen) {
+    if (seen <= asked) {
+      presenceSeen.delete(id);
+    } else if (event.type === 'leave') {
+      list = list.filter((m) => m.id !== id);
+    } else if (!list.some((m) => m.id === id)) {
+      list = [...list, presenceMember(event)];
+    }
+  }
+  return list;
+}
+
+/**
+ * A member came or went: its row is added or removed at once; the next poll fills in the rest
+ * (unsent bytes) and stays the source of truth.
+ * @param {PresenceEvent} event
+ */
+function applyPresence(event) {
+  presenceSeen.delete(event.member);
+  presenceSeen.set(event.member, { event, seen: performance.now() });
+  if (presenceSeen.size > MAX_PRESENCE_SEEN) {
+    const oldest = presenceSeen.keys().next().value;
+    if (oldest !== undefined) presenceSeen.delete(oldest);
+  }
+  const known = shownMembers.some((m) => m.id === event.member);
+  if (event.type === 'join' && !known) shownMembers = [...shownMembers, presenceMember(event)];
+  else if (event.type === 'leave' && known)
+    shownMembers = shownMembers.filter((m) => m.id !== event.member);
+  else return;
+  renderMembers();
 }
 
 // ---- rates and charts -----------------------------------------------------------------------
@@ -999,12 +1078,13 @@ async function refresh() {
     if (health) renderHealth(health);
     const open = current;
     if (open !== null) {
+      const asked = performance.now();
       try {
         const detail = await getJson(groupPath(open));
-        if (open === current) renderGroup(detail);
+        if (open === current) renderGroup(detail, asked);
       } catch (err) {
         if (!(err instanceof ApiError && err.status === 404)) throw err;
-        if (open === current) renderGroup(null);
+        if (open === current) renderGroup(null, asked);
       }
     }
     healthy('poll');
@@ -1031,6 +1111,13 @@ function refreshSoon() {
 let source = null;
 let lastId = '';
 let reopenDelay = REOPEN_FIRST_MS;
+/**
+ * Whether the server sends join and leave events: the sidecar does, the edge worker answers
+ * `400` to `?presence=true`. Asked for until a stream with it fails with `400`; then the page
+ * goes without (the poll still updates the members).
+ * @type {'unknown' | 'yes' | 'no'}
+ */
+let presenceSupport = 'unknown';
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let reopenTimer;
 let paused = false;
@@ -1052,11 +1139,14 @@ function openStream(group) {
   // Resume where this page left off; on first open show what the server still holds.
   if (lastId) url.searchParams.set('lastEventId', lastId);
   else url.searchParams.set('from', 'earliest');
+  const presence = presenceSupport !== 'no';
+  if (presence) url.searchParams.set('presence', 'true');
   const t = token();
   if (t) url.searchParams.set('access_token', t);
   const es = new EventSource(url);
   source = es;
   es.onopen = () => {
+    if (presence) presenceSupport = 'yes';
     reopenDelay = REOPEN_FIRST_MS;
     health.streamOpen = true;
     healthy('stream');
@@ -1076,6 +1166,14 @@ function openStream(group) {
   es.addEventListener('message', onMessage);
   es.addEventListener('binary', onMessage);
   es.addEventListener('gap', (e) => addEntry(noticeEntry(gapText(JSON.parse(e.data)))));
+  // Named events: 'message' listeners never see them, so they stay out of the live messages.
+  /** @param {MessageEvent} e */
+  const onPresence = (e) => {
+    if (es === source && current === group) applyPresence(JSON.parse(e.data));
+    refreshSoon();
+  };
+  es.addEventListener('join', onPresence);
+  es.addEventListener('leave', onPresence);
   es.addEventListener('close', (e) => {
     const { code, message } = JSON.parse(e.data);
     addEntry(noticeEntry(`The server ended the stream (${code}: ${message}); reconnecting.`));
@@ -1086,9 +1184,8 @@ function openStream(group) {
     if (es.readyState === EventSource.CLOSED) {
       // The browser gave up (an error answer): find out why, then retry with backoff.
       es.close();
-      probe(group);
-      reopenTimer = setTimeout(() => current === group && openStream(group), reopenDelay);
-      reopenDelay = Math.min(reopenDelay * 2, REOPEN_MAX_MS);
+      if (presence && presenceSupport === 'unknown') probePresence(es, url, group);
+      else retryStream(group);
     }
     // Otherwise the browser reconnects by itself, sending Last-Event-ID.
     failing('stream');
@@ -1105,6 +1202,43 @@ async function probe(group) {
   } catch (err) {
     if (group === current && isAuthError(err)) failing('stream', err);
   }
+}
+
+/**
+ * Finds out why the stream failed, and opens it again after a delay that doubles each time.
+ * @param {string} group
+ */
+function retryStream(group) {
+  probe(group);
+  reopenTimer = setTimeout(() => current === group && openStream(group), reopenDelay);
+  reopenDelay = Math.min(reopenDelay * 2, REOPEN_MAX_MS);
+}
+
+/**
+ * A stream asking for presence failed before ever opening: if the server refuses the parameter
+ * (`400`, the edge worker), reopen without it at once; otherwise retry as usual.
+ * @param {EventSource} es
+ * @param {URL} url
+ * @param {string} group
+ */
+async function probePresence(es, url, group) {
+  const controller = new AbortController();
+  let status = 0;
+  try {
+    const res = await fetch(url, { headers: headers(), signal: controller.signal });
+    status = res.status;
+  } catch {
+    // unreachable: retried below like any failed stream
+  } finally {
+    // A stream that did open now is not read: the probe only wanted the status.
+    controller.abort();
+  }
+  // Meanwhile the page may have moved on (another group, a new token): nothing to do then.
+  if (group !== current || source !== es) return;
+  if (status === 400) {
+    presenceSupport = 'no';
+    openStream(group);
+  } else retryStream(group);
 }
 
 /** @param {{ requested: string, resumedFrom: string | null, reason: string }} gap */
@@ -1289,12 +1423,10 @@ function route() {
       charts.delete(ui.groupChart);
     }
     renderGroupRates(groupSeries(group));
-    syncRows(
-      ui.membersBody,
-      [],
-      () => '',
-      () => [],
-    );
+    presenceSeen.clear();
+    shownMembers = [];
+    membersBehind = new Set();
+    renderMembers();
     openStream(group);
     ui.groupTitle.focus();
   }
