@@ -1,7 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { type GroupcastError, SlowConsumerError } from '../shared/errors.ts';
-import { encodeClose } from '../shared/sse.ts';
-import type { SseSink } from './sse-sink.ts';
+import { SseSinkBase } from './sse-sink.ts';
 
 /**
  * Tells @hono/node-server the response was written already: it sends nothing of its own. The
@@ -26,9 +24,7 @@ const opening = new WeakMap<ServerResponse, NodeSseStream>();
  * that was reading look stalled for seconds (the kernel takes more only in large steps), so it
  * was detached and cut.
  */
-export class NodeSseStream implements SseSink {
-  readonly remote: string;
-  readonly #limit: number;
+export class NodeSseStream extends SseSinkBase {
   readonly #res: ServerResponse;
   /** Bytes not handed to the response yet: before its headers, or while it is backed up. */
   #queue: Uint8Array[] | null = null;
@@ -37,18 +33,11 @@ export class NodeSseStream implements SseSink {
   #open = false;
   /** The response's last write returned false: wait for 'drain'. */
   #blocked = false;
-  #closed = false;
-  /** close() came while bytes were queued: end once they are handed over. */
+  /** The stream was closed while bytes were queued: end once they are handed over. */
   #endWhenEmpty = false;
-  #onEnd: ((reason?: GroupcastError) => void) | undefined;
-  #prelude = true;
-  #allowance = 0;
-  #enqueued = 0;
-  onTaken: (() => void) | undefined;
 
   constructor(remote: string, limitBytes: number, res: ServerResponse) {
-    this.remote = remote;
-    this.#limit = limitBytes;
+    super(remote, limitBytes);
     this.#res = res;
     opening.set(res, this);
     (res as StreamResponse)[STREAM] = this;
@@ -56,51 +45,8 @@ export class NodeSseStream implements SseSink {
     res.on('drain', NodeSseStream.#drain);
   }
 
-  onEnd(fn: (reason?: GroupcastError) => void): void {
-    this.#onEnd = fn;
-    if (this.#closed) fn();
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  get pendingBytes(): number {
-    if (this.#closed) return 0;
-    return this.#queued;
-  }
-
-  get takenBytes(): number {
-    return this.#enqueued - this.pendingBytes;
-  }
-
-  live(): void {
-    this.#prelude = false;
-  }
-
   response(headers: Record<string, string>): Response {
     return new Response(null, { status: 200, headers: { ...headers, [ALREADY_SENT]: '1' } });
-  }
-
-  /** Same policy as SseStream.write: a backlog past the limit is cut unless flow-controlled. */
-  write(chunk: Uint8Array, flowControlled = false): void {
-    if (this.#closed) return;
-    if (this.#prelude) {
-      this.#allowance += chunk.byteLength;
-      this.#enqueue(chunk);
-      return;
-    }
-    const pending = this.pendingBytes;
-    if (this.#allowance > 0 && pending <= this.#limit) this.#allowance = 0;
-    if (
-      !flowControlled &&
-      pending > 0 &&
-      pending + chunk.byteLength > this.#limit + this.#allowance
-    ) {
-      this.#cut(new SlowConsumerError(pending + chunk.byteLength, this.#limit));
-      return;
-    }
-    this.#enqueue(chunk);
   }
 
   /** Sends the headers the route's Response ended up with, then what was written meanwhile. */
@@ -119,8 +65,11 @@ export class NodeSseStream implements SseSink {
     this.#pump();
   }
 
-  #enqueue(chunk: Uint8Array): void {
-    this.#enqueued += chunk.byteLength;
+  protected queuedBytes(): number {
+    return this.#queued;
+  }
+
+  protected enqueue(chunk: Uint8Array): void {
     if (this.#open && !this.#blocked && this.#queued === 0) {
       if (!this.#res.write(chunk)) this.#blocked = true;
       return;
@@ -147,32 +96,16 @@ export class NodeSseStream implements SseSink {
     if (this.#endWhenEmpty && this.#queued === 0) res.end();
   }
 
-  #cut(err: GroupcastError): void {
-    this.#closed = true;
+  protected drop(): void {
     this.#queue = null;
     this.#queued = 0;
     this.#res.destroy();
-    this.#end(err);
   }
 
-  close(reason?: GroupcastError): void {
-    if (this.#closed) return;
-    if (reason?.code === 'SLOW_CONSUMER') {
-      this.#cut(reason);
-      return;
-    }
-    if (reason) this.#enqueue(encodeClose(reason.code, reason.message));
-    this.#closed = true;
+  protected finish(last: Uint8Array | null): void {
+    if (last) this.enqueue(last);
     if (this.#open && this.#queued === 0) this.#res.end();
     else this.#endWhenEmpty = true;
-    this.#end(reason);
-  }
-
-  #end(reason?: GroupcastError): void {
-    this.#closed = true;
-    const fn = this.#onEnd;
-    this.#onEnd = undefined;
-    fn?.(reason);
   }
 
   // Shared listener functions, not two closures per subscriber.
@@ -181,7 +114,7 @@ export class NodeSseStream implements SseSink {
     const stream = (this as StreamResponse)[STREAM];
     stream.#queue = null;
     stream.#queued = 0;
-    stream.#end();
+    stream.end();
   };
 
   static readonly #drain = function (this: ServerResponse): void {
