@@ -5,12 +5,13 @@
  * Screenshots at 1280 and 390 px go to test-artifacts/; with GROUPCAST_UPDATE_SCREENSHOT=1 the
  * wide overview also becomes api/dashboard/screenshot.png, the README's picture.
  */
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { ARTIFACTS, launchChromium, tableCells, until as untilFor } from '../helpers/browser.ts';
 import { ROOT, type Started, startProcess } from '../helpers/process.ts';
 import { type RedisServer, startRedis } from '../helpers/redis.ts';
 import { hostPort, sleep } from '../helpers/sidecar.ts';
@@ -18,17 +19,10 @@ import { TcpPeer } from '../helpers/tcp.ts';
 
 const NODE = process.execPath;
 const BIN = join(ROOT, 'sidecar', 'bin.js');
-const ARTIFACTS = join(ROOT, 'test-artifacts');
-const CHROMIUM = process.env.GROUPCAST_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+
+/** The page's waits in this file, 10000 ms unless a test says otherwise. */
+const until = <T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = 10000) =>
+  untilFor(read, ok, what, ms);
 
 let browser: Browser;
 let redis: RedisServer;
@@ -66,23 +60,6 @@ async function openPage(options: Parameters<Browser['newPage']>[0] = {}) {
   return { page, errors };
 }
 
-async function until<T>(
-  read: () => Promise<T>,
-  ok: (v: T) => boolean,
-  what: string,
-  ms = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: T | undefined;
-  for (;;) {
-    last = await read();
-    if (ok(last)) return last;
-    if (Date.now() > deadline)
-      throw new Error(`${what}: still ${JSON.stringify(last)} after ${ms} ms`);
-    await sleep(50);
-  }
-}
-
 async function post(sc: Started, group: string, body: string): Promise<string[]> {
   const res = await fetch(`${home(sc)}groups/${group}/messages`, { method: 'POST', body });
   assert.ok(res.ok, `POST ${res.status}`);
@@ -113,23 +90,13 @@ const chart = (page: Page, id: string) =>
     drawn: el.querySelector('canvas') !== null,
   }));
 
-const rows = (page: Page, selector: string) =>
-  page
-    .locator(selector)
-    .evaluateAll((trs) =>
-      trs.map((r) => Array.from((r as HTMLTableRowElement).cells, (c) => c.textContent?.trim())),
-    );
+const rows = tableCells;
 
 test.before(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-  });
+  browser = await launchChromium();
   redis = await startRedis();
   A = await startNode('dash-a');
   B = await startNode('dash-b');
-  mkdirSync(ARTIFACTS, { recursive: true });
 });
 
 test.after.each(async () => {

@@ -4,13 +4,14 @@
  * GROUPCAST_UPDATE_SCREENSHOT=1 the group view is also copied to api/dashboard/screenshot.png,
  * the README's picture.
  */
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { nodeTcp } from '../../api/client/node-transport.ts';
 import { TcpClient } from '../../shared/client/tcp.ts';
+import { ARTIFACTS, launchChromium, tableCells, until as untilFor } from '../helpers/browser.ts';
 import { startEdgeProcess } from '../helpers/edge.ts';
 import { ROOT, type Started, startProcess } from '../helpers/process.ts';
 import { hostPort, sleep, waitFor } from '../helpers/sidecar.ts';
@@ -18,17 +19,10 @@ import { TcpPeer } from '../helpers/tcp.ts';
 
 const NODE = process.execPath;
 const BIN = join(ROOT, 'sidecar', 'bin.js');
-const ARTIFACTS = join(ROOT, 'test-artifacts');
-const CHROMIUM = process.env.GROUPCAST_CHROMIUM ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+
+/** The page's waits in this file, 8000 ms unless a test says otherwise. */
+const until = <T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = 8000) =>
+  untilFor(read, ok, what, ms);
 
 let browser: Browser;
 let sidecar: Started;
@@ -63,30 +57,7 @@ async function openPage(options: Parameters<Browser['newPage']>[0] = {}) {
   return { page, errors, requests };
 }
 
-/** Polls a value from the page until `ok` accepts it; bounded in time. */
-async function until<T>(
-  read: () => Promise<T>,
-  ok: (v: T) => boolean,
-  what: string,
-  ms = 8000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: T | undefined;
-  for (;;) {
-    last = await read();
-    if (ok(last)) return last;
-    if (Date.now() > deadline)
-      throw new Error(`${what}: still ${JSON.stringify(last)} after ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-const cells = (page: Page, selector: string) =>
-  page
-    .locator(selector)
-    .evaluateAll((rows) =>
-      rows.map((r) => Array.from((r as HTMLTableRowElement).cells, (c) => c.textContent?.trim())),
-    );
+const cells = tableCells;
 const state = (page: Page) =>
   page
     .locator('#conn')
@@ -98,11 +69,7 @@ const tailText = (page: Page) =>
     .then((t) => (t ?? '').trim());
 
 test.before(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-  });
+  browser = await launchChromium();
   sidecar = await startSidecar();
   url = `http://${sidecar.addresses.http}/`;
   tcp = new TcpClient({
@@ -112,7 +79,6 @@ test.before(async () => {
     backoff: { initialMs: 100, maxMs: 500 },
     onMessage: (d) => fromGroup.push(new TextDecoder().decode(d)),
   });
-  mkdirSync(ARTIFACTS, { recursive: true });
 });
 
 test.after.each(async () => {
