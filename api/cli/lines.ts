@@ -1,3 +1,4 @@
+import { concatBytes } from '../../shared/bytes.ts';
 import { MessageTooLargeError } from '../../shared/errors.ts';
 
 /** Longest stdin line `send` holds while looking for its end (the largest maxMessageBytes). */
@@ -19,17 +20,10 @@ export async function* splitLines(
   let held: Uint8Array[] = [];
   let heldBytes = 0;
   const take = (tail: Uint8Array): string => {
-    const parts = [...held, tail];
+    const line = concatBytes([...held, tail]);
     held = [];
     heldBytes = 0;
-    let total = 0;
-    for (const p of parts) total += p.byteLength;
-    const line = new Uint8Array(total);
-    let at = 0;
-    for (const p of parts) {
-      line.set(p, at);
-      at += p.byteLength;
-    }
+    const total = line.byteLength;
     const end = total > 0 && line[total - 1] === CR ? total - 1 : total;
     return decoder.decode(line.subarray(0, end));
   };

@@ -14,6 +14,29 @@ import { LOCALHOST } from '../targets/types.ts';
 const SCENARIO = 'Start-up';
 const IDLE_MS = 1000;
 
+type Row = ReturnType<Context['results']['row']>;
+type Proc = ReturnType<typeof spawnGroup>;
+
+/** Times a started process until `ready`, then its idle RSS; always stops it. */
+async function measure(
+  proc: Proc,
+  t0: number,
+  ready: () => Promise<unknown>,
+  rows: { toListening: Row; idleRss: Row },
+): Promise<void> {
+  try {
+    await ready();
+    rows.toListening.samples.push({ ok: true, value: (performance.now() - t0) * 1000 });
+    await sleep(IDLE_MS);
+    rows.idleRss.samples.push({ ok: true, value: rssBytes(proc.pid) });
+  } catch (err) {
+    const error = (err as Error).message.split('\n')[0];
+    rows.toListening.samples.push({ ok: false, value: Number.NaN, error });
+  } finally {
+    await proc.stop();
+  }
+}
+
 export async function startup(ctx: Context): Promise<void> {
   const toListening = ctx.results.row(SCENARIO, 'to listening', 'groupcast', {
     unit: 'µs',
@@ -37,18 +60,11 @@ export async function startup(ctx: Context): Promise<void> {
         GROUPCAST_LOG_FORMAT: 'json',
       },
     });
-    try {
-      // The HTTP listener is the last to open.
-      await waitForLine(proc, /"msg":"http listening on /, 20_000);
-      toListening.samples.push({ ok: true, value: (performance.now() - t0) * 1000 });
-      await sleep(IDLE_MS);
-      idleRss.samples.push({ ok: true, value: rssBytes(proc.pid) });
-    } catch (err) {
-      const error = (err as Error).message.split('\n')[0];
-      toListening.samples.push({ ok: false, value: Number.NaN, error });
-    } finally {
-      await proc.stop();
-    }
+    // The HTTP listener is the last to open.
+    await measure(proc, t0, () => waitForLine(proc, /"msg":"http listening on /, 20_000), {
+      toListening,
+      idleRss,
+    });
   }
   await edgeStartup(ctx);
 }
@@ -84,17 +100,7 @@ async function edgeStartup(ctx: Context): Promise<void> {
           },
         },
       );
-      try {
-        await waitForPort(port, proc);
-        toListening.samples.push({ ok: true, value: (performance.now() - t0) * 1000 });
-        await sleep(IDLE_MS);
-        idleRss.samples.push({ ok: true, value: rssBytes(proc.pid) });
-      } catch (err) {
-        const error = (err as Error).message.split('\n')[0];
-        toListening.samples.push({ ok: false, value: Number.NaN, error });
-      } finally {
-        await proc.stop();
-      }
+      await measure(proc, t0, () => waitForPort(port, proc), { toListening, idleRss });
     }
   } finally {
     await sidecar.stop();
