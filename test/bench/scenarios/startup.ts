@@ -72,7 +72,7 @@ export async function startup(ctx: Context): Promise<void> {
 const DENO = join(ROOT, 'node_modules', '.bin', 'deno');
 
 /**
- * The Deno edge worker the same way: `deno run api/deno.ts` (what `deno task edge` runs) in front
+ * The Deno edge worker the same way: `deno run api/edge/deno.ts` (what `deno task edge` runs) in front
  * of one sidecar started beforehand, from spawn to its port accepting connections (polled every
  * 25 ms; the edge prints no listening line), and its own RSS after an idle second.
  */
@@ -90,7 +90,7 @@ async function edgeStartup(ctx: Context): Promise<void> {
       const proc = spawnGroup(
         'edge-startup',
         DENO,
-        ['run', '--allow-net', '--allow-env', 'api/deno.ts'],
+        ['run', '--allow-net', '--allow-env', 'api/edge/deno.ts'],
         {
           env: {
             GROUPCAST_EDGE_HOST: LOCALHOST,
