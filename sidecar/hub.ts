@@ -4,6 +4,7 @@ import {
   LimitError,
   MessageTooLargeError,
   OverBudgetError,
+  toGroupcastError,
 } from '../shared/errors.ts';
 import { type Framing, framing as framingByName } from '../shared/framing/index.ts';
 import { validateGroupId } from '../shared/group-id.ts';
@@ -113,6 +114,8 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
       histories: () => this.#histories(),
     });
     this.cluster = cluster ? cluster(this) : null;
+    this.patterns.watcher = this.cluster;
+    this.presence.cluster = this.cluster;
   }
 
   /**
@@ -228,6 +231,32 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
 
   findGroup(name: string): Group | undefined {
     return this.#groups.get(name);
+  }
+
+  patternGroup(name: string): Group | undefined {
+    const had = this.#groups.get(name);
+    if (had) return had;
+    if (!this.patterns.matches(name)) return undefined;
+    let group: Group;
+    try {
+      group = this.groupFor(name);
+    } catch (err) {
+      // No room for one more group: the followers miss this batch, counted.
+      this.stats.reject(toGroupcastError(err).code);
+      return undefined;
+    }
+    if (group.size > 0) return group;
+    // Matched, but no follower took it (its grants say no): nothing here wants it.
+    this.#drop(group);
+    return undefined;
+  }
+
+  settle(group: Group): void {
+    this.#settle(group);
+  }
+
+  remotePresence(group: string, json: string): boolean {
+    return this.presence.fromNode(group, json);
   }
 
   /** Adds a member to a group; throws GROUP_FULL or TOO_MANY_GROUPS. */

@@ -91,6 +91,8 @@ export const DEFAULT_PUBLISH_WAIT_MS = 10_000;
 export const DEFAULT_MEMORY_BUDGET = 256 * MiB;
 export const DEFAULT_REDIS_PREFIX = 'groupcast:';
 export const DEFAULT_REDIS_QUEUE_BYTES = 32 * MiB;
+/** Join and leave events sent to Redis and not answered yet: past it more are not shared (counted). */
+export const DEFAULT_REDIS_PRESENCE_QUEUE = 10_000;
 /** A hole read back from the shared history waits this long for Redis to answer (more than a 5 s command timeout plus a 2 s reconnection). */
 export const DEFAULT_REDIS_READ_BACK_WAIT_MS = 10_000;
 export const DEFAULT_NODE_HEARTBEAT_MS = 2_000;
@@ -150,6 +152,7 @@ export interface SidecarOptions extends ApiOptions {
   redisUrl: string | null;
   redisPrefix: string;
   redisQueueBytes: number;
+  redisPresenceQueue: number;
   redisReadBackWaitMs: number;
   nodeId: string | null;
   nodeHeartbeatMs: number;
@@ -678,6 +681,13 @@ export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
     'bytes waiting for Redis (queued or unanswered); past it a batch is not shared (counted) and HTTP answers 503',
     (r) => parseBytes(r, 64 * KiB, 4 * GiB),
     { defaultDoc: '32 MiB' },
+  ),
+  spec(
+    'redisPresenceQueue',
+    'REDIS_PRESENCE_QUEUE',
+    DEFAULT_REDIS_PRESENCE_QUEUE,
+    'join and leave events waiting for Redis to take them (for other nodes); past it an event is not shared (counted)',
+    (r) => parseInteger(r, 1, 1_000_000),
   ),
   spec(
     'redisReadBackWaitMs',

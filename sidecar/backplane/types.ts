@@ -12,6 +12,15 @@ export interface BackplaneHost {
   readonly codec: Framing;
   findGroup(name: string): Group | undefined;
   allGroups(): IterableIterator<Group>;
+  /**
+   * The group for a batch that reached this node only for a pattern held here: created (and its
+   * pattern followers in it) when it has no members here; undefined when nothing here follows it.
+   */
+  patternGroup(name: string): Group | undefined;
+  /** A batch was handed to a group patternGroup gave: it keeps its time to live from now. */
+  settle(group: Group): void;
+  /** A join or leave event of another node's member, for this node's presence listeners; false when it is not one. */
+  remotePresence(group: string, json: string): boolean;
 }
 
 /**
@@ -43,6 +52,14 @@ export interface Backplane {
     limit: number,
     local: Group | undefined,
   ): Promise<HistoryPage | null>;
+  /** A pattern (RESP PSUBSCRIBE) is now held on this node, or no longer is: follow it cluster-wide. */
+  watchPattern(pattern: string): void;
+  unwatchPattern(pattern: string): void;
+  /** This node has presence listeners for a group, or no longer has: receive other nodes' events. */
+  watchPresence(group: string): void;
+  unwatchPresence(group: string): void;
+  /** A join or leave event of this node (its JSON), for other nodes' listeners; fire and forget. */
+  sharePresence(group: string, json: string): void;
   /** A member joined or left a group on this node (after the group counted it). */
   joined(group: Group, member: Member): void;
   left(group: Group, member: Member): void;

@@ -22,18 +22,26 @@ export function goalTable(goals: Goal[]): string {
   );
 }
 
+/** Targets measured against the baselines: the sidecar, and its RESP port on a row of its own. */
+const SUBJECTS = ['groupcast', 'groupcast-resp'];
+
 /** groupcast against each baseline, per case; > 1 means groupcast is better. */
 export function ratioTable(res: Results): string {
-  const cases = uniqueCases(res.rows).filter((c) =>
-    c.rows.some((r) => r.target === 'groupcast' || r.target === 'groupcast x2'),
-  );
-  const subject = (c: CaseRows) =>
-    c.rows.some((r) => r.target === 'groupcast x2') ? 'groupcast x2' : 'groupcast';
+  // One row per case and subject ('groupcast x2' stands in for 'groupcast' where it ran).
+  const lines: { c: CaseRows; s: string }[] = [];
+  for (const c of uniqueCases(res.rows)) {
+    for (const subject of SUBJECTS) {
+      const s =
+        subject === 'groupcast' && c.rows.some((r) => r.target === 'groupcast x2')
+          ? 'groupcast x2'
+          : subject;
+      if (c.rows.some((r) => r.target === s)) lines.push({ c, s });
+    }
+  }
   const present = BASELINES.filter((b) =>
-    cases.some((c) => c.rows.some((r) => r.target === b && !r.skipped && subject(c) !== b)),
+    lines.some(({ c, s }) => c.rows.some((r) => r.target === b && !r.skipped && s !== b)),
   );
-  const rows = cases.map((c) => {
-    const s = subject(c);
+  const rows = lines.map(({ c, s }) => {
     const sr = c.rows.find((r) => r.target === s) as Row;
     const v = res.value(c.scenario, c.kase, s);
     const cells = present.map((b) => {
@@ -42,8 +50,9 @@ export function ratioTable(res: Results): string {
       const r = sr.better === 'higher' ? v / bv : bv / v;
       return Number.isFinite(r) ? `${r.toFixed(2)}x` : '';
     });
+    const name = s === 'groupcast-resp' ? ' (RESP port)' : '';
     return [
-      `${c.scenario} ${c.kase}`,
+      `${c.scenario} ${c.kase}${name}`,
       sr.skipped ? sr.skipped : `${fmt(v, sr.unit)} ${sr.unit === 'msg/s' ? 'msg/s' : ''}`.trim(),
       ...cells,
     ];

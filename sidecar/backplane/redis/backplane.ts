@@ -29,6 +29,7 @@ export type RedisBackplaneOptions = Pick<
   SidecarOptions,
   | 'redisPrefix'
   | 'redisQueueBytes'
+  | 'redisPresenceQueue'
   | 'redisReadBackWaitMs'
   | 'nodeHeartbeatMs'
   | 'nodeExpiryMs'
@@ -67,11 +68,19 @@ export class RedisBackplane implements Backplane {
   readonly #sequencer: Sequencer;
   readonly #outbox: Outbox;
   readonly #channels: Channels;
+  /** Patterns held here (RESP PSUBSCRIBE), followed on every node's groups. */
+  readonly #patterns: Channels;
+  /** Groups whose presence is watched here: other nodes' join and leave events. */
+  readonly #presence: Channels;
+  /** Presence events sent to Redis and not answered yet (bounded by redisPresenceQueue). */
+  #presenceInFlight = 0;
   readonly #registry: Registry;
   readonly #history: SharedHistory;
   readonly #channelPrefix: number;
   /** Per channel: the id announced for the batch that comes next on it. */
   readonly #announced = new Map<string, { epoch: number; seq: number }>();
+  /** The same for what arrives for a pattern (Redis sends it once per pattern subscription). */
+  readonly #announcedByPattern = new Map<string, { epoch: number; seq: number }>();
   #cmdReady = false;
   #subReady = false;
   #everConnected = false;
@@ -121,7 +130,8 @@ export class RedisBackplane implements Backplane {
         ready: () => this.#subOnReady(),
         close: () => this.#subOnClose(),
         error: (err) => this.#onError(err),
-        message: (channel, payload, skipped) => this.#subOnMessage(channel, payload, skipped),
+        message: (channel, payload, skipped, pattern) =>
+          this.#subOnMessage(channel, payload, skipped, pattern),
       },
     );
     const keyTtlMs = Math.max(opts.groupTtlMs, opts.nodeExpiryMs);
@@ -152,7 +162,13 @@ export class RedisBackplane implements Backplane {
       this.#log,
     );
     this.#outbox.listening = (group) => this.#subReady && group.size > 0;
-    this.#channels = new Channels(this.#sub, this.#keys);
+    const keys = this.#keys;
+    this.#channels = new Channels(this.#sub, { redisName: (g) => keys.channel(g), pattern: false });
+    this.#patterns = new Channels(this.#sub, { redisName: (p) => keys.pattern(p), pattern: true });
+    this.#presence = new Channels(this.#sub, {
+      redisName: (g) => keys.presence(g),
+      pattern: false,
+    });
     this.#registry = new Registry(
       this.#cmd,
       this.#keys,
@@ -295,6 +311,8 @@ export class RedisBackplane implements Backplane {
     }
     this.#subEverReady = true;
     this.#channels.onReady();
+    this.#patterns.onReady();
+    this.#presence.onReady();
   };
 
   #subOnClose = (): void => {
@@ -304,8 +322,11 @@ export class RedisBackplane implements Backplane {
     }
     this.#subReady = false;
     this.#announced.clear();
+    this.#announcedByPattern.clear();
     this.#outbox.forgetEchoes();
     this.#channels.onClose();
+    this.#patterns.onClose();
+    this.#presence.onClose();
   };
 
   #errorAt = 0;
@@ -322,17 +343,45 @@ export class RedisBackplane implements Backplane {
    * Each batch on a channel comes right after a message with its id (see scripts.ts). Of
    * a batch this node published, only the first bytes were read (`skipped`).
    */
-  #subOnMessage = (channel: string, message: Uint8Array, skipped: boolean): void => {
-    const name = channel.slice(this.#channelPrefix);
+  #subOnMessage = (
+    channel: string,
+    message: Uint8Array,
+    skipped: boolean,
+    pattern: boolean,
+  ): void => {
+    if (pattern) {
+      const name = channel.slice(this.#channelPrefix);
+      // A group with members here (pattern followers included) is read on its own channel once
+      // that is live; until then its batches come this way (a copy on both ways is a duplicate,
+      // which the sequencer drops).
+      if (this.#channels.live(name)) return;
+      this.#receive(name, message, skipped, this.#announcedByPattern, true);
+      return;
+    }
+    if (channel.startsWith(this.#keys.presencePrefix)) {
+      this.#presenceFromNode(channel, message);
+      return;
+    }
+    this.#receive(channel.slice(this.#channelPrefix), message, skipped, this.#announced, false);
+  };
+
+  #receive(
+    name: string,
+    message: Uint8Array,
+    skipped: boolean,
+    announced: Map<string, { epoch: number; seq: number }>,
+    forPattern: boolean,
+  ): void {
     if (isIdMessage(message)) {
       const id = readIdMessage(message);
-      if (id) this.#announced.set(name, id);
+      if (id) announced.set(name, id);
       else this.#stats.count('malformed', 1);
       return;
     }
-    const id = this.#announced.get(name);
-    this.#announced.delete(name);
-    const group = this.#hub.findGroup(name);
+    const id = announced.get(name);
+    announced.delete(name);
+    // For a pattern only, the group may have no members here: its followers join it now.
+    const group = forPattern ? this.#hub.patternGroup(name) : this.#hub.findGroup(name);
     if (!group) return;
     let shared: SharedBatch | null = null;
     let count = 0;
@@ -347,7 +396,54 @@ export class RedisBackplane implements Backplane {
     if (shared) this.#sequencer.fromRedis(group, shared);
     else if (id)
       this.#sequencer.echoed(group, { epoch: id.epoch, firstSeq: id.seq - count + 1, count });
-  };
+    // Held by pattern followers only, it lives on for its time to live, as an idle group does.
+    if (forPattern) this.#hub.settle(group);
+  }
+
+  #presenceFromNode(channel: string, message: Uint8Array): void {
+    const group = channel.slice(this.#keys.presencePrefix.length);
+    const json = Buffer.from(message.buffer, message.byteOffset, message.byteLength).toString();
+    if (this.#hub.remotePresence(group, json)) this.#stats.presence.received++;
+    else this.#stats.count('malformed', 1);
+  }
+
+  watchPattern(pattern: string): void {
+    this.#patterns.want(pattern);
+  }
+
+  unwatchPattern(pattern: string): void {
+    this.#patterns.unwant(pattern);
+  }
+
+  watchPresence(group: string): void {
+    this.#presence.want(group);
+  }
+
+  unwatchPresence(group: string): void {
+    this.#presence.unwant(group);
+  }
+
+  /**
+   * Fire and forget: an event Redis does not take (out of reach, too many unanswered) is lost
+   * for other nodes, counted; nothing is queued for later, since a late join or leave misleads.
+   */
+  sharePresence(group: string, json: string): void {
+    if (!this.#cmdReady || this.#presenceInFlight >= this.#opts.redisPresenceQueue) {
+      this.#stats.presence.unshared++;
+      return;
+    }
+    this.#presenceInFlight++;
+    this.#cmd.publish(this.#keys.presence(group), json).then(
+      () => {
+        this.#presenceInFlight--;
+        this.#stats.presence.shared++;
+      },
+      () => {
+        this.#presenceInFlight--;
+        this.#stats.presence.unshared++;
+      },
+    );
+  }
 
   /** A batch from a node with another TCP framing is framed for this node's TCP members. */
   #reframe = (shared: SharedBatch): SharedBatch => {

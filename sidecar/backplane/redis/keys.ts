@@ -10,12 +10,29 @@ export class RedisKeys {
   readonly groups: string;
   /** Channel names start with this; the group id follows. */
   readonly channelPrefix: string;
+  /** Presence channel names start with this; the group id follows (outside channelPrefix). */
+  readonly presencePrefix: string;
 
   constructor(prefix: string) {
     this.prefix = prefix;
     this.nodes = `${prefix}nodes`;
     this.groups = `${prefix}groups`;
     this.channelPrefix = `${prefix}ch:`;
+    this.presencePrefix = `${prefix}presence:`;
+  }
+
+  /** Channel: JSON join and leave events of one group's members, from every node. */
+  presence(group: string): string {
+    return `${this.presencePrefix}${group}`;
+  }
+
+  /**
+   * The Redis pattern that matches the channels of the groups a client's glob matches: the
+   * channel prefix taken literally (its glob characters escaped), then the glob as is (groupcast
+   * matches patterns with Redis's own glob rules).
+   */
+  pattern(glob: string): string {
+    return `${escapeGlob(this.channelPrefix)}${glob}`;
   }
 
   /** Hash: epoch, seq (newest issued), evicted (newest dropped from history), bytes (held). */
@@ -46,4 +63,9 @@ export class RedisKeys {
   nodeMembers(node: string, group: string): string {
     return `${this.prefix}members:${node}:${group}`;
   }
+}
+
+/** `s` as a Redis glob that matches only itself. */
+export function escapeGlob(s: string): string {
+  return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }

@@ -13,7 +13,8 @@
 export type Reply = string | number | Error | null | Reply[];
 
 export interface PubSubHandler {
-  message(channel: string, payload: Uint8Array, skipped: boolean): void;
+  /** A `message`, or a `pmessage` (`pattern` set) for a pattern subscription. */
+  message(channel: string, payload: Uint8Array, skipped: boolean, pattern: boolean): void;
   reply(value: Reply): void;
 }
 
@@ -159,9 +160,11 @@ export class PubSubReader {
     this.#bulkAt = 0;
     this.#discard = false;
     this.#peeking = false;
-    // The third element of a `message` array is the payload.
+    // The payload is the third element of a `message` array, the fourth of a `pmessage` one.
     this.#payload =
-      this.#arrayLeft === 1 && this.#items.length === 2 && this.#items[0] === 'message';
+      this.#arrayLeft === 1 &&
+      ((this.#items.length === 2 && this.#items[0] === 'message') ||
+        (this.#items.length === 3 && this.#items[0] === 'pmessage'));
     if (this.#payload && this.#skip && n >= this.#skip.keep) {
       this.#peeking = true;
       this.#peekAt = 0;
@@ -224,7 +227,9 @@ export class PubSubReader {
     this.#items = [];
     this.#arrayLeft = -1;
     if (items.length === 3 && items[0] === 'message' && items[2] instanceof Uint8Array) {
-      this.#handler.message(items[1] as string, items[2], this.#skipped);
+      this.#handler.message(items[1] as string, items[2], this.#skipped, false);
+    } else if (items.length === 4 && items[0] === 'pmessage' && items[3] instanceof Uint8Array) {
+      this.#handler.message(items[2] as string, items[3], this.#skipped, true);
     } else {
       this.#handler.reply(items as Reply[]);
     }

@@ -24,6 +24,8 @@ export class BackplaneStats {
   readBacks = 0;
   recovered = 0;
   readonly unshared = new Map<UnsharedReason, number>();
+  /** Join and leave events: shared (Redis took them), unshared (down, queue full, error), received from other nodes. */
+  readonly presence = { shared: 0, unshared: 0, received: 0 };
   readonly problems = new Map<ReceiveProblem, number>();
 
   notShared(reason: UnsharedReason, n: number): void {
@@ -113,6 +115,16 @@ export function registerBackplaneMetrics(
     collect() {
       this.reset();
       for (const [kind, n] of stats.problems) this.inc({ kind }, n);
+    },
+  });
+  new Counter({
+    name: 'groupcast_backplane_presence_events_total',
+    help: 'Join and leave events: shared (with other nodes), unshared (Redis out of reach, queue full, error), received (from other nodes)',
+    labelNames: ['kind'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [kind, n] of Object.entries(stats.presence)) this.inc({ kind }, n);
     },
   });
   new Counter({

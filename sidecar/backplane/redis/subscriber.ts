@@ -25,7 +25,8 @@ export interface SubscriberHandler {
   /** The connection is gone (or an attempt failed); subscriptions are gone with it. */
   close(): void;
   error(err: Error): void;
-  message(channel: string, payload: Uint8Array, skipped: boolean): void;
+  /** `pattern`: it came for a pattern subscription (see psubscribe). */
+  message(channel: string, payload: Uint8Array, skipped: boolean, pattern: boolean): void;
 }
 
 interface Pending {
@@ -60,7 +61,8 @@ export class RedisSubscriber {
     this.#handler = handler;
     this.#reader = new PubSubReader(
       {
-        message: (channel, payload, skipped) => handler.message(channel, payload, skipped),
+        message: (channel, payload, skipped, pattern) =>
+          handler.message(channel, payload, skipped, pattern),
         reply: (value) => this.#onReply(value),
       },
       opts.skip ?? null,
@@ -92,6 +94,15 @@ export class RedisSubscriber {
 
   unsubscribe(channels: string[]): Promise<void> {
     return this.#command(['UNSUBSCRIBE', ...channels], channels.length).then(() => undefined);
+  }
+
+  /** Resolves once Redis confirmed every pattern (Redis glob); rejects as subscribe does. */
+  psubscribe(patterns: string[]): Promise<void> {
+    return this.#command(['PSUBSCRIBE', ...patterns], patterns.length).then(() => undefined);
+  }
+
+  punsubscribe(patterns: string[]): Promise<void> {
+    return this.#command(['PUNSUBSCRIBE', ...patterns], patterns.length).then(() => undefined);
   }
 
   /** Proves the connection alive: with no answer within socketTimeoutMs it is dropped. */
