@@ -6,7 +6,8 @@ import {
   type SkipRule,
 } from '../../sidecar/backplane/redis/pubsub-reader.ts';
 
-type Event = ['message', string, string, boolean] | ['reply', Reply];
+/** A message: channel, payload, skipped, came for a pattern. */
+type Event = ['message', string, string, boolean, boolean] | ['reply', Reply];
 
 function bulk(s: string | Buffer): string {
   const b = typeof s === 'string' ? Buffer.from(s) : s;
@@ -26,6 +27,9 @@ const STREAM = Buffer.from(
     `*3\r\n${bulk('message')}${bulk('gc:ch:lobby')}${bulk(OWN)}`,
     `*3\r\n${bulk('message')}${bulk('gc:ch:lobby')}${bulk(OTHER)}`,
     `*3\r\n${bulk('message')}${bulk('gc:ch:lobby')}${bulk('')}`,
+    `*3\r\n${bulk('psubscribe')}${bulk('gc:ch:l*')}:2\r\n`,
+    `*4\r\n${bulk('pmessage')}${bulk('gc:ch:l*')}${bulk('gc:ch:lobby')}${bulk(OWN)}`,
+    `*4\r\n${bulk('pmessage')}${bulk('gc:ch:l*')}${bulk('gc:ch:lobby')}${bulk(OTHER)}`,
     `*2\r\n${bulk('pong')}${bulk('')}`,
     '-NOPERM no permissions\r\n',
     ':3\r\n',
@@ -38,8 +42,14 @@ function read(parts: Buffer[], skip: SkipRule | null): Event[] {
   const events: Event[] = [];
   const reader = new PubSubReader(
     {
-      message: (channel, payload, skipped) =>
-        events.push(['message', channel, Buffer.from(payload).toString('latin1'), skipped]),
+      message: (channel, payload, skipped, pattern) =>
+        events.push([
+          'message',
+          channel,
+          Buffer.from(payload).toString('latin1'),
+          skipped,
+          pattern,
+        ]),
       reply: (value) => events.push(['reply', value]),
     },
     skip,
@@ -58,16 +68,19 @@ function read(parts: Buffer[], skip: SkipRule | null): Event[] {
 const WHOLE: Event[] = [
   ['reply', 'OK'],
   ['reply', ['subscribe', 'gc:ch:lobby', 1]],
-  ['message', 'gc:ch:lobby', '1795308229733-42', false],
-  ['message', 'gc:ch:lobby', OWN.toString('latin1'), false],
-  ['message', 'gc:ch:lobby', OTHER.toString('latin1'), false],
-  ['message', 'gc:ch:lobby', '', false],
+  ['message', 'gc:ch:lobby', '1795308229733-42', false, false],
+  ['message', 'gc:ch:lobby', OWN.toString('latin1'), false, false],
+  ['message', 'gc:ch:lobby', OTHER.toString('latin1'), false, false],
+  ['message', 'gc:ch:lobby', '', false, false],
+  ['reply', ['psubscribe', 'gc:ch:l*', 2]],
+  ['message', 'gc:ch:lobby', OWN.toString('latin1'), false, true],
+  ['message', 'gc:ch:lobby', OTHER.toString('latin1'), false, true],
   ['reply', ['pong', '']],
   ['reply', 'error: NOPERM no permissions'],
   ['reply', 3],
 ];
 
-test('replies and messages arrive whole and once, however the bytes are split', () => {
+test('replies, messages and pmessages arrive whole and once, however the bytes are split', () => {
   assert.equal(read([STREAM], null), WHOLE);
   for (let cut = 1; cut < STREAM.byteLength; cut++) {
     assert.equal(read([STREAM.subarray(0, cut), STREAM.subarray(cut)], null), WHOLE, `cut ${cut}`);
@@ -76,10 +89,10 @@ test('replies and messages arrive whole and once, however the bytes are split', 
   assert.equal(read(bytes, null), WHOLE, 'one byte at a time');
 });
 
-test('a payload starting with the skip prefix arrives as its first bytes only, marked skipped', () => {
+test('a payload (of a message or a pmessage) starting with the skip prefix arrives as its first bytes only, marked skipped', () => {
   const want = WHOLE.map((e): Event => {
     if (e[0] === 'message' && e[2] === OWN.toString('latin1')) {
-      return ['message', e[1], OWN.subarray(0, SKIP.keep).toString('latin1'), true];
+      return ['message', e[1], OWN.subarray(0, SKIP.keep).toString('latin1'), true, e[4]];
     }
     return e;
   });
