@@ -164,6 +164,8 @@ export interface MemberInfo {
   pendingBytes: number;
   /** The sidecar holding the member, when several share groups. */
   node?: string;
+  /** A Redis client there only for a pattern (PSUBSCRIBE): not counted by PUBSUB NUMSUB. */
+  follower?: true;
 }
 
 export interface HistoryWindow {

@@ -62,6 +62,8 @@ export class Group {
   messagesIn = 0;
   bytesIn = 0;
   deliveries = 0;
+  /** Told when a member in the group starts or stops being only a pattern follower. */
+  onFollower: ((member: Member) => void) | null = null;
   /** Told when a member (not a pattern follower) comes or goes: presence events. */
   onPresence: ((type: 'join' | 'leave', member: Member) => void) | null = null;
   /** Payload bytes handed to members (each delivery counts its bytes). */
@@ -139,6 +141,7 @@ export class Group {
     member.follower = follower;
     if (member.groupSlot < 0) return;
     this.followers += follower ? 1 : -1;
+    this.onFollower?.(member);
     this.onPresence?.(follower ? 'leave' : 'join', member);
   }
 

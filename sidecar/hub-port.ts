@@ -54,6 +54,11 @@ export interface HubPort {
   closed(transport: 'tcp' | 'resp'): void;
   /** Counts what a member was sent. */
   sent(transport: Transport, messages: number, bytes: number): void;
+  /**
+   * Members of each group on every node, pattern followers aside (PUBSUB NUMSUB), from the
+   * cluster's listing; null for a sidecar on its own (its groups' counts are the answer).
+   */
+  subscriberCounts(names: string[]): Promise<number[]> | null;
   /** Counts a refused input by error code. */
   reject(code: string): void;
   /** Counts messages that could not be carried, by reason. */

@@ -225,6 +225,8 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
     this.#groups.set(name, group);
     const g = group;
     g.onPresence = (type, m) => this.presence.emit(type, g, m);
+    // Other nodes' PUBSUB NUMSUB reads whether it is one from its listing entry: written again.
+    g.onFollower = (m) => this.cluster?.joined(g, m);
     this.patterns.created(group);
     return group;
   }
@@ -253,6 +255,16 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
 
   settle(group: Group): void {
     this.#settle(group);
+  }
+
+  subscriberCounts(names: string[]): Promise<number[]> | null {
+    if (!this.cluster) return null;
+    return Promise.all(
+      names.map(async (name) => {
+        const d = await this.group(name);
+        return d ? d.members.filter((m) => !m.follower).length : 0;
+      }),
+    );
   }
 
   remotePresence(group: string, json: string): boolean {

@@ -72,5 +72,6 @@ export function memberInfo(m: Member, node: string): MemberInfo {
     pendingBytes: m.pendingBytes,
     node,
     ...(m.name ? { name: m.name } : {}),
+    ...(m.follower ? { follower: true } : {}),
   };
 }

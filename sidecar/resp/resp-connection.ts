@@ -12,7 +12,7 @@ import type { Group } from '../group.ts';
 import type { HubPort } from '../hub-port.ts';
 import { arityOk, COMMANDS, helloReply, SUBCOMMANDS } from './resp-commands.ts';
 import { arrayHeader, bulk, error, integer, nil, OK, type Proto, simple } from './resp-encode.ts';
-import { commandReply, infoReply, pubsubReply } from './resp-introspect.ts';
+import { commandReply, infoReply, isNumsub, numsubReply, pubsubReply } from './resp-introspect.ts';
 import type { RespMember } from './resp-member.ts';
 import { RespParser, RespProtocolError } from './resp-parser.ts';
 import { codeError, RespSubscriptions, type SubscriptionsHost } from './resp-subscriptions.ts';
@@ -380,9 +380,33 @@ export class RespConnection implements SubscriptionsHost {
         this.#publish(args[1], args[2]);
         return;
       case 'pubsub':
-        this.#write(pubsubReply(args, this.#hub));
+        if (isNumsub(args)) this.#numsub(args.slice(2));
+        else this.#write(pubsubReply(args, this.#hub));
         return;
     }
+  }
+
+  /**
+   * PUBSUB NUMSUB: with other nodes, their members count too (read from the cluster's listing,
+   * async: the connection reads nothing else meanwhile, so replies keep their order).
+   */
+  #numsub(names: Buffer[]): void {
+    const text = names.map((n) => n.toString('utf8'));
+    const counts = this.#hub.subscriberCounts(text);
+    if (!counts) {
+      const local = text.map((n) => this.#hub.findGroup(n)?.anchored ?? 0);
+      this.#write(numsubReply(names, local));
+      return;
+    }
+    // Copies: arguments are views into the read buffer, read again meanwhile.
+    const kept = names.map((n) => Buffer.from(n));
+    this.#waitFor((resume) => {
+      const answer = (list: number[]) => {
+        if (!this.#closed) this.#write(numsubReply(kept, list));
+        resume();
+      };
+      counts.then(answer, () => answer(text.map((n) => this.#hub.findGroup(n)?.anchored ?? 0)));
+    });
   }
 
   #ping(args: Buffer[]): void {

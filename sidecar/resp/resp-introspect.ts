@@ -106,10 +106,23 @@ export function pubsubReply(args: Buffer[], hub: HubPort): Buffer {
     return Buffer.concat([arrayHeader(names.length), ...names.map((n) => bulk(n))]);
   }
   // NUMSUB / SHARDNUMSUB: members of every transport, pattern followers aside (as Redis counts).
-  const parts: Buffer[] = [arrayHeader((args.length - 2) * 2)];
-  for (const a of args.slice(2)) {
-    const g = hub.findGroup(a.toString('utf8'));
-    parts.push(bulk(a), integer(g ? g.anchored : 0));
-  }
+  const names = args.slice(2);
+  return numsubReply(
+    names,
+    names.map((a) => hub.findGroup(a.toString('utf8'))?.anchored ?? 0),
+  );
+}
+
+/** PUBSUB NUMSUB's reply: each channel and its count. */
+export function numsubReply(names: Buffer[], counts: number[]): Buffer {
+  const parts: Buffer[] = [arrayHeader(names.length * 2)];
+  names.forEach((a, i) => parts.push(bulk(a), integer(counts[i])));
   return Buffer.concat(parts);
+}
+
+/** Whether a PUBSUB command is a well-formed NUMSUB or SHARDNUMSUB (counted across nodes). */
+export function isNumsub(args: Buffer[]): boolean {
+  if (args.length < 2) return false;
+  const sub = args[1].toString('latin1').toLowerCase();
+  return sub === 'numsub' || sub === 'shardnumsub';
 }

@@ -138,6 +138,27 @@ test('presence: an SSE ?presence=true subscriber and a RESP __presence__ subscri
   assert.is(JSON.parse(pushes[2]).node, 'node-a');
 });
 
+test('PUBSUB NUMSUB on node A counts members of every transport on every node, pattern followers aside', async () => {
+  await joinSse(A, 'count', open);
+  const peer = await TcpPeer.open(B.addresses.tcp as string, 'count');
+  open.push(peer);
+  const direct = client(B);
+  await direct.subscribe('count');
+  const follower = client(B);
+  await follower.psubscribe('cou*');
+  await waitFor(() => B.hub.findGroup('count')?.size === 3, 2000, 'three members on B');
+  const asker = client(A);
+  const numsub = async () => (await asker.pubsub('NUMSUB', 'count', 'nobody')) as unknown[];
+  // B's listing reaches Redis within a turn or so.
+  await waitFor(async () => (await numsub())[1] === 3, 3000, 'NUMSUB counting B');
+  assert.equal(await numsub(), ['count', 3, 'nobody', 0]);
+  // A RESP client only for a pattern that then subscribes too is counted from then on.
+  await follower.subscribe('count');
+  await waitFor(async () => (await numsub())[1] === 4, 3000, 'NUMSUB counting the follower');
+  // PUBLISH counts the recipients of the node it is sent to, as Redis Cluster does.
+  assert.is(await asker.publish('count', 'hello'), 1);
+});
+
 test.after(async () => {
   for (const c of clients) c.disconnect();
   look.disconnect();
