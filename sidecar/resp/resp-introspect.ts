@@ -116,7 +116,7 @@ export function pubsubReply(args: Buffer[], hub: HubPort): Buffer {
 /** PUBSUB NUMSUB's reply: each channel and its count. */
 export function numsubReply(names: Buffer[], counts: number[]): Buffer {
   const parts: Buffer[] = [arrayHeader(names.length * 2)];
-  names.forEach((a, i) => parts.push(bulk(a), integer(counts[i])));
+  for (let i = 0; i < names.length; i++) parts.push(bulk(names[i]), integer(counts[i]));
   return Buffer.concat(parts);
 }
 
