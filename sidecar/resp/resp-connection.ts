@@ -211,7 +211,11 @@ export class RespConnection implements SubscriptionsHost {
           return;
         }
         if (args === null) break;
-        if (args.length === 0 || this.#gather(args)) continue;
+        if (args.length === 0) continue;
+        if (this.#gather(args)) {
+          this.#gatherMore();
+          continue;
+        }
         if (this.#outbox) {
           this.#flush();
           // The gathered messages' group is congested: this command waits its turn.
@@ -581,6 +585,21 @@ export class RespConnection implements SubscriptionsHost {
     const names = this.#subs.channelNames([args[1]], 'publish');
     if (names) this.#outbox = { name: names[0], channel: args[1], payloads: [payload] };
     return true;
+  }
+
+  /**
+   * More PUBLISHes to the gathered batch's channel, read on the parser's fast path (what #gather
+   * checks of the connection holds while nothing else runs; the rate limit takes the slow path).
+   */
+  #gatherMore(): void {
+    const box = this.#outbox;
+    if (!box || this.#bucket) return;
+    const payloads = box.payloads;
+    while (payloads.length < RESP_PUBLISH_BATCH) {
+      const payload = this.#parser.nextPublishTo(box.channel);
+      if (payload === null) return;
+      payloads.push(payload);
+    }
   }
 
   /** Publishes the gathered batch: one reply per PUBLISH, each with the recipients. */

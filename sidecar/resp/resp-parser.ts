@@ -113,6 +113,66 @@ export class RespParser {
     return args;
   }
 
+  /**
+   * The fast path of a publisher's pipeline: when the next command is a whole
+   * `PUBLISH <channel> <payload>` (multibulk, the name in any case) to exactly `channel`, with a
+   * payload of 1 to maxBulk bytes, takes it and returns its payload (a view into the read
+   * buffer); otherwise takes nothing and returns null, and next() reads the command as usual.
+   * No arguments array, no views of the name and channel, no second look at either.
+   */
+  nextPublishTo(channel: Buffer): Buffer | null {
+    if (this.#left !== 0 || this.#pendingBytes !== 0) return null;
+    const buf = this.#buf;
+    let i = this.#at;
+    const end = buf.byteLength;
+    const clen = channel.byteLength;
+    // `*3\r\n$7\r\npublish\r\n$` is 18 bytes; then the channel's length line.
+    if (end - i < 18 + clen + 8) return null;
+    if (
+      buf[i] !== 0x2a ||
+      buf[i + 1] !== 0x33 ||
+      buf[i + 2] !== CR ||
+      buf[i + 3] !== LF ||
+      buf[i + 4] !== 0x24 ||
+      buf[i + 5] !== 0x37 ||
+      buf[i + 6] !== CR ||
+      buf[i + 7] !== LF ||
+      (buf[i + 8] | 0x20) !== 0x70 || // p
+      (buf[i + 9] | 0x20) !== 0x75 || // u
+      (buf[i + 10] | 0x20) !== 0x62 || // b
+      (buf[i + 11] | 0x20) !== 0x6c || // l
+      (buf[i + 12] | 0x20) !== 0x69 || // i
+      (buf[i + 13] | 0x20) !== 0x73 || // s
+      (buf[i + 14] | 0x20) !== 0x68 || // h
+      buf[i + 15] !== CR ||
+      buf[i + 16] !== LF ||
+      buf[i + 17] !== 0x24
+    ) {
+      return null;
+    }
+    i += 18;
+    let n = 0;
+    while (i < end && buf[i] >= 0x30 && buf[i] <= 0x39 && n <= clen) n = n * 10 + buf[i++] - 0x30;
+    if (n !== clen || i + 2 + clen + 3 > end || buf[i] !== CR || buf[i + 1] !== LF) return null;
+    i += 2;
+    for (let k = 0; k < clen; k++) if (buf[i + k] !== channel[k]) return null;
+    i += clen;
+    if (buf[i] !== CR || buf[i + 1] !== LF || buf[i + 2] !== 0x24) return null;
+    i += 3;
+    const max = this.#maxBulk;
+    n = 0;
+    while (i < end && buf[i] >= 0x30 && buf[i] <= 0x39 && n <= max) n = n * 10 + buf[i++] - 0x30;
+    if (n === 0 || n > max || i + 2 + n + 2 > end || buf[i] !== CR || buf[i + 1] !== LF) {
+      return null;
+    }
+    i += 2;
+    if (buf[i + n] !== CR || buf[i + n + 1] !== LF) return null;
+    const payload = buf.subarray(i, i + n);
+    this.#at = i + n + 2;
+    if (this.#at >= end) this.#empty();
+    return payload;
+  }
+
   /** Everything read is parsed: the read buffer is let go. */
   #empty(): null {
     this.#buf = EMPTY;

@@ -101,6 +101,62 @@ test('the parser reads the same commands however the stream is cut, and holds no
   );
 });
 
+test("the parser's PUBLISH fast path takes exactly the PUBLISHes to one channel that next() would read, however the stream is cut", () => {
+  let seed = 11;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const word = (s: string) => Buffer.from(s);
+  const cmds: Buffer[][] = [];
+  for (let i = 0; i < 400; i++) {
+    const payload = Buffer.from(Array.from({ length: rand(30) }, () => rand(256)));
+    const k = rand(10);
+    // Mostly PUBLISHes to `room`; some in other cases, to other channels, empty, SPUBLISH, PING.
+    if (k < 5) cmds.push([word('PUBLISH'), word('room'), payload]);
+    else if (k === 5) cmds.push([word('publish'), word('room'), payload]);
+    else if (k === 6) cmds.push([word('PUBLISH'), word('roomy'), payload]);
+    else if (k === 7) cmds.push([word('SPUBLISH'), word('room'), payload]);
+    else if (k === 8) cmds.push([word('PUBLISH'), word('room'), payload, word('x')]);
+    else cmds.push([word('PING')]);
+  }
+  const stream = Buffer.concat(cmds.map((c) => encodeCommand(c)));
+  const channel = word('room');
+  const fast = (c: Buffer[]) =>
+    c.length === 3 &&
+    c[0].toString().toLowerCase() === 'publish' &&
+    c[1].equals(channel) &&
+    c[2].byteLength > 0;
+  for (let round = 0; round < 20; round++) {
+    const p = new RespParser(16, 1024);
+    const got: Buffer[][] = [];
+    let taken = 0;
+    for (let at = 0; at < stream.length; ) {
+      const n = 1 + rand(64);
+      p.push(stream.subarray(at, at + n));
+      at += n;
+      for (;;) {
+        const payload = p.nextPublishTo(channel);
+        if (payload) {
+          // It took the command next() would have read next, and only one it may take.
+          const want = cmds[got.length];
+          assert.ok(fast(want), `command ${got.length}`);
+          assert.equal(payload, want[2]);
+          got.push(want);
+          taken++;
+          continue;
+        }
+        const c = p.next();
+        if (c === null) break;
+        got.push(c);
+      }
+    }
+    assert.equal(got, cmds);
+    assert.is(p.memory, 0);
+    assert.ok(taken > 0);
+  }
+});
+
 test('bad input gets a Redis error reply with a stable code; the connection and the sidecar go on', async () => {
   const sc = await sidecar({ respMaxSubscriptions: 3, respMaxPatterns: 1, maxMessageBytes: 1024 });
   const w = await wire(sc);
