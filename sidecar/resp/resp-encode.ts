@@ -81,34 +81,103 @@ export function messagePushes(
   proto: Proto,
 ): Buffer {
   // Everything before the payload's length is the same for every message.
-  const parts: Uint8Array[] = [
-    Buffer.from(
-      `${proto === 3 ? '>' : '*'}${pattern ? 4 : 3}${CRLF}$${kind.length}${CRLF}${kind}${CRLF}`,
-    ),
-  ];
-  if (pattern) parts.push(Buffer.from(`$${pattern.byteLength}${CRLF}`), pattern, CRLF_BYTES);
-  parts.push(Buffer.from(`$${channel.byteLength}${CRLF}`), channel, CRLF_BYTES);
-  const head = Buffer.concat(parts);
+  const head = headOf(kind, channel, pattern, proto);
+  const bounds = batch.bounds;
+  const count = batch.count;
   let total = 0;
-  for (let i = 0; i < batch.count; i++) {
-    const n = batch.bounds[2 * i + 1] - batch.bounds[2 * i];
+  for (let i = 0; i < count; i++) {
+    const n = bounds[2 * i + 1] - bounds[2 * i];
     total += head.byteLength + digits(n) + 3 + n + 2;
   }
   const out = Buffer.allocUnsafe(total);
+  const wire = batch.wire;
   let at = 0;
-  for (let i = 0; i < batch.count; i++) {
-    const payload = batch.payload(i);
-    at += head.copy(out, at);
+  for (let i = 0; i < count; i++) {
+    const from = bounds[2 * i];
+    const n = bounds[2 * i + 1] - from;
+    out.set(head, at);
+    at += head.byteLength;
     out[at++] = 0x24; // $
-    at += out.write(String(payload.byteLength), at, 'latin1');
+    at = writeDigits(out, at, n);
     out[at++] = 0x0d;
     out[at++] = 0x0a;
-    out.set(payload, at);
-    at += payload.byteLength;
+    // Copied from the batch's buffer without a view of each payload (no allocation per message).
+    copyWithin(wire, from, n, out, at);
+    at += n;
     out[at++] = 0x0d;
     out[at++] = 0x0a;
   }
   return out;
+}
+
+/** `n` bytes of `src` from `from` into `dst` at `at`. */
+function copyWithin(src: Uint8Array, from: number, n: number, dst: Buffer, at: number): void {
+  if (n < 32) {
+    for (let k = 0; k < n; k++) dst[at + k] = src[from + k];
+    return;
+  }
+  if (Buffer.isBuffer(src)) src.copy(dst, at, from, from + n);
+  else dst.set(src.subarray(from, from + n), at);
+}
+
+/** Writes `n` (non-negative) in decimal at `at`; returns where it ends. */
+function writeDigits(out: Buffer, at: number, n: number): number {
+  const end = at + digits(n);
+  let i = end;
+  do {
+    out[--i] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  } while (n > 0);
+  return end;
+}
+
+/**
+ * The bytes before each payload's length, kept as long as the group's name bytes (and, for
+ * `pmessage`, the pattern's) are: a batch costs no encoding of them. Slots: kind x protocol.
+ */
+const heads = new WeakMap<Uint8Array, (Buffer | undefined)[]>();
+const patternHeads = new WeakMap<Uint8Array, WeakMap<Uint8Array, (Buffer | undefined)[]>>();
+const KIND_SLOT = { message: 0, smessage: 2, pmessage: 4 } as const;
+
+function headOf(
+  kind: 'message' | 'smessage' | 'pmessage',
+  channel: Uint8Array,
+  pattern: Uint8Array | null,
+  proto: Proto,
+): Buffer {
+  let slots: (Buffer | undefined)[] | undefined;
+  if (pattern) {
+    let byChannel = patternHeads.get(pattern);
+    if (!byChannel) {
+      byChannel = new WeakMap();
+      patternHeads.set(pattern, byChannel);
+    }
+    slots = byChannel.get(channel);
+    if (!slots) {
+      slots = [];
+      byChannel.set(channel, slots);
+    }
+  } else {
+    slots = heads.get(channel);
+    if (!slots) {
+      slots = [];
+      heads.set(channel, slots);
+    }
+  }
+  const slot = KIND_SLOT[kind] + proto - 2;
+  let head = slots[slot];
+  if (!head) {
+    const parts: Uint8Array[] = [
+      Buffer.from(
+        `${proto === 3 ? '>' : '*'}${pattern ? 4 : 3}${CRLF}$${kind.length}${CRLF}${kind}${CRLF}`,
+      ),
+    ];
+    if (pattern) parts.push(Buffer.from(`$${pattern.byteLength}${CRLF}`), pattern, CRLF_BYTES);
+    parts.push(Buffer.from(`$${channel.byteLength}${CRLF}`), channel, CRLF_BYTES);
+    head = Buffer.concat(parts);
+    slots[slot] = head;
+  }
+  return head;
 }
 
 /** Decimal digits of a non-negative integer. */
