@@ -254,6 +254,9 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
   }
 
   settle(group: Group): void {
+    if (group.anchored > 0) return;
+    // As a publish into an idle group does: its time to live starts again.
+    this.#wake(group);
     this.#settle(group);
   }
 

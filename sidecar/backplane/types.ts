@@ -17,7 +17,7 @@ export interface BackplaneHost {
    * pattern followers in it) when it has no members here; undefined when nothing here follows it.
    */
   patternGroup(name: string): Group | undefined;
-  /** A batch was handed to a group patternGroup gave: it keeps its time to live from now. */
+  /** A batch was handed to a group only pattern followers hold here: its time to live starts again. */
   settle(group: Group): void;
   /** A join or leave event of another node's member, for this node's presence listeners; false when it is not one. */
   remotePresence(group: string, json: string): boolean;

@@ -396,8 +396,9 @@ export class RedisBackplane implements Backplane {
     if (shared) this.#sequencer.fromRedis(group, shared);
     else if (id)
       this.#sequencer.echoed(group, { epoch: id.epoch, firstSeq: id.seq - count + 1, count });
-    // Held by pattern followers only, it lives on for its time to live, as an idle group does.
-    if (forPattern) this.#hub.settle(group);
+    // Held by pattern followers only, it lives on for its time to live from its last batch, as
+    // an idle group does.
+    if (group.anchored === 0) this.#hub.settle(group);
   }
 
   #presenceFromNode(channel: string, message: Uint8Array): void {
