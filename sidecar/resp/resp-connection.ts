@@ -61,28 +61,6 @@ function uncorkAll(): void {
   const list = toUncork;
   toUncork = [];
   for (const uncork of list) uncork();
-  lastParts = null;
-  lastJoined = null;
-}
-
-/**
- * The subscribers of a group get the same pushes in a turn, in the same order, and are flushed
- * one after another: the last joining is kept for the next connection with the same parts.
- */
-let lastParts: Buffer[] | null = null;
-let lastJoined: Buffer | null = null;
-
-function joined(parts: Buffer[], bytes: number): Buffer {
-  if (parts.length === 1) return parts[0];
-  const last = lastParts;
-  if (last !== null && last.length === parts.length) {
-    let same = true;
-    for (let i = 0; i < parts.length && same; i++) same = last[i] === parts[i];
-    if (same) return lastJoined as Buffer;
-  }
-  lastParts = parts;
-  lastJoined = Buffer.concat(parts, bytes);
-  return lastJoined;
 }
 
 /**
@@ -117,11 +95,6 @@ export class RespConnection implements SubscriptionsHost {
   /** Waiting for an answer (AUTH) or for room (flow control): no command is read meanwhile. */
   #waiting = false;
   #handed = 0;
-  /** What was written while corked (this turn's pushes and replies), in order: see send. */
-  #turn: Buffer[] = [];
-  #turnBytes = 0;
-  /** This turn's writes passed the high-water mark: a member of it may be over (see #uncork). */
-  #turnOver = false;
   #charged = 0;
   #cutReason = 'closed';
 
@@ -149,7 +122,7 @@ export class RespConnection implements SubscriptionsHost {
   }
 
   get pendingBytes(): number {
-    return this.#socket.writableLength + this.#turnBytes;
+    return this.#socket.writableLength;
   }
 
   get grants(): Grants {
@@ -166,23 +139,22 @@ export class RespConnection implements SubscriptionsHost {
   }
 
   get takenBytes(): number {
-    return this.#handed - this.pendingBytes;
+    return this.#handed - this.#socket.writableLength;
   }
 
   // ---- RespLink ---------------------------------------------------------------------------
 
   send(bytes: Buffer, messages: number, pausable: boolean): boolean {
     if (this.#closed) return false;
-    // Pushes of one event-loop turn (from every publisher read in it) leave in one write of
-    // one buffer, joined once for every subscriber that got the same pushes.
+    // Pushes of one event-loop turn (from every publisher read in it) leave in one write.
     if (!this.#corked) {
       this.#corked = true;
+      this.#socket.cork();
       uncorkAtTurnEnd(this.#uncork);
     }
     this.#write(bytes);
     this.#hub.sent('resp', messages, bytes.byteLength);
-    const pending = this.pendingBytes;
-    if (pending > this.#opts.flowHighWater) this.#turnOver = true;
+    const pending = this.#socket.writableLength;
     if (!pausable && pending > this.#opts.maxPendingBytes) {
       this.#cut(new SlowConsumerError(pending, this.#opts.maxPendingBytes));
       return false;
@@ -194,7 +166,7 @@ export class RespConnection implements SubscriptionsHost {
     if (this.#closed) return;
     if (reason?.code === 'SHUTTING_DOWN') {
       this.#closed = true;
-      this.#end();
+      this.#socket.end();
       return;
     }
     this.#cut(reason ?? new GroupcastError('SHUTTING_DOWN'));
@@ -208,32 +180,13 @@ export class RespConnection implements SubscriptionsHost {
 
   #write(bytes: Buffer): void {
     this.#handed += bytes.byteLength;
-    if (this.#corked) {
-      this.#turn.push(bytes);
-      this.#turnBytes += bytes.byteLength;
-    } else this.#socket.write(bytes);
+    this.#socket.write(bytes);
   }
 
   #uncork = (): void => {
     this.#corked = false;
-    const parts = this.#turn;
-    if (parts.length === 0) return;
-    const bytes = this.#turnBytes;
-    this.#turn = [];
-    this.#turnBytes = 0;
-    const over = this.#turnOver;
-    this.#turnOver = false;
-    if (this.#socket.destroyed) return;
-    // The kernel may take it all at once: then no 'drain' comes, and members that rose over the
-    // high-water mark on this turn's bytes fall back now.
-    if (this.#socket.write(joined(parts, bytes)) && over) this.#subs.drained();
+    this.#socket.uncork();
   };
-
-  /** Ends the connection after what was written this turn. */
-  #end(): void {
-    if (this.#corked) this.#uncork();
-    this.#socket.end();
-  }
 
   #socketOnData = (chunk: Buffer): void => {
     if (this.#closed) return;
@@ -275,7 +228,7 @@ export class RespConnection implements SubscriptionsHost {
       }
       this.#flush();
       // The client does not read its replies: no more commands until it does (bounded queue).
-      if (!this.#waiting && !this.#closed && this.pendingBytes > this.#opts.flowHighWater) {
+      if (!this.#waiting && !this.#closed && socket.writableLength > this.#opts.flowHighWater) {
         this.#waitFor((fn) => socket.once('drain', fn));
       }
     } catch (err) {
@@ -322,7 +275,7 @@ export class RespConnection implements SubscriptionsHost {
     this.#write(error(`ERR ${message}`));
     this.#closed = true;
     this.#cutReason = 'RESP_PROTOCOL';
-    this.#end();
+    this.#socket.end();
     this.#subs.leaveAll(this.#cutReason);
   }
 
@@ -393,7 +346,7 @@ export class RespConnection implements SubscriptionsHost {
       case 'quit':
         this.#write(OK);
         this.#closed = true;
-        this.#end();
+        this.#socket.end();
         this.#subs.leaveAll(this.#cutReason);
         return;
       case 'reset':
@@ -698,7 +651,7 @@ export class RespConnection implements SubscriptionsHost {
         this.#write(codeError(err));
         this.#cutReason = 'RATE_LIMITED';
         this.#closed = true;
-        this.#end();
+        this.#socket.end();
         this.#subs.leaveAll(this.#cutReason);
       } else {
         this.#hub.drop('rate_limited', 1);
