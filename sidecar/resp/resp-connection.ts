@@ -632,7 +632,7 @@ export class RespConnection implements SubscriptionsHost {
       return;
     }
     // Redis counts a subscriber once per subscription that matched (channel and patterns).
-    this.#write(repeat(integer(recipients + group.extraDeliveries), box.payloads.length));
+    this.#write(repeat(count(recipients + group.extraDeliveries), box.payloads.length));
     // Recipients behind, or memory used up: read no more commands until there is room.
     if (group.congested) this.#waitFor((fn) => group.whenDrained(fn));
     else if (this.#hub.overBudget) this.#waitFor((fn) => this.#hub.whenUnderBudget(fn));
@@ -690,12 +690,17 @@ function isPublish(name: Buffer): boolean {
   return true;
 }
 
-/** A reply for each of `n` commands, as one buffer. */
+/** A reply for each of `n` commands, as one buffer (fill repeats it in one native call). */
 function repeat(reply: Buffer, n: number): Buffer {
   if (n === 1) return reply;
-  const out = Buffer.allocUnsafe(reply.byteLength * n);
-  for (let at = 0; at < out.byteLength; at += reply.byteLength) out.set(reply, at);
-  return out;
+  return Buffer.allocUnsafe(reply.byteLength * n).fill(reply);
+}
+
+/** `:<n>\r\n` for the counts a PUBLISH usually answers, encoded once (never written to). */
+const SMALL_COUNTS = Array.from({ length: 1024 }, (_, n) => integer(n));
+
+function count(n: number): Buffer {
+  return n < SMALL_COUNTS.length ? SMALL_COUNTS[n] : integer(n);
 }
 
 /** Redis's wording: the name, then the first arguments, each quoted, up to 128 bytes. */
