@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { inspector, joinSse } from '../helpers/cluster.ts';
+import { inspector, joinSse, metricMatch } from '../helpers/cluster.ts';
 import { post } from '../helpers/http.ts';
 import { startRedis } from '../helpers/redis.ts';
 import { startTestSidecar, waitFor } from '../helpers/sidecar.ts';
@@ -13,7 +13,7 @@ const run = promisify(execFile);
 
 // Two real sidecars sharing groups over a real redis-server. Their Redis prefix holds every
 // Redis glob character, so a pattern that did not take the prefix literally would match nothing.
-const redis = await startRedis();
+let redis = await startRedis();
 const prefix = 'gc[*?\\]:';
 const common = {
   redisUrl: redis.url,
@@ -157,6 +157,53 @@ test('PUBSUB NUMSUB on node A counts members of every transport on every node, p
   await waitFor(async () => (await numsub())[1] === 4, 3000, 'NUMSUB counting the follower');
   // PUBLISH counts the recipients of the node it is sent to, as Redis Cluster does.
   assert.is(await asker.publish('count', 'hello'), 1);
+  await follower.punsubscribe('cou*');
+  await waitFor(async () => (await numpat()) === 0, 2000, 'B dropped the pattern in Redis');
+});
+
+test('Redis away: presence events are lost for other nodes and counted; once it is back, patterns and presence are followed again', async () => {
+  const sse = await joinSse(A, 'outage', open, '?presence=true');
+  const sub = client(A);
+  const got: string[] = [];
+  sub.on('pmessage', (_p: string, channel: string, message: string) =>
+    got.push(`${channel} ${message}`),
+  );
+  await sub.psubscribe('later.*');
+  await waitFor(async () => (await numpat()) === 1, 2000, 'A holds the pattern in Redis');
+  const presence = () => sse.events.filter((e) => e.event === 'join' || e.event === 'leave');
+  const unshared = /groupcast_backplane_presence_events_total\{kind="unshared"\} (\d+)/;
+  const before = await metricMatch(B, unshared);
+  const port = redis.port;
+  await redis.stop('SIGKILL');
+  await waitFor(async () => (await B.hub.health()).status === 'degraded', 5000, 'B degraded');
+  const during = await TcpPeer.open(B.addresses.tcp as string, 'outage');
+  open.push(during);
+  await waitFor(() => B.hub.findGroup('outage')?.counts.tcp === 1, 2000, 'tcp join on B');
+  await waitFor(async () => (await metricMatch(B, unshared)) > before, 2000, 'counted unshared');
+  redis = await startRedis(port);
+  await waitFor(
+    async () => (await A.hub.health()).status === 'ok' && (await B.hub.health()).status === 'ok',
+    8000,
+    'both back',
+  );
+  // Nothing is sent again: the join made while Redis was away never reaches A.
+  assert.equal(presence(), []);
+  await waitFor(async () => (await numpat()) === 1, 5000, 'A holds the pattern again');
+  await waitFor(
+    async () => {
+      const reply = (await look.pubsub('NUMSUB', `${prefix}presence:outage`)) as [string, number];
+      return Number(reply[1]) === 1;
+    },
+    5000,
+    'A listening to presence again',
+  );
+  const after = await TcpPeer.open(B.addresses.tcp as string, 'outage');
+  open.push(after);
+  await waitFor(() => presence().length === 1, 5000, 'a join after the outage on A');
+  assert.is(JSON.parse(presence()[0].data).node, 'node-b');
+  await post(B, 'later.x', 'after the outage');
+  await waitFor(() => got.length === 1, 5000, 'pattern message after the outage');
+  assert.equal(got, ['later.x after the outage']);
 });
 
 test.after(async () => {
