@@ -38,7 +38,7 @@ import { type Member, memberInfo } from './member.ts';
 import { MEMORY_KINDS, MemoryBudget, type MemoryKind } from './memory-budget.ts';
 import { renderMetrics } from './metrics.ts';
 import { PatternRegistry } from './pattern-registry.ts';
-import { Presence, type PresenceListener } from './presence.ts';
+import { Presence } from './presence.ts';
 import { SseMember } from './sse-member.ts';
 import { Stats } from './stats.ts';
 
@@ -376,26 +376,24 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
   ): Promise<Subscription> {
     validateGroupId(name);
     this.checkConnectionLimit();
-    const member = new SseMember(nanoid(10), subscriber);
+    const member = new SseMember(nanoid(10), subscriber, this);
     const group = this.join(name, member);
     this.connections.sse++;
     if (this.cluster) await this.cluster.replay(group, member, start);
     else group.replay(member, start);
     // Others coming and going from now on (its own join is the stream's start).
-    const presence: PresenceListener | null = opts.presence
-      ? (e, json) => subscriber.write(encodePresence(e.type, json))
-      : null;
-    if (presence) this.presence.on(name, presence);
-    let done = false;
-    return {
-      unsubscribe: (reason?: GroupcastError) => {
-        if (done) return;
-        done = true;
-        if (presence) this.presence.off(name, presence);
-        this.connections.sse--;
-        this.leave(group, member, reason?.code ?? 'closed');
-      },
-    };
+    if (opts.presence) {
+      member.presence = (e, json) => subscriber.write(encodePresence(e.type, json));
+      this.presence.on(group.name, member.presence);
+    }
+    return member;
+  }
+
+  /** An SSE member's stream ended (SubscriptionOwner): once per member. */
+  unsubscribed(member: SseMember, group: Group, reason?: GroupcastError): void {
+    if (member.presence) this.presence.off(group.name, member.presence);
+    this.connections.sse--;
+    this.leave(group, member, reason?.code ?? 'closed');
   }
 
   async history(name: string, start: StartPoint, limit: number): Promise<HistoryPage | null> {
