@@ -241,10 +241,13 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
     if (!member.follower) this.#wake(group);
     group.add(member);
     this.cluster?.joined(group, member);
-    this.log.info(
-      { group: name, member: member.id, transport: member.transport, remote: member.remote },
-      'join',
-    );
+    // Checked first: the line's fields would be built for nothing, per member, at 'warn'.
+    if (this.log.isLevelEnabled('info')) {
+      this.log.info(
+        { group: name, member: member.id, transport: member.transport, remote: member.remote },
+        'join',
+      );
+    }
     return group;
   }
 
@@ -254,16 +257,18 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
       this.stats.slowConsumers[member.transport]++;
     }
     this.cluster?.left(group, member);
-    this.log.info(
-      {
-        group: group.name,
-        member: member.id,
-        transport: member.transport,
-        remote: member.remote,
-        reason,
-      },
-      'leave',
-    );
+    if (this.log.isLevelEnabled('info')) {
+      this.log.info(
+        {
+          group: group.name,
+          member: member.id,
+          transport: member.transport,
+          remote: member.remote,
+          reason,
+        },
+        'leave',
+      );
+    }
     this.#settle(group);
   }
 
