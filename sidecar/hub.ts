@@ -381,7 +381,7 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
   ): Promise<Subscription> {
     validateGroupId(name);
     this.checkConnectionLimit();
-    const member = new SseMember(nanoid(10), subscriber, this);
+    const member = new SseMember(subscriber, this);
     const group = this.join(name, member);
     this.connections.sse++;
     if (this.cluster) await this.cluster.replay(group, member, start);

@@ -1,3 +1,4 @@
+import { nanoid } from 'nanoid';
 import type { GroupcastError } from '../shared/errors.ts';
 import type { Subscriber, Subscription, TakenListener } from '../shared/hub.ts';
 import type { Batch } from '../shared/message.ts';
@@ -25,9 +26,18 @@ export interface SubscriptionOwner {
  * and a context for each role (measured at 10,000 idle subscribers, every object counts).
  */
 export class SseMember implements Member, SseTarget, Subscription, TakenListener {
-  readonly transport = 'sse' as const;
-  readonly needsIds = true;
-  readonly id: string;
+  // Kind and id live on the prototype or come when first asked, as for TCP members.
+  get transport(): 'sse' {
+    return 'sse';
+  }
+  get needsIds(): true {
+    return true;
+  }
+  get id(): string {
+    this.#id ??= nanoid(10);
+    return this.#id;
+  }
+  #id: string | undefined;
   readonly remote: string;
   readonly joinedAt = Date.now();
   readonly subscriber: Subscriber;
@@ -50,8 +60,7 @@ export class SseMember implements Member, SseTarget, Subscription, TakenListener
   /** Bytes its connection had taken when progress was last asked. */
   #taken = 0;
 
-  constructor(id: string, subscriber: Subscriber, owner: SubscriptionOwner) {
-    this.id = id;
+  constructor(subscriber: Subscriber, owner: SubscriptionOwner) {
     this.subscriber = subscriber;
     this.remote = subscriber.remote;
     this.#owner = owner;

@@ -120,7 +120,6 @@ const tick = () => new Promise((r) => setTimeout(r, 0));
 function sseOf(g: Group): string[] {
   const events: string[] = [];
   const m = new SseMember(
-    's',
     {
       remote: '',
       pendingBytes: 0,
