@@ -20,19 +20,21 @@ export class StreamCounter {
     this.#max = max;
   }
 
-  /** Counts one more stream, or throws TOO_MANY_FROM_ADDRESS; returns its release function. */
-  acquire(ip: string): () => void {
+  /** Counts one more stream, or throws TOO_MANY_FROM_ADDRESS; `release` it once it ends. */
+  acquire(ip: string): void {
     const n = this.#open.get(ip) ?? 0;
     if (n >= this.#max) throw new LimitError('TOO_MANY_FROM_ADDRESS', this.#max);
     this.#open.set(ip, n + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const left = (this.#open.get(ip) ?? 1) - 1;
-      if (left === 0) this.#open.delete(ip);
-      else this.#open.set(ip, left);
-    };
+  }
+
+  /**
+   * One stream from `ip` ended: call once per `acquire` (a method, not a release closure per
+   * stream: an idle stream should hold as little as it can).
+   */
+  release(ip: string): void {
+    const left = (this.#open.get(ip) ?? 1) - 1;
+    if (left === 0) this.#open.delete(ip);
+    else this.#open.set(ip, left);
   }
 }
 

@@ -9,7 +9,7 @@ import {
   TooManyMessagesError,
 } from '../shared/errors.ts';
 import { validateGroupId } from '../shared/group-id.ts';
-import type { Hub, StartPoint } from '../shared/hub.ts';
+import type { Hub, StartPoint, Subscription } from '../shared/hub.ts';
 import { encodeRetry } from '../shared/sse.ts';
 import { ipOf, RateLimiter, StreamCounter } from './address-limits.ts';
 import { Authenticator, authConfigured, type Grants, requireGrant, tokenOf } from './auth.ts';
@@ -126,6 +126,14 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
       const drop = runtime.dropConnection;
       return new SseStream(remote, limit, drop && (() => drop(c)));
     });
+  // Outside the route too: the end listener's closure holds two references, not the route's scope.
+  const streamEnded =
+    (stream: SseSink, subscription: Subscription) =>
+    (reason?: GroupcastError): void => {
+      streams.release(ipOf(stream.remote));
+      heartbeat.delete(stream);
+      subscription.unsubscribe(reason);
+    };
   const rawPath = runtime.rawPath ?? ((c: Context) => pathOf(c.req.url));
   app.use('*', (c, next) => {
     refuseDotSegments(rawPath(c));
@@ -224,23 +232,19 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
     // response's body without reading it, so a stream opened for it would never end.
     if (c.req.method === 'HEAD') return new Response(null, { status: 200, headers: sseHeaders });
     const remote = remoteAddress(c);
-    const release = streams.acquire(ipOf(remote));
+    streams.acquire(ipOf(remote));
     const stream = openSse(c, remote, options.sseQueueBytes);
     stream.write(retry);
-    let subscription: Awaited<ReturnType<Hub['subscribe']>>;
+    let subscription: Subscription;
     try {
       subscription = await hub.subscribe(group, start, stream, presence ? { presence } : undefined);
     } catch (err) {
-      release();
+      streams.release(ipOf(remote));
       throw err;
     }
     stream.live();
     heartbeat.add(stream);
-    stream.onEnd((reason) => {
-      release();
-      heartbeat.delete(stream);
-      subscription.unsubscribe(reason);
-    });
+    stream.onEnd(streamEnded(stream, subscription));
     return stream.response(sseHeaders);
   });
 

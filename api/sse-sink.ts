@@ -1,5 +1,5 @@
 import { type GroupcastError, SlowConsumerError } from '../shared/errors.ts';
-import type { Subscriber } from '../shared/hub.ts';
+import type { Subscriber, TakenListener } from '../shared/hub.ts';
 import { encodeClose } from '../shared/sse.ts';
 
 /**
@@ -29,7 +29,7 @@ export type OpenSseSink = (c: unknown, remote: string, limitBytes: number) => Ss
 export abstract class SseSinkBase implements SseSink {
   readonly remote: string;
   protected readonly limit: number;
-  onTaken: (() => void) | undefined;
+  takenBy: TakenListener | undefined;
   #closed = false;
   #onEnd: ((reason?: GroupcastError) => void) | undefined;
   /** True until the subscription is live: the replay is written whole, whatever its size. */

@@ -26,7 +26,7 @@ export class SseStream extends SseSinkBase {
         },
         // Called whenever the queue is under its mark and the connection has read from it.
         pull: () => {
-          this.onTaken?.();
+          this.takenBy?.taken();
         },
         cancel: () => {
           // The client went away.

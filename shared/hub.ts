@@ -95,13 +95,21 @@ export interface Subscriber {
    * unless `flowControlled`: the bytes come from sources the hub slows down instead.
    */
   write(chunk: Uint8Array, flowControlled?: boolean): void;
-  /** Called whenever the connection took bytes (set by the hub; at most one listener). */
-  onTaken?: () => void;
+  /**
+   * Told whenever the connection took bytes (set by the hub; at most one). An object rather
+   * than a callback: a closure per subscriber costs memory for as long as the stream is open.
+   */
+  takenBy?: TakenListener;
   /**
    * Ends the stream (idempotent): after what is queued, with a last `event: close` naming the
    * reason; a SLOW_CONSUMER is dropped at once instead, with what is queued.
    */
   close(reason?: GroupcastError): void;
+}
+
+/** What a Subscriber tells when its connection took bytes. */
+export interface TakenListener {
+  taken(): void;
 }
 
 export interface Subscription {

@@ -39,7 +39,7 @@ import { type Member, memberInfo } from './member.ts';
 import { MEMORY_KINDS, MemoryBudget, type MemoryKind } from './memory-budget.ts';
 import { renderMetrics } from './metrics.ts';
 import { PatternRegistry } from './pattern-registry.ts';
-import { Presence, type PresenceListener } from './presence.ts';
+import { Presence } from './presence.ts';
 import { SseMember } from './sse-member.ts';
 import { Stats } from './stats.ts';
 
@@ -285,10 +285,13 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
     if (!member.follower) this.#wake(group);
     group.add(member);
     this.cluster?.joined(group, member);
-    this.log.info(
-      { group: name, member: member.id, transport: member.transport, remote: member.remote },
-      'join',
-    );
+    // Checked first: the line's fields would be built for nothing, per member, at 'warn'.
+    if (this.log.isLevelEnabled('info')) {
+      this.log.info(
+        { group: name, member: member.id, transport: member.transport, remote: member.remote },
+        'join',
+      );
+    }
     return group;
   }
 
@@ -298,16 +301,18 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
       this.stats.slowConsumers[member.transport]++;
     }
     this.cluster?.left(group, member);
-    this.log.info(
-      {
-        group: group.name,
-        member: member.id,
-        transport: member.transport,
-        remote: member.remote,
-        reason,
-      },
-      'leave',
-    );
+    if (this.log.isLevelEnabled('info')) {
+      this.log.info(
+        {
+          group: group.name,
+          member: member.id,
+          transport: member.transport,
+          remote: member.remote,
+          reason,
+        },
+        'leave',
+      );
+    }
     this.#settle(group);
   }
 
@@ -420,26 +425,24 @@ export class LocalHub implements Hub, HubPort, HubView, BackplaneHost {
   ): Promise<Subscription> {
     validateGroupId(name);
     this.checkConnectionLimit();
-    const member = new SseMember(nanoid(10), subscriber);
+    const member = new SseMember(subscriber, this);
     const group = this.join(name, member);
     this.connections.sse++;
     if (this.cluster) await this.cluster.replay(group, member, start);
     else group.replay(member, start);
     // Others coming and going from now on (its own join is the stream's start).
-    const presence: PresenceListener | null = opts.presence
-      ? (e, json) => subscriber.write(encodePresence(e.type, json))
-      : null;
-    if (presence) this.presence.on(name, presence);
-    let done = false;
-    return {
-      unsubscribe: (reason?: GroupcastError) => {
-        if (done) return;
-        done = true;
-        if (presence) this.presence.off(name, presence);
-        this.connections.sse--;
-        this.leave(group, member, reason?.code ?? 'closed');
-      },
-    };
+    if (opts.presence) {
+      member.presence = (e, json) => subscriber.write(encodePresence(e.type, json));
+      this.presence.on(group.name, member.presence);
+    }
+    return member;
+  }
+
+  /** An SSE member's stream ended (SubscriptionOwner): once per member. */
+  unsubscribed(member: SseMember, group: Group, reason?: GroupcastError): void {
+    if (member.presence) this.presence.off(group.name, member.presence);
+    this.connections.sse--;
+    this.leave(group, member, reason?.code ?? 'closed');
   }
 
   async history(name: string, start: StartPoint, limit: number): Promise<HistoryPage | null> {

@@ -16,7 +16,7 @@ import { TokenBucket } from '../shared/token-bucket.ts';
 import type { Group } from './group.ts';
 import type { HubPort } from './hub-port.ts';
 import { type Joined, JoinParser } from './join.ts';
-import { type Member, Progress } from './member.ts';
+import type { Member } from './member.ts';
 
 export interface TcpMemberOptions {
   prefix: string;
@@ -55,9 +55,19 @@ type MemberSocket = Socket & { [MEMBER]: TcpMember };
  * maxPendingBytes from sources that cannot wait, or stalled, it is cut.
  */
 export class TcpMember implements Member {
-  readonly transport = 'tcp' as const;
-  readonly needsIds = false;
-  readonly id = nanoid(10);
+  // Kind and id live on the prototype or come when first asked: fields of every idle member
+  // are memory (measured at 10,000 idle members; most are never listed by id).
+  get transport(): 'tcp' {
+    return 'tcp';
+  }
+  get needsIds(): false {
+    return false;
+  }
+  get id(): string {
+    this.#id ??= nanoid(10);
+    return this.#id;
+  }
+  #id: string | undefined;
   readonly remote: string;
   readonly joinedAt = Date.now();
   groupSlot = -1;
@@ -75,7 +85,8 @@ export class TcpMember implements Member {
   readonly #bucket: TokenBucket | null;
   /** Bytes handed to the socket since it opened (taken = handed - unsent). */
   #handed = 0;
-  readonly #progress = new Progress();
+  /** Bytes the socket had taken when progress was last asked. */
+  #taken = 0;
   /** Partial-frame bytes charged to the memory budget. */
   #charged = 0;
   /** Not read while its group is congested or the budget is used up. */
@@ -142,7 +153,10 @@ export class TcpMember implements Member {
   }
 
   progress(): boolean {
-    return this.#progress.check(this.#handed - this.#socket.writableLength);
+    const taken = this.#handed - this.#socket.writableLength;
+    if (taken <= this.#taken) return false;
+    this.#taken = taken;
+    return true;
   }
 
   close(reason?: GroupcastError): void {

@@ -1,5 +1,5 @@
 import type { GroupcastError } from '../../shared/errors.ts';
-import type { MemberInfo, Subscriber } from '../../shared/hub.ts';
+import type { MemberInfo, Subscriber, TakenListener } from '../../shared/hub.ts';
 import type { Batch } from '../../shared/message.ts';
 import type { Group } from '../../sidecar/group.ts';
 import { type Member, Progress } from '../../sidecar/member.ts';
@@ -82,7 +82,7 @@ export class RecordingSubscriber implements Subscriber {
   takenBytes = 0;
   text = '';
   closedWith: GroupcastError | null | undefined = undefined;
-  onTaken?: () => void;
+  takenBy?: TakenListener;
 
   write(chunk: Uint8Array): void {
     this.text += new TextDecoder().decode(chunk);

@@ -119,19 +119,22 @@ const tick = () => new Promise((r) => setTimeout(r, 0));
 /** An SSE subscriber of the group: the messages and gap events it was sent, in order. */
 function sseOf(g: Group): string[] {
   const events: string[] = [];
-  const m = new SseMember('s', {
-    remote: '',
-    pendingBytes: 0,
-    takenBytes: 0,
-    write: (chunk) => {
-      for (const ev of dec.decode(chunk).split('\n\n')) {
-        const data = /^data: (.*)$/m.exec(ev)?.[1];
-        if (ev.includes('event: gap')) events.push(`gap ${JSON.parse(data ?? '{}').reason}`);
-        else if (data !== undefined && /^id: /m.test(ev)) events.push(data);
-      }
+  const m = new SseMember(
+    {
+      remote: '',
+      pendingBytes: 0,
+      takenBytes: 0,
+      write: (chunk) => {
+        for (const ev of dec.decode(chunk).split('\n\n')) {
+          const data = /^data: (.*)$/m.exec(ev)?.[1];
+          if (ev.includes('event: gap')) events.push(`gap ${JSON.parse(data ?? '{}').reason}`);
+          else if (data !== undefined && /^id: /m.test(ev)) events.push(data);
+        }
+      },
+      close: () => {},
     },
-    close: () => {},
-  });
+    { unsubscribed: () => {} },
+  );
   g.add(m);
   return events;
 }

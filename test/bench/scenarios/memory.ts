@@ -1,7 +1,8 @@
 /**
  * 7. Memory: resident bytes per idle member. A fresh server per measurement; N members in 100
  * groups connect, each proves it receives (one probe per group), then the server's RSS growth
- * over its idle RSS is divided by N while every connection is held.
+ * over its idle RSS is divided by N while every connection is held. Node baselines run as plain
+ * JavaScript, as groupcast does.
  */
 import { type Context, usageOf } from '../context.ts';
 import { postSseJob, tcpJob } from '../jobs.ts';
@@ -34,7 +35,9 @@ export async function memory(ctx: Context): Promise<void> {
   for (const kind of kinds) {
     for (let round = 0; round < ctx.settings.memoryRounds; round++) {
       for (const spec of kind.specs) {
-        const t = await ctx.fresh(spec);
+        // Every Node process as plain JavaScript: groupcast from its bundle, the baselines
+        // transpiled (see StartOptions.plainJs).
+        const t = await ctx.fresh(spec, { plainJs: true });
         if (typeof t === 'string') {
           ctx.results.skip(kind.scenario, kase, spec.name, 'bytes', t);
           continue;

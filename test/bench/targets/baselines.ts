@@ -1,5 +1,5 @@
 /** The baselines groupcast is measured against, each started fresh on a free port. */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, hasCommand, spawnGroup, waitForLine, waitForPort, workDir } from '../procs.ts';
 import { nchanModule, nginxConf } from './nchan-conf.ts';
@@ -7,23 +7,36 @@ import { LOCALHOST, type Running, type TargetSpec } from './types.ts';
 
 const TARGETS_DIR = import.meta.dirname;
 
+/**
+ * How node runs a baseline's TypeScript file: through tsx, or transpiled once to plain JS with
+ * esbuild (installed with tsx; without it, tsx again).
+ */
+async function nodeArgs(file: string, plainJs = false): Promise<string[]> {
+  const source = join(TARGETS_DIR, file);
+  const viaTsx = ['--import', 'tsx', source];
+  if (!plainJs) return viaTsx;
+  const out = join(workDir(), file.replace(/\.ts$/, '.mjs'));
+  if (!existsSync(out)) {
+    const esbuild = await import('esbuild').catch(() => null);
+    if (!esbuild) return viaTsx;
+    const code = readFileSync(source, 'utf8');
+    writeFileSync(out, esbuild.transformSync(code, { loader: 'ts', format: 'esm' }).code);
+  }
+  return [out];
+}
+
 /** The ~50-line Node forwarder (TCP) and its UDP twin, in one target. */
 export const forwarder: TargetSpec = {
   name: 'forwarder',
   unavailable: () => null,
-  async start() {
+  async start(opts = {}) {
     const [tcp, udp] = [await freePort(), await freePort()];
-    const node = (file: string, port: number) =>
-      spawnGroup(
-        `forwarder ${file}`,
-        process.execPath,
-        ['--import', 'tsx', join(TARGETS_DIR, file)],
-        {
-          env: { PORT: String(port) },
-        },
-      );
-    const t = node('forwarder.ts', tcp);
-    const u = node('udp-forwarder.ts', udp);
+    const node = async (file: string, port: number) =>
+      spawnGroup(`forwarder ${file}`, process.execPath, await nodeArgs(file, opts.plainJs), {
+        env: { PORT: String(port) },
+      });
+    const t = await node('forwarder.ts', tcp);
+    const u = await node('udp-forwarder.ts', udp);
     await waitForPort(tcp, t);
     await waitForLine(u, /udp listening/);
     return {
@@ -119,12 +132,12 @@ export const nchan: TargetSpec = {
 export const nodeSse: TargetSpec = {
   name: 'node-http',
   unavailable: () => null,
-  async start() {
+  async start(opts = {}) {
     const port = await freePort();
     const proc = spawnGroup(
       'node-http',
       process.execPath,
-      ['--import', 'tsx', join(TARGETS_DIR, 'node-sse.ts')],
+      await nodeArgs('node-sse.ts', opts.plainJs),
       {
         env: { PORT: String(port) },
       },
