@@ -311,6 +311,8 @@ export class RemoteHub implements Hub {
     this.#closed = true;
     for (const l of Object.values(this.listeners)) l.listening = false;
     for (const up of [...this.#upstreams.values()]) up.close(new GroupcastError('SHUTTING_DOWN'));
+    // POSTs on their way finish; their connections close once idle.
+    this.#posts?.close();
   }
 }
 
