@@ -59,11 +59,19 @@ export class PublishConnections {
   }
 
   /**
-   * Whether a sidecar can be reached this way: plain http, and a token that fits in a header
-   * line as it is (anything else stays with fetch, which refuses it with its own error).
+   * Whether a sidecar can be reached this way: plain http without credentials in the URL, and a
+   * token that fits in a header line as it is. Anything else stays with fetch, which answers it
+   * as before (and refuses what it cannot send with its own error).
    */
   static handles(url: string, token?: string | null): boolean {
-    return /^http:/i.test(url) && (!token || /^[\t\x20-\x7e]+$/.test(token));
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      return false;
+    }
+    if (u.protocol !== 'http:' || u.username !== '' || u.password !== '') return false;
+    return !token || /^[\t\x20-\x7e]+$/.test(token);
   }
 
   /** POSTs one body to a group's publish route; resolves with the sidecar's answer. */

@@ -163,10 +163,11 @@ test('a sidecar that never answers fails the POST at the time limit', async () =
   await sleep(10);
 });
 
-test('only plain http with a header-safe token goes on these connections', () => {
+test('only plain http without credentials in the URL and with a header-safe token goes on these connections', () => {
   assert.ok(PublishConnections.handles('http://127.0.0.1:7480'));
   assert.ok(PublishConnections.handles('http://127.0.0.1:7480', 'abc.def-ghi'));
   assert.not.ok(PublishConnections.handles('https://sidecar.example'));
+  assert.not.ok(PublishConnections.handles('http://user:secret@127.0.0.1:7480'));
   assert.not.ok(PublishConnections.handles('http://127.0.0.1:7480', 'bad\r\nX-Injected: 1'));
 });
 
