@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { CannotListenError, GroupcastError } from '../../shared/errors.ts';
 import { formatHostPort } from '../../shared/host-port.ts';
 import { EDGE_OPTIONS } from '../../shared/options/edge.ts';
+import { denoTcp } from '../client/deno-transport.ts';
 import { createEdge, type Edge } from './edge.ts';
 
 function usage(): string {
@@ -41,6 +42,8 @@ try {
   edge = createEdge(Deno.env.toObject(), Deno.args, {
     terminal: Deno.stdout.isTerminal(),
     logFields: { pid: Deno.pid },
+    // POSTs to an http: sidecar go on the edge's own connections (PublishConnections), not fetch.
+    connect: denoTcp,
     remoteAddress: (c: Context) => {
       const a = (c.env as Deno.ServeHandlerInfo<Deno.NetAddr>).remoteAddr;
       return formatHostPort(a.hostname, a.port);

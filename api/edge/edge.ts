@@ -1,4 +1,5 @@
 import type { Context, Hono } from 'hono';
+import type { TcpConnect } from '../../shared/client/tcp-transport.ts';
 import { type EdgeOptions, resolveEdgeOptions } from '../../shared/options/edge.ts';
 import { type ApiRuntime, createApi } from '../app.ts';
 import { edgeLog } from './edge-log.ts';
@@ -20,8 +21,15 @@ export function createEdge(
   argv: readonly string[] = [],
   {
     terminal = false,
+    connect,
     ...runtime
-  }: ApiRuntime & { log?: EdgeLog; terminal?: boolean; logFields?: Record<string, unknown> } = {},
+  }: ApiRuntime & {
+    log?: EdgeLog;
+    terminal?: boolean;
+    logFields?: Record<string, unknown>;
+    /** The runtime's TCP connect, for POSTs to the sidecar (see PublishConnections). */
+    connect?: TcpConnect;
+  } = {},
 ): Edge {
   const { options } = resolveEdgeOptions(env, argv);
   // `terminal`: whether the runtime's stdout is a terminal (auto log format); fetch runtimes
@@ -39,6 +47,7 @@ export function createEdge(
     sseQueueBytes: options.sseQueueBytes,
     maxMessageBytes: options.maxMessageBytes,
     maxBodyBytes: options.maxBodyBytes,
+    connect,
     log,
   });
   const app = createApi(hub, options, {

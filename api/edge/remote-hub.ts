@@ -1,3 +1,4 @@
+import type { TcpConnect } from '../../shared/client/tcp-transport.ts';
 import { GroupcastError, LimitError, toGroupcastError } from '../../shared/errors.ts';
 import type { FramingName } from '../../shared/framing/index.ts';
 import { validateGroupId } from '../../shared/group-id.ts';
@@ -29,6 +30,7 @@ import {
 } from '../../shared/options/sidecar.ts';
 import { renderEdgeMetrics } from './edge-metrics.ts';
 import { EdgeStats } from './edge-stats.ts';
+import { PublishConnections } from './publish-connections.ts';
 import { PublishQueue } from './publish-queue.ts';
 import { SidecarLink } from './sidecar-link.ts';
 import { type EdgeLog, EdgeTarget, Upstream, type UpstreamState } from './upstream.ts';
@@ -59,6 +61,11 @@ export interface RemoteHubOptions {
   /** The sidecar's request body limit: POSTs sent together stay under it. @default 16 MiB */
   maxBodyBytes?: number;
   fetch?: typeof fetch;
+  /**
+   * A runtime's TCP connect: POSTs then go to an `http:` sidecar on the edge's own kept-open
+   * connections (PublishConnections) instead of through fetch. @default none (fetch)
+   */
+  connect?: TcpConnect;
   log?: EdgeLog;
 }
 
@@ -74,12 +81,15 @@ export class RemoteHub implements Hub {
   /** Listener states, filled in by the runtime entry. */
   readonly listeners: Record<string, ListenerStatus> = {};
   readonly #upstreams = new Map<string, Upstream>();
-  readonly #options: Required<Omit<RemoteHubOptions, 'token' | 'fetch' | 'log' | 'url'>>;
+  readonly #options: Required<
+    Omit<RemoteHubOptions, 'token' | 'fetch' | 'log' | 'url' | 'connect'>
+  >;
   readonly #log: EdgeLog;
   #subscribers = 0;
   #framing: FramingName = 'line';
   #closed = false;
   readonly #publishes: PublishQueue;
+  readonly #posts: PublishConnections | null;
 
   constructor(options: RemoteHubOptions) {
     this.sidecar = new SidecarLink({
@@ -99,6 +109,16 @@ export class RemoteHub implements Hub {
       maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     };
     this.#log = options.log ?? (() => {});
+    const posts =
+      options.connect && PublishConnections.handles(options.url, options.token)
+        ? new PublishConnections({
+            url: options.url,
+            token: options.token,
+            timeoutMs: this.#options.timeoutMs,
+            connect: options.connect,
+          })
+        : null;
+    this.#posts = posts;
     this.#publishes = new PublishQueue(
       (group, body, type) => this.#post(group, body, type),
       this.#options.maxBodyBytes,
@@ -159,6 +179,8 @@ export class RemoteHub implements Hub {
 
   async #post(group: string, body: Uint8Array, contentType: string): Promise<PublishResult> {
     this.stats.publishRequests++;
+    const posts = this.#posts;
+    if (posts) return this.sidecar.call(() => posts.send(group, body, contentType));
     return this.sidecar.call((c) => c.publishBody(group, body, contentType));
   }
 
@@ -289,6 +311,8 @@ export class RemoteHub implements Hub {
     this.#closed = true;
     for (const l of Object.values(this.listeners)) l.listening = false;
     for (const up of [...this.#upstreams.values()]) up.close(new GroupcastError('SHUTTING_DOWN'));
+    // POSTs on their way finish; their connections close once idle.
+    this.#posts?.close();
   }
 }
 

@@ -11,6 +11,12 @@ import { groupcast } from '../targets/groupcast.ts';
 import type { Running } from '../targets/types.ts';
 
 const POSTERS = 16;
+/**
+ * A second shape, not a goal: with 16 posters each waiting for its answer the rate follows the
+ * round trip, which the edge doubles (client -> edge, then edge -> sidecar); with more posters
+ * at once the edge sends larger batches and the rate follows CPU instead.
+ */
+const MANY_POSTERS = 64;
 const GROUPS = 100;
 export const EDGE = 'Edge POST -> SSE';
 export const EDGE_MEMORY = 'Edge memory per idle SSE subscriber';
@@ -25,6 +31,15 @@ export async function edgeScenario(ctx: Context): Promise<void> {
       EDGE,
       `1:${n}`,
       field.each((t) => postSseJob(ctx, t, { groups: 1, publishers: POSTERS, receivers: n })),
+      row,
+    );
+  }
+  for (const n of [10, 100]) {
+    await compare(
+      ctx,
+      EDGE,
+      `1:${n}, ${MANY_POSTERS} posters`,
+      field.each((t) => postSseJob(ctx, t, { groups: 1, publishers: MANY_POSTERS, receivers: n })),
       row,
     );
   }
