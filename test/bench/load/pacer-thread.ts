@@ -13,6 +13,10 @@ import { type Publisher, StreamPublisher, UdpPublisher } from './publishers.ts';
 import type { Hooks } from './receivers.ts';
 import { WIRES } from './wire.ts';
 
+/** A wake-up from Atomics.wait comes ~80 µs late (the kernel's timer slack and a wake); the
+ * thread wakes this much early and spins the rest. */
+const SPIN_US = 150;
+
 const init = workerData as PacerInit;
 const shared = new Int32Array(init.shared);
 const clockUs = clockSince(init.origin);
@@ -66,9 +70,11 @@ function start(): void {
       p.write(n, (k) => gridOf(first + k));
       Atomics.store(shared, SENT_AT + i, p.sent);
     }
-    const wait = t0 + ticks * tickUs - clockUs();
+    const next = t0 + ticks * tickUs;
+    const wait = next - clockUs() - SPIN_US;
     // Blocks this thread only; a stop request wakes it at once.
     if (wait > 0) Atomics.wait(shared, STOP_AT, 0, wait / 1000);
+    while (clockUs() < next && Atomics.load(shared, STOP_AT) === 0) {}
     // Yield to the event loop between bursts: socket drains and the runner's messages.
     setImmediate(step);
   };

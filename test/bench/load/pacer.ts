@@ -29,6 +29,7 @@ export type ToPacer =
   | { type: 'close' };
 
 export interface SendLateness {
+  p50: number;
   p99: number;
   max: number;
 }
