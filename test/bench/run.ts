@@ -4,8 +4,9 @@
  *
  * Starts every target itself on 127.0.0.1, runs each scenario with targets alternating round by
  * round, stops everything it started, prints goals, ratios and absolute figures, and writes
- * bench-results.json. Exits 1 only when a loss-checked case lost or reordered a message or a
- * measurement failed, never because of a speed figure.
+ * bench-results.json. Exits 1 only when a loss-checked case lost or reordered a message, a
+ * measurement failed, or a groupcast row (or a whole scenario) gave no figure; never because of a
+ * speed figure.
  */
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -132,7 +133,16 @@ for (const [name, run] of SCENARIOS) {
   if (only && !only.includes(name)) continue;
   const t0 = performance.now();
   log(`== ${name}`);
-  await run(ctx);
+  const rowsBefore = results.rows.length;
+  try {
+    await run(ctx);
+  } catch (err) {
+    results.problems.push(`${name}: the scenario threw: ${(err as Error).stack ?? err}`);
+  }
+  // A scenario that recorded no groupcast row at all measured nothing that can fail.
+  if (!results.rows.slice(rowsBefore).some((r) => r.target.startsWith('groupcast'))) {
+    results.problems.push(`${name}: no groupcast row was recorded`);
+  }
   log(`   (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 }
 
