@@ -1,5 +1,6 @@
 /**
  * `npm run bench [-- --quick | --full] [--only fanout,latency,burst,edge,...] [--profile]`
+ * `npm run bench -- --only fanout --payload 65536` runs the big-message fan-out cases alone.
  * `npm run bench -- --report [bench-results.json]` prints the tables of an earlier run.
  *
  * Starts every target itself on 127.0.0.1, runs each scenario with targets alternating round by
@@ -90,7 +91,12 @@ const wall0 = performance.now();
 
 const profileDir = profile ? join(workDir(), 'prof') : undefined;
 if (profileDir) mkdirSync(profileDir, { recursive: true });
-const settings = SETTINGS[mode];
+// `--payload <bytes>` runs only the TCP fan-out's big-message cases (1:10, 1:100) at that size.
+const payloadAt = args.indexOf('--payload');
+const settings =
+  payloadAt >= 0
+    ? { ...SETTINGS[mode], fanouts: [], bigPayloads: [Number(args[payloadAt + 1])] }
+    : SETTINGS[mode];
 const results = new Results();
 const worker = new LoadWorker();
 const shared = new Map<string, Promise<Running | string>>();
