@@ -36,7 +36,7 @@ export interface SendLateness {
 
 const THREAD = new URL('./pacer-thread.ts', import.meta.url).href;
 // Worker threads do not inherit the --import hooks: load tsx in the thread, then the entry.
-const BOOT = `import { register } from 'tsx/esm/api'; register(); await import(${JSON.stringify(THREAD)});`;
+const BOOT = `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))}; register(); await import(${JSON.stringify(THREAD)});`;
 
 export class Pacer {
   readonly #shared: Int32Array;
