@@ -16,7 +16,7 @@ function readLength(buf: Uint8Array, at: number): number {
 class LengthDecoder implements FrameDecoder {
   readonly #max: number;
   readonly #alloc: Alloc;
-  readonly #held = new HeldBytes();
+  readonly #held: HeldBytes;
   /** Total bytes the held frame needs (header + payload), or 0 while its header is incomplete. */
   #need = 0;
   #scratch = new BoundsScratch();
@@ -24,6 +24,7 @@ class LengthDecoder implements FrameDecoder {
   constructor(max: number, alloc: Alloc) {
     this.#max = max;
     this.#alloc = alloc;
+    this.#held = new HeldBytes(alloc);
   }
 
   get buffered(): number {

@@ -13,12 +13,13 @@ const CR = 13;
 class LineDecoder implements FrameDecoder {
   readonly #max: number;
   readonly #alloc: Alloc;
-  readonly #held = new HeldBytes();
+  readonly #held: HeldBytes;
   #scratch = new BoundsScratch();
 
   constructor(max: number, alloc: Alloc) {
     this.#max = max;
     this.#alloc = alloc;
+    this.#held = new HeldBytes(alloc);
   }
 
   get buffered(): number {
@@ -37,9 +38,16 @@ class LineDecoder implements FrameDecoder {
     }
     let buf = chunk;
     let from = 0;
+    let tail: Uint8Array | null = null;
     if (this.#held.length > 0) {
       from = this.#held.length;
-      buf = this.#held.take(chunk, this.#alloc);
+      // Only the bytes up to the last LF join the held ones: the tail after it is held again
+      // anyway, and copying it here too copied a large frame three times instead of twice (and
+      // the batch kept the tail's bytes alive with it).
+      const lastLf = chunk.lastIndexOf(LF);
+      const whole = lastLf + 1 === chunk.byteLength ? chunk : chunk.subarray(0, lastLf + 1);
+      if (whole !== chunk) tail = chunk.subarray(lastLf + 1);
+      buf = this.#held.take(whole, this.#alloc);
     }
     const max = this.#max;
     const scratch = this.#scratch;
@@ -60,6 +68,7 @@ class LineDecoder implements FrameDecoder {
       lf = buf.indexOf(LF, start);
     }
     if (start < buf.byteLength) this.#hold(buf.subarray(start));
+    if (tail) this.#hold(tail);
     return new Batch(buf.subarray(0, start), scratch.take(), count, payloadBytes);
   }
 

@@ -35,6 +35,13 @@ export type Alloc = (size: number) => Uint8Array;
 export const plainAlloc: Alloc = (size) => new Uint8Array(size);
 
 const EMPTY = new Uint8Array(0);
+/**
+ * Held buffers from this size on come from the framing's allocator (not zeroed: zeroing a
+ * 64 KiB frame costs as much as copying it). Smaller ones are zeroed arrays of their own, since
+ * Node's allocator carves small buffers from a shared 8 KiB slab that one idle partial frame
+ * would keep alive.
+ */
+const UNZEROED_FROM = 4096;
 /** First capacity of a held partial frame; it doubles from there. */
 const FIRST_HELD_BYTES = 64;
 
@@ -44,8 +51,14 @@ const FIRST_HELD_BYTES = 64;
  * held, not a kept read (and its object) per byte.
  */
 export class HeldBytes {
+  readonly #alloc: Alloc;
   #buf: Uint8Array = EMPTY;
   length = 0;
+
+  /** `alloc` need not zero: only bytes written are ever read (used for large buffers only). */
+  constructor(alloc: Alloc = plainAlloc) {
+    this.#alloc = alloc;
+  }
 
   /** Memory held (the buffer's capacity). */
   get capacity(): number {
@@ -55,7 +68,8 @@ export class HeldBytes {
   append(part: Uint8Array): void {
     const need = this.length + part.byteLength;
     if (need > this.#buf.byteLength) {
-      const next = new Uint8Array(Math.max(need, FIRST_HELD_BYTES, this.#buf.byteLength * 2));
+      const size = Math.max(need, FIRST_HELD_BYTES, this.#buf.byteLength * 2);
+      const next = size >= UNZEROED_FROM ? this.#alloc(size) : new Uint8Array(size);
       next.set(this.#buf.subarray(0, this.length));
       this.#buf = next;
     }

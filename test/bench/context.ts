@@ -90,6 +90,13 @@ export async function measure(
         ? { p50: r.latency.p50, p99: r.latency.p99, p999: r.latency.p999, max: r.latency.max }
         : {}),
       ...(r.loopDelayMaxMs !== undefined ? { loadStallMs: r.loopDelayMaxMs } : {}),
+      ...(r.sendLate
+        ? {
+            sendLateP50: r.sendLate.p50,
+            sendLateP99: r.sendLate.p99,
+            sendLateMax: r.sendLate.max,
+          }
+        : {}),
       ...(r.slowCut !== undefined ? { slowCut: r.slowCut } : {}),
     },
   };

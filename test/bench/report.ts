@@ -89,7 +89,7 @@ function extras(r: Row): string {
   const parts: string[] = [];
   if (r.scenario.startsWith('Latency'))
     parts.push(
-      `p50 ${fmt(m('p50'), 'µs')}, p99.9 ${fmt(m('p999'), 'µs')}, max ${fmt(m('max'), 'µs')}`,
+      `p50 ${fmt(m('p50'), 'µs')}, p99.9 ${fmt(m('p999'), 'µs')}, max ${fmt(m('max'), 'µs')}, sender late p99 ${fmt(m('sendLateP99'), 'µs')}`,
     );
   if (r.scenario.includes('POST')) parts.push(`${fmt(m('posts'), '')} POST/s`);
   if (r.scenario.startsWith('UDP')) parts.push(`loss ${m('lossPct').toFixed(2)}%`);

@@ -69,12 +69,26 @@ export class Results {
     return this.value(scenario, kase, target) / this.value(scenario, kase, baseline);
   }
 
-  /** groupcast rows whose loss check failed or whose samples errored (baselines only report). */
+  /** Failures of a whole scenario (it threw, or measured nothing for groupcast). */
+  readonly problems: string[] = [];
+
+  /**
+   * groupcast rows whose loss check failed, whose samples errored or that have no figure at all
+   * (every round failed or gave NaN, or groupcast did not start), and the scenarios' problems.
+   * Baselines only report.
+   */
   failures(): string[] {
-    const out: string[] = [];
+    const out = [...this.problems];
     for (const r of this.rows) {
-      if (r.skipped || !r.target.startsWith('groupcast')) continue;
+      if (!r.target.startsWith('groupcast')) continue;
       const name = `${r.scenario} ${r.case} ${r.target}`;
+      if (r.skipped) {
+        if (r.skipped.startsWith('error:')) out.push(`${name}: ${r.skipped}`);
+        continue;
+      }
+      if (!r.samples.some((s) => s.ok && Number.isFinite(s.value))) {
+        out.push(`${name}: no figure (${r.samples.length} round(s), none gave a value)`);
+      }
       for (const s of r.samples) {
         if (!s.ok) out.push(`${name}: ${s.error}`);
         else if (r.checkLoss && ((s.lost ?? 0) !== 0 || (s.orderErrors ?? 0) !== 0)) {

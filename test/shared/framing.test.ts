@@ -66,6 +66,20 @@ test('line framing: an unfinished line is held, not forwarded', () => {
   assert.is(out.held, 2);
 });
 
+test('line framing: a large line finished by a read keeps none of the next line with it', () => {
+  // Its batch sits in queues and history for a while: it must not hold the next line's bytes.
+  const d = framing('line').decoder(1 << 20);
+  assert.is(d.push(new Uint8Array(40_000).fill(97)), null);
+  const next = new Uint8Array(31_001).fill(98);
+  next[1000] = 10;
+  const b = d.push(next) as Batch;
+  assert.is(b.count, 1);
+  assert.is(b.payload(0).byteLength, 41_000);
+  assert.is(b.wire.byteLength, 41_001);
+  assert.is(b.wire.buffer.byteLength, 41_001);
+  assert.is(d.buffered, 30_000);
+});
+
 test('line framing: a line over the limit throws MESSAGE_TOO_LARGE, split or whole', () => {
   const d = framing('line').decoder(10);
   assert.throws(

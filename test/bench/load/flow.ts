@@ -4,8 +4,10 @@
  * message it was owed. Every wait is bounded in time.
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { clockSince } from './clock.ts';
 import type { FlowJob, FlowResult } from './job.ts';
 import { Latencies } from './latency.ts';
+import { PacedPublisher, Pacer, type SendLateness } from './pacer.ts';
 import { HttpPublisher, type Publisher, StreamPublisher, UdpPublisher } from './publishers.ts';
 import {
   type Hooks,
@@ -30,7 +32,6 @@ const PROBE_TRIES = 40;
 let jobCounter = 0;
 /** Fixed-rate senders publish in bursts this far apart. */
 const DEFAULT_TICK_MS = 1;
-const SPIN_US = 1000;
 
 async function until(cond: () => boolean, ms: number, stepMs = 10): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -43,7 +44,7 @@ async function until(cond: () => boolean, ms: number, stepMs = 10): Promise<bool
 
 export async function runFlow(job: FlowJob, io: FlowIo): Promise<FlowResult> {
   const tag = `b${process.pid.toString(36)}${(++jobCounter).toString(36)}`;
-  const t0 = performance.now() * 1000;
+  const origin = process.hrtime.bigint();
   let failure: Error | null = null;
   let scheduled = false;
   let sending = false;
@@ -55,7 +56,7 @@ export async function runFlow(job: FlowJob, io: FlowIo): Promise<FlowResult> {
         setImmediate(pump);
       }
     },
-    clockUs: () => performance.now() * 1000 - t0,
+    clockUs: clockSince(origin),
     latency: null,
     fail: (err) => {
       failure ??= err;
@@ -65,8 +66,18 @@ export async function runFlow(job: FlowJob, io: FlowIo): Promise<FlowResult> {
   const pubs: Publisher[] = [];
   const recvs: Receiver[] = [];
   const { pub, sub } = job;
+  // Fixed-rate publishers send from a thread of their own (pacer-thread.ts), on connections
+  // of their own.
+  const pace = job.pace;
+  const paced = pace.kind === 'rate';
+  if (paced && pub.kind === 'http') return failed('fixed-rate pace needs TCP or UDP publishers');
+  let pacer: Pacer | null = null;
   const combined =
-    job.combined && pub.kind === 'stream' && sub.kind === 'stream' && WIRES[sub.protocol].combined;
+    !paced &&
+    job.combined &&
+    pub.kind === 'stream' &&
+    sub.kind === 'stream' &&
+    WIRES[sub.protocol].combined;
   let addrTurn = 0;
   const subAddr = () => sub.addrs[addrTurn++ % sub.addrs.length];
 
@@ -109,12 +120,32 @@ export async function runFlow(job: FlowJob, io: FlowIo): Promise<FlowResult> {
     });
 
     // Publishers (members that also receive, in the member model).
+    if (pace.kind === 'rate' && pub.kind !== 'http') {
+      pacer = new Pacer(
+        {
+          origin,
+          payload: job.payload,
+          perPublisher: pace.perPublisher,
+          tickMs: pace.tickMs ?? DEFAULT_TICK_MS,
+          pubs: plan.flatMap((p, g) =>
+            Array.from({ length: job.publishers }, (_, i) => ({
+              id: g * job.publishers + i,
+              spec: pub,
+              group: p.group,
+            })),
+          ),
+        },
+        hooks.fail,
+      );
+    }
     for (let g = 0; g < plan.length; g++) {
       const { group } = plan[g];
       for (let i = 0; i < job.publishers; i++) {
         const id = g * job.publishers + i;
         let p: Publisher;
-        if (pub.kind === 'stream' && combined) {
+        if (pacer) {
+          p = new PacedPublisher(id, job.payload, hooks, pacer, id);
+        } else if (pub.kind === 'stream' && combined) {
           const rx = makeReceiver(group) as StreamReceiver;
           recvs.push(rx);
           plan[g].member.push(rx);
@@ -178,7 +209,6 @@ export async function runFlow(job: FlowJob, io: FlowIo): Promise<FlowResult> {
     // A publisher alone in a fan-out hears nobody: it is not a receiver of this job.
     const counted = recvs.filter((x) => x !== slow && x.feeders.length > 0);
     const recordBytes = job.payload + 32;
-    const pace = job.pace;
     const limit =
       pace.kind === 'window' ? Math.max(4, Math.floor(pace.windowBytes / recordBytes)) : 0;
     const burst =
@@ -200,35 +230,9 @@ export async function runFlow(job: FlowJob, io: FlowIo): Promise<FlowResult> {
         }
       }
     };
-    let tick: () => void = () => {};
-    if (pace.kind === 'rate') {
-      // Messages are due in bursts on a grid of tickMs; each carries its grid time. Between
-      // bursts the worker sleeps, and spins only for the last SPIN_US, so it is scheduled
-      // promptly instead of being preempted as a CPU hog.
-      const start = hooks.clockUs();
-      const tickUs = (pace.tickMs ?? DEFAULT_TICK_MS) * 1000;
-      const perTick = (pace.perPublisher * tickUs) / 1e6;
-      const maxBurst = Math.max(1, Math.ceil(pace.perPublisher / 10));
-      tick = () => {
-        if (!sending) return;
-        const now = hooks.clockUs();
-        const ticks = Math.floor((now - start) / tickUs) + 1;
-        const due = Math.floor(ticks * perTick);
-        for (const p of pubs) {
-          const n = Math.min(due - p.sent, maxBurst);
-          if (n > 0 && p.canSend()) {
-            const first = p.sent;
-            p.send(n, (k) => start + Math.floor((first + k) / perTick) * tickUs);
-          }
-        }
-        const wait = start + ticks * tickUs - hooks.clockUs() - SPIN_US;
-        if (wait >= 1000) setTimeout(tick, Math.floor(wait / 1000));
-        else setImmediate(tick);
-      };
-    }
     const safety = setInterval(() => hooks.kick(), 5);
     sending = true;
-    if (pace.kind === 'rate') tick();
+    if (pacer) pacer.post({ type: 'start' });
     else pump();
     await sleep(job.warmupMs);
     if (slow) slow.pause();
@@ -239,6 +243,7 @@ export async function runFlow(job: FlowJob, io: FlowIo): Promise<FlowResult> {
       to: Number.POSITIVE_INFINITY,
       samples: new Latencies(),
     };
+    pacer?.post({ type: 'measure', from: hooks.latency.from });
     const lag = monitorEventLoopDelay({ resolution: 1 });
     lag.enable();
     io.mark('start');
@@ -252,11 +257,13 @@ export async function runFlow(job: FlowJob, io: FlowIo): Promise<FlowResult> {
     lag.disable();
     sending = false;
     clearInterval(safety);
+    const sendLate: SendLateness | undefined = await pacer?.stop();
     // Drain: stop when every receiver has what it is owed, or nothing moves for a while.
     const deadline = Date.now() + job.drainMs;
     let lastTotal = -1;
     let still = Date.now();
     while (Date.now() < deadline) {
+      for (const p of pubs) p.sync();
       if (counted.every((x) => x.count() >= x.expected)) break;
       const total = counted.reduce((s, x) => s + x.count(), 0);
       if (total !== lastTotal) {
@@ -275,11 +282,13 @@ export async function runFlow(job: FlowJob, io: FlowIo): Promise<FlowResult> {
     res.latency = job.fullCheck ? hooks.latency.samples.summary() : undefined;
     res.slowCut = slowCut;
     res.loopDelayMaxMs = lag.max / 1e6;
+    res.sendLate = sendLate;
     return res;
   } catch (err) {
-    return { ...emptyResult(), ok: false, error: (err as Error).message };
+    return failed((err as Error).message);
   } finally {
     sending = false;
+    pacer?.close();
     for (const p of pubs) p.close();
     for (const x of recvs) x.close();
   }
@@ -292,12 +301,15 @@ interface Snap {
 }
 
 function snapshot(recvs: Receiver[], pubs: Publisher[]): Snap {
+  for (const p of pubs) p.sync();
   return {
     counts: recvs.map((x) => x.count()),
     accepted: pubs.reduce((s, p) => s + p.accepted, 0),
     posts: pubs.reduce((s, p) => s + p.posts, 0),
   };
 }
+
+const failed = (error: string): FlowResult => ({ ...emptyResult(), ok: false, error });
 
 function emptyResult(): FlowResult {
   return {
@@ -327,6 +339,7 @@ function result(
   connections: number,
   failure: Error | null,
 ): FlowResult {
+  for (const p of pubs) p.sync();
   const r = emptyResult();
   r.connections = connections;
   r.receivers = recvs.length;

@@ -66,6 +66,8 @@ export interface FlowResult {
   maxReceiverRate: number;
   /** Microseconds from intended send time to receipt. */
   latency?: { p50: number; p99: number; p999: number; max: number; count: number };
+  /** Fixed-rate jobs: how late the sender's bursts left their grid time within the window, µs. */
+  sendLate?: { p50: number; p99: number; max: number };
   /** Longest the load worker's event loop was blocked within the window, ms (its own stalls). */
   loopDelayMaxMs?: number;
   /** Load worker CPU seconds within the window. */

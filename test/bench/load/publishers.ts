@@ -46,6 +46,9 @@ export abstract class Publisher {
     for (const r of this.receivers) r.expected += n;
     this.write(n, timeOf);
   }
+
+  /** Catches `sent`, `accepted` and the receivers' `expected` up with sends made elsewhere. */
+  sync(): void {}
 }
 
 /** A TCP connection publishing fixed-size records; in the member model it is also a receiver. */
