@@ -1,3 +1,4 @@
+import { concatBytes } from '../../shared/bytes.ts';
 /** One HTTP/1.1 answer read from the front of a buffer. */
 export interface Answer {
   status: number;
@@ -82,7 +83,7 @@ function chunkedBody(
     if (size === 0) {
       // No trailers from Node's server: the last chunk ends with an empty line.
       if (buf.byteLength < at + 2) return null;
-      return { status, body: join(parts, total), length: at + 2, close };
+      return { status, body: concatBytes(parts), length: at + 2, close };
     }
     if (buf.byteLength < at + size + 2) return null;
     parts.push(buf.subarray(at, at + size));
@@ -94,15 +95,4 @@ function lineEnd(buf: Uint8Array, from: number): number {
   for (let i = from + 1; i < buf.byteLength; i++)
     if (buf[i] === 10 && buf[i - 1] === 13) return i - 1;
   return -1;
-}
-
-function join(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
 }

@@ -1,3 +1,4 @@
+import { concatBytes } from '../../shared/bytes.ts';
 import type { TcpConnect, TcpConnection } from '../../shared/client/tcp-transport.ts';
 import { RemoteError, UnreachableError } from '../../shared/errors.ts';
 import type { PublishResult } from '../../shared/hub.ts';
@@ -227,7 +228,7 @@ class Connection {
       for (;;) {
         const chunk = await this.#tcp.read();
         if (chunk === null) break;
-        this.#buffer = this.#buffer.byteLength === 0 ? chunk : concat(this.#buffer, chunk);
+        this.#buffer = this.#buffer.byteLength === 0 ? chunk : concatBytes([this.#buffer, chunk]);
         const answer = parseAnswer(this.#buffer);
         if (answer === null) continue;
         if (answer instanceof Error || !this.#exchange) {
@@ -254,11 +255,4 @@ class Connection {
     if (answer) ex.resolve(answer);
     else ex.reject(err);
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength);
-  out.set(a);
-  out.set(b, a.byteLength);
-  return out;
 }
