@@ -77,25 +77,29 @@ export function nodePublishPath(
     }
     const remote = hooks.remote(req);
     if (!admits(remote)) return false;
-    publish({
-      group,
-      contentType: type,
-      contentLength: length,
-      remote,
-      grants: auth ? () => auth.verify(token) : NO_GRANTS,
-      body: () => readBody(req),
-    }).then(
-      (reply) => {
-        const text = JSON.stringify(reply);
-        answer(
-          res,
-          202,
-          ['Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(text))],
-          text,
-        );
-      },
-      (err) => fail(res, err),
-    );
+    // After the parser is done with this read: a body that came with its headers is then
+    // buffered whole, and is read at once, with no listeners.
+    queueMicrotask(() => {
+      publish({
+        group,
+        contentType: type,
+        contentLength: length,
+        remote,
+        grants: auth ? () => auth.verify(token) : NO_GRANTS,
+        body: () => readBody(req, Number(length)),
+      }).then(
+        (reply) => {
+          const text = JSON.stringify(reply);
+          answer(
+            res,
+            202,
+            ['Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(text))],
+            text,
+          );
+        },
+        (err) => fail(res, err),
+      );
+    });
     return true;
   };
 }
@@ -108,19 +112,29 @@ function answer(res: ServerResponse, status: number, headers: string[], text: st
 
 /**
  * The whole body, as Node's parser hands it over (it stops at Content-Length, checked against
- * the limit already). Its chunks are the socket's own reads; the hub copies what it keeps.
+ * the limit already). A body that comes in one chunk is that chunk, the socket's own read (the
+ * hub copies what it keeps); a longer one is copied chunk by chunk into one buffer of its
+ * declared size, so it is never held twice.
  */
-function readBody(req: IncomingMessage): Promise<Uint8Array> {
+function readBody(req: IncomingMessage, size: number): Promise<Uint8Array> {
+  if (req.complete && !req.readableDidRead) {
+    const whole = req.read() as Buffer | null;
+    return Promise.resolve(whole ?? new Uint8Array(0));
+  }
   return new Promise((resolve, reject) => {
     let first: Buffer | null = null;
-    let rest: Buffer[] | null = null;
+    let out: Buffer | null = null;
+    let at = 0;
     req.on('data', (chunk: Buffer) => {
-      if (first === null) first = chunk;
-      else if (rest === null) rest = [first, chunk];
-      else rest.push(chunk);
+      if (first === null && out === null && chunk.byteLength === size) first = chunk;
+      else {
+        out ??= Buffer.allocUnsafe(size);
+        chunk.copy(out, at);
+        at += chunk.byteLength;
+      }
     });
     req.on('end', () => {
-      resolve(rest ? Buffer.concat(rest) : (first ?? new Uint8Array(0)));
+      resolve(first ?? (out ? out.subarray(0, at) : new Uint8Array(0)));
     });
     req.on('error', reject);
     req.on('close', () => {
