@@ -32,7 +32,7 @@ export type NodeFastPath = (req: IncomingMessage, res: ServerResponse) => boolea
  * only requests whose answer cannot depend on what it skips: a plain path, a Content-Length
  * within the limit, no CORS configured, an address the allowlist admits and, with auth on, a
  * Bearer header. Everything else (and every refusal decided before the body) goes to the app.
- * The POST is the API's hot path: this took about a third of the CPU per POST off.
+ * The POST is the API's hot path: this took about a quarter of its CPU off (docs/performance.md).
  */
 export function nodePublishPath(
   parts: ApiParts,
