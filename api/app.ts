@@ -2,24 +2,19 @@ import { type Context, Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { isUtf8, textDecoder, toBase64 } from '../shared/bytes.ts';
 import { compileAllowlist } from '../shared/cidr.ts';
-import {
-  type ErrorCode,
-  GroupcastError,
-  GroupNotFoundError,
-  TooManyMessagesError,
-} from '../shared/errors.ts';
+import { type ErrorCode, GroupcastError, GroupNotFoundError } from '../shared/errors.ts';
 import { validateGroupId } from '../shared/group-id.ts';
 import type { Hub, StartPoint, Subscription } from '../shared/hub.ts';
 import { encodeRetry } from '../shared/sse.ts';
 import { ipOf, RateLimiter, StreamCounter } from './address-limits.ts';
 import { Authenticator, authConfigured, type Grants, requireGrant, tokenOf } from './auth.ts';
-import { countNdjson, FRAMES_TYPE, readBody, splitFrames, splitNdjson } from './body.ts';
+import { readBody } from './body.ts';
 import { mountDashboard } from './dashboard/routes.ts';
 import { pathOf, refuseDotSegments } from './dot-segments.ts';
 import { errorResponse } from './errors.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { type ApiOptions, DEFAULT_SSE_RETRY_MS } from './options.ts';
-import { publishBatch } from './publish-batch.ts';
+import { type PublishHandler, publishHandler } from './publish.ts';
 import type { SseSink } from './sse-sink.ts';
 import { SseStream } from './sse-stream.ts';
 
@@ -105,6 +100,23 @@ function groupParam(c: Context): string {
  * sidecar (Node) and the edge worker (Deno) serve the same app.
  */
 export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {}): Hono {
+  return createApiParts(hub, options, runtime).app;
+}
+
+/** The app, and what a runtime's own fast path for `POST /groups/:group/messages` shares with it. */
+export interface ApiParts {
+  app: Hono;
+  /** The route's handler: same limits, rate buckets and errors as the app's. */
+  publish: PublishHandler;
+  /** Whether the HTTP allowlist admits a client (`ip:port`). */
+  admits: (remote: string) => boolean;
+  /** Verifies tokens (auth on), else null. */
+  auth: Authenticator | null;
+  /** CORS origins are configured: the app's middleware adds headers to every answer. */
+  cors: boolean;
+}
+
+export function createApiParts(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {}): ApiParts {
   const app = new Hono();
   const remoteAddress = runtime.remoteAddress ?? (() => '');
   const sseHeaders = { ...SSE_HEADERS, ...runtime.sseHeaders };
@@ -163,65 +175,20 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
     );
   }
 
-  app.post('/groups/:group/messages', async (c) => {
-    const group = groupParam(c);
-    requireGrant(await grants(c), 'publish', group);
-    const type = (c.req.header('content-type') ?? '').toLowerCase();
-    const ndjson = type.startsWith('application/x-ndjson');
-    const batch = ndjson || type.startsWith(FRAMES_TYPE);
-    const remote = remoteAddress(c);
-    const origin = { transport: 'http', remote } as const;
-    const limitRate = (count: number) => {
-      if (rate && !rate.take(ipOf(remote), count)) {
-        throw new GroupcastError(
-          'RATE_LIMITED',
-          `more than ${options.rateLimit} messages a second from this address`,
-        );
-      }
-    };
-    const limit = batch ? options.maxBodyBytes : options.maxMessageBytes;
-    // The body is charged to the hub's memory budget before it is read, until it is published.
-    const declared = Number(c.req.header('content-length') ?? Number.NaN);
-    const release = hub.reserve?.(declared >= 0 && declared <= limit ? declared : limit);
-    try {
-      if (ndjson && hub.publishNdjson) {
-        // The hub's store checks the JSON: the body goes on as it came.
-        const body = await readBody(c.req.raw, options.maxBodyBytes, 'body');
-        const count = countNdjson(body, options.maxMessageBytes);
-        if (count > options.maxBatchMessages) {
-          throw new TooManyMessagesError(options.maxBatchMessages);
-        }
-        limitRate(count);
-        return c.json(await hub.publishNdjson(group, body, count, origin), 202);
-      }
-      let payloads: Uint8Array[];
-      if (ndjson) {
-        payloads = await splitNdjson(
-          await readBody(c.req.raw, options.maxBodyBytes, 'body'),
-          options.maxMessageBytes,
-          options.maxBatchMessages,
-        );
-      } else if (batch) {
-        payloads = splitFrames(
-          await readBody(c.req.raw, options.maxBodyBytes, 'body'),
-          options.maxMessageBytes,
-        );
-        if (payloads.length > options.maxBatchMessages) {
-          throw new TooManyMessagesError(options.maxBatchMessages);
-        }
-      } else {
-        const body = await readBody(c.req.raw, options.maxMessageBytes, 'message');
-        if (body.byteLength === 0) {
-          throw new GroupcastError('EMPTY_MESSAGE', 'message body is empty');
-        }
-        payloads = [body];
-      }
-      limitRate(payloads.length);
-      return c.json(await publishBatch(hub, group, payloads, origin), 202);
-    } finally {
-      release?.();
-    }
-  });
+  const publish = publishHandler(hub, options, rate);
+  app.post('/groups/:group/messages', async (c) =>
+    c.json(
+      await publish({
+        group: c.req.param('group') ?? '',
+        contentType: c.req.header('content-type'),
+        contentLength: c.req.header('content-length'),
+        remote: remoteAddress(c),
+        grants: () => grants(c),
+        body: (limit, what) => readBody(c.req.raw, limit, what),
+      }),
+      202,
+    ),
+  );
 
   app.get('/groups/:group/events', async (c) => {
     const group = groupParam(c);
@@ -313,5 +280,11 @@ export function createApi(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {
     else runtime.logError?.(err, c);
     return errorResponse(c, err);
   });
-  return app;
+  return {
+    app,
+    publish,
+    admits: (remote) => options.httpAllow.length === 0 || allowed(ipOf(remote)),
+    auth,
+    cors: origins.size > 0,
+  };
 }

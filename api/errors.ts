@@ -54,12 +54,24 @@ export const RETRY_AFTER: Partial<Record<ErrorCode, string>> = {
   BACKPLANE_BUSY: '1',
 };
 
-export function errorResponse(c: Context, err: unknown): Response {
+/** An error's answer: status, JSON body and Retry-After (if any), for any server. */
+export function errorReply(err: unknown): {
+  status: ContentfulStatusCode;
+  body: ErrorBody;
+  retryAfter: string | undefined;
+} {
   const e = toGroupcastError(err);
-  const body: ErrorBody = { error: { code: e.code, message: e.message } };
-  const retry = RETRY_AFTER[e.code];
-  if (retry) c.header('Retry-After', retry);
-  return c.json(body, HTTP_STATUS[e.code]);
+  return {
+    status: HTTP_STATUS[e.code],
+    body: { error: { code: e.code, message: e.message } },
+    retryAfter: RETRY_AFTER[e.code],
+  };
+}
+
+export function errorResponse(c: Context, err: unknown): Response {
+  const { status, body, retryAfter } = errorReply(err);
+  if (retryAfter) c.header('Retry-After', retryAfter);
+  return c.json(body, status);
 }
 
 export { GroupcastError };

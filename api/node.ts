@@ -1,14 +1,20 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type RequestListener,
+  type ServerOptions,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
-import { getConnInfo } from '@hono/node-server/conninfo';
 // Made before the adapter swaps in its own Response class, whose fast path would ignore the header.
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { ErrorCode } from '../shared/errors.ts';
 import { formatHostPort } from '../shared/host-port.ts';
 import type { Hub } from '../shared/hub.ts';
-import { type ApiOptions, createApi } from './app.ts';
+import { type ApiOptions, createApiParts } from './app.ts';
 import { pathOf } from './dot-segments.ts';
+import { nodePublishPath } from './node-publish.ts';
 import { NodeSseStream, openNodeSse } from './node-sse-stream.ts';
 import { closeIfRefusedBody } from './refused-body.ts';
 
@@ -19,6 +25,12 @@ export interface ApiServer {
    * their clients, then every connection still open is closed.
    */
   close(graceMs?: number): Promise<void>;
+}
+
+/** The client's `ip:port` (an IPv4 client of a dual-stack listener without its `::ffff:`). */
+function remoteOf(incoming: IncomingMessage): string {
+  const ip = (incoming.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+  return formatHostPort(ip, incoming.socket.remotePort ?? 0);
 }
 
 /** How often connections that finished their last response are closed during a shutdown. */
@@ -43,12 +55,8 @@ export async function listenApi(
   { host, port, backlog }: ListenAt,
   hooks: NodeApiHooks,
 ): Promise<ApiServer> {
-  const app = createApi(hub, options, {
-    remoteAddress: (c) => {
-      const a = getConnInfo(c).remote;
-      const ip = (a.address ?? '').replace(/^::ffff:/, '');
-      return formatHostPort(ip, a.port ?? 0);
-    },
+  const parts = createApiParts(hub, options, {
+    remoteAddress: (c) => remoteOf((c.env as { incoming: IncomingMessage }).incoming),
     logError: hooks.logError,
     onRejected: hooks.onRejected,
     sseHeaders: { 'Transfer-Encoding': 'chunked' },
@@ -56,6 +64,12 @@ export async function listenApi(
     openSse: (c, remote, limitBytes) =>
       new NodeSseStream(remote, limitBytes, (c.env as { outgoing: ServerResponse }).outgoing),
     rawPath: (c) => pathOf((c.env as { incoming: IncomingMessage }).incoming.url ?? '/'),
+  });
+  const { app } = parts;
+  const fast = nodePublishPath(parts, options, {
+    remote: remoteOf,
+    logError: hooks.logError,
+    onRejected: hooks.onRejected,
   });
   const server = createAdaptorServer({
     fetch: async (req: Request, env: unknown) => {
@@ -66,6 +80,13 @@ export async function listenApi(
       return closeIfRefusedBody(res);
     },
     hostname: host,
+    // POSTs the fast path takes never reach the adapter.
+    createServer: fast
+      ? (((opts: ServerOptions, listener: RequestListener) =>
+          createServer(opts, (req, res) => {
+            if (!fast(req, res)) listener(req, res);
+          })) as typeof createServer)
+      : createServer,
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

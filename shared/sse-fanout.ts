@@ -1,7 +1,7 @@
 import { concatBytes } from './bytes.ts';
 import type { Subscriber } from './hub.ts';
 import type { Batch } from './message.ts';
-import { encodeBatchAfter } from './sse.ts';
+import { encodeBatchAfter, encodeBatches } from './sse.ts';
 import { SseRun } from './sse-run.ts';
 import { afterTurn } from './turn.ts';
 
@@ -150,6 +150,12 @@ export class SseFanout<T extends SseTarget = SseTarget> {
 
   /** The encoding of `batches[from..]` past `afterSeq`. */
   #part(batches: Numbered[], from: number, afterSeq: number): Part {
+    if (afterSeq === 0 && batches.length - from > 1 && !batches.some((b) => b instanceof SseRun)) {
+      const list = (from === 0 ? batches : batches.slice(from)) as Batch[];
+      let messages = 0;
+      for (const b of list) messages += b.count;
+      return { bytes: encodeBatches(list), messages };
+    }
     const chunks: Uint8Array[] = [];
     let messages = 0;
     for (let i = from; i < batches.length; i++) {

@@ -17,6 +17,7 @@ import type { Group } from './group.ts';
 import type { HubPort } from './hub-port.ts';
 import { type Joined, JoinParser } from './join.ts';
 import type { Member } from './member.ts';
+import { corkForTurn } from './turn-cork.ts';
 
 export interface TcpMemberOptions {
   prefix: string;
@@ -140,6 +141,7 @@ export class TcpMember implements Member {
   deliver(batch: Batch, pausable: boolean): void {
     if (this.#closed) return;
     const socket = this.#socket;
+    corkForTurn(socket);
     socket.write(batch.wire);
     this.#handed += batch.wire.byteLength;
     this.#hub.sent('tcp', batch.count, batch.wire.byteLength);
