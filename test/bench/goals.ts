@@ -1,4 +1,4 @@
-/** The targets of issue 6, each checked against this run's medians. */
+/** The targets of issues 6, 15, 17 and 18, each checked against this run's medians. */
 import { median, type Results } from './results.ts';
 import { EDGE } from './scenarios/edge.ts';
 import { SLOW_LIMIT } from './scenarios/slow.ts';
@@ -109,18 +109,6 @@ export function goals(res: Results): Goal[] {
   )
     sse.status = 'miss';
   out.push(sse);
-  const posts =
-    extraMedian(res, 'POST -> SSE', '1:1', 'groupcast', 'posts') /
-    extraMedian(res, 'POST -> SSE', '1:1', 'node-http', 'posts');
-  out.push(
-    Number.isFinite(posts)
-      ? { goal: 'POST/s at 1:1 vs bare node:http (report)', measured: x(posts), status: 'info' }
-      : {
-          goal: 'POST/s at 1:1 vs bare node:http (report)',
-          measured: res.find('POST -> SSE', '1:1', 'groupcast')?.skipped ?? 'not measured',
-          status: 'skip',
-        },
-  );
   out.push(
     maxGoal(
       'p99 latency at 10k msg/s, 1:10 <= 1.5 ms',
@@ -188,5 +176,97 @@ export function goals(res: Results): Goal[] {
       status: growth < 64 * 1048576 ? 'pass' : 'miss',
     });
   }
+  out.push(...roundTwo(res));
   return out;
+}
+
+/** The value of a scenario's groupcast-or-baseline row whatever its case is named (mode-dependent). */
+function anyCase(res: Results, scenario: string, target: string): number {
+  const r = res.rows.find((row) => row.scenario === scenario && row.target === target);
+  return r && !r.skipped ? res.value(scenario, r.case, target) : Number.NaN;
+}
+
+const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
+
+/** Issue 18 (speed, round two): tighter targets beside issue 6's. */
+function roundTwo(res: Results): Goal[] {
+  const out: Goal[] = [];
+  out.push(
+    maxGoal(
+      'Idle sidecar RSS <= 60 MB',
+      res.value('Start-up', 'idle RSS', 'groupcast'),
+      60e6,
+      (b) => `${(b / 1e6).toFixed(1)} MB`,
+    ),
+    maxGoal(
+      'Start to listening <= 300 ms',
+      res.value('Start-up', 'to listening', 'groupcast'),
+      300_000,
+      (us) => `${(us / 1000).toFixed(0)} ms`,
+    ),
+    maxGoal(
+      'Idle TCP member <= 5 KiB',
+      anyCase(res, 'Memory per idle TCP member', 'groupcast'),
+      5 * 1024,
+      kib,
+    ),
+    maxGoal(
+      'Idle SSE subscriber <= 11 KiB',
+      anyCase(res, 'Memory per idle SSE subscriber', 'groupcast'),
+      11 * 1024,
+      kib,
+    ),
+  );
+  const sse = anyCase(res, 'Memory per idle SSE subscriber', 'groupcast');
+  for (const base of ['node-http', 'nchan']) {
+    const v = sse / anyCase(res, 'Memory per idle SSE subscriber', base);
+    out.push(maxGoal(`Idle SSE subscriber <= 1.0x ${base}`, v, 1, x));
+  }
+  const posts = (scenario: string, kase: string, target: string) =>
+    extraMedian(res, scenario, kase, target, 'posts');
+  // One message per POST: at 1:1 deliveries per second are POSTs per second.
+  out.push(
+    ratioGoal(res, 'POST -> SSE 1:1 (POST/s)', 'POST -> SSE', '1:1', 'groupcast', 'node-http', 1),
+  );
+  out.push(ratioGoal(res, 'POST -> SSE 1:10', 'POST -> SSE', '1:10', 'groupcast', 'nchan', 1.5));
+  const tcpVsSse =
+    posts('POST -> TCP', '1:10', 'groupcast') / posts('POST -> SSE', '1:1', 'groupcast');
+  out.push({
+    goal: 'POST/s: POST -> TCP 1:10 >= 1.0x POST -> SSE 1:1',
+    ...fromRatio(tcpVsSse, 1),
+  });
+  out.push(
+    ratioGoal(res, 'TCP fan-out 1:100', 'TCP fan-out', '1:100', 'groupcast', 'forwarder', 0.9),
+    ratioGoal(
+      res,
+      'Many-to-many 10x10',
+      'Many-to-many',
+      '10 pub x 10 members',
+      'groupcast',
+      'forwarder',
+      0.9,
+    ),
+  );
+  for (const n of ['1:10', '1:100']) {
+    const kase = `${n}, 64 KiB`;
+    out.push(
+      ratioGoal(res, `TCP fan-out ${kase}`, 'TCP fan-out', kase, 'groupcast', 'redis', 1),
+      ratioGoal(res, `TCP fan-out ${kase}`, 'TCP fan-out', kase, 'groupcast', 'forwarder', 0.9),
+    );
+  }
+  out.push(
+    maxGoal(
+      'p99 latency at 10k msg/s, 1:10 <= 1 ms',
+      res.value('Latency p99', '10k msg/s, 1:10', 'groupcast'),
+      1000,
+      (v) => `${(v / 1000).toFixed(2)} ms`,
+    ),
+  );
+  return out;
+}
+
+/** The measured part of a goal from a ratio computed here. */
+function fromRatio(v: number, min: number): Pick<Goal, 'measured' | 'status'> {
+  if (!Number.isFinite(v)) return { measured: 'not measured', status: 'skip' };
+  return { measured: x(v), status: v >= min ? 'pass' : 'miss' };
 }
