@@ -31,13 +31,17 @@ export function authConfigured(o: AuthOptions): boolean {
   return Boolean(o.jwtSecret || o.jwtPublicKey || o.jwtJwksUrl || o.apiKeys.length > 0);
 }
 
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+/** The token of an `Authorization: Bearer <token>` header, if that is what it holds. */
+export function bearerToken(header: string | undefined): string | undefined {
+  return header ? BEARER.exec(header)?.[1] : undefined;
+}
+
 /** The token of a request: `Authorization: Bearer`, the `groupcast_token` cookie, or `?access_token=`. */
 export function tokenOf(c: Context): string | undefined {
-  const header = c.req.header('authorization');
-  if (header) {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (m) return m[1];
-  }
+  const bearer = bearerToken(c.req.header('authorization'));
+  if (bearer !== undefined) return bearer;
   return getCookie(c, TOKEN_COOKIE) ?? c.req.query('access_token') ?? undefined;
 }
 

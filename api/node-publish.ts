@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type ErrorCode, GroupcastError } from '../shared/errors.ts';
 import type { ApiOptions } from '../shared/options/api.ts';
 import type { ApiParts } from './app.ts';
+import { bearerToken } from './auth.ts';
 import { FRAMES_TYPE } from './body.ts';
 import { errorReply } from './errors.ts';
 
@@ -12,7 +13,6 @@ const SUFFIX = '/messages';
  * Anything else (and `.`/`..`, refused by the app) goes through the app.
  */
 const PLAIN_SEGMENT = /^[A-Za-z0-9_~!$&'()*+,;=:@.-]+$/;
-const BEARER = /^Bearer\s+(\S+)\s*$/i;
 const NO_GRANTS = () => undefined;
 
 export interface NodePublishHooks {
@@ -72,7 +72,7 @@ export function nodePublishPath(
     if (Number(length) > (batch ? options.maxBodyBytes : options.maxMessageBytes)) return false;
     let token: string | undefined;
     if (auth) {
-      token = BEARER.exec(h.authorization ?? '')?.[1];
+      token = bearerToken(h.authorization);
       if (token === undefined) return false;
     }
     const remote = hooks.remote(req);
