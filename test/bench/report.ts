@@ -17,13 +17,20 @@ function table(head: string[], rows: string[][]): string {
 export function goalTable(goals: Goal[]): string {
   const mark = { pass: 'PASS', miss: 'MISS', skip: 'skip', info: 'info' };
   return table(
-    ['target (issue 6)', 'measured', 'result'],
+    ['target (issue)', 'measured', 'result'],
     goals.map((g) => [g.goal, g.measured, mark[g.status]]),
   );
 }
 
-/** Targets measured against the baselines: the sidecar, and its RESP port on a row of its own. */
-const SUBJECTS = ['groupcast', 'groupcast-resp'];
+/**
+ * Targets measured against the baselines: the sidecar, its RESP port and the edge worker in
+ * front of a sidecar, each on a row of its own.
+ */
+const SUBJECTS = ['groupcast', 'groupcast-resp', 'edge'];
+const SUBJECT_NAMES: Record<string, string> = {
+  'groupcast-resp': ' (RESP port)',
+  edge: ' (through the edge)',
+};
 
 /** groupcast against each baseline, per case; > 1 means groupcast is better. */
 export function ratioTable(res: Results): string {
@@ -50,7 +57,7 @@ export function ratioTable(res: Results): string {
       const r = sr.better === 'higher' ? v / bv : bv / v;
       return Number.isFinite(r) ? `${r.toFixed(2)}x` : '';
     });
-    const name = s === 'groupcast-resp' ? ' (RESP port)' : '';
+    const name = SUBJECT_NAMES[s] ?? '';
     return [
       `${c.scenario} ${c.kase}${name}`,
       sr.skipped ? sr.skipped : `${fmt(v, sr.unit)} ${sr.unit === 'msg/s' ? 'msg/s' : ''}`.trim(),
@@ -146,9 +153,13 @@ export function absoluteTable(res: Results): string {
 /** Medians only, one row per case and one column per target: the compact absolute table. */
 export function pivotTable(res: Results): string {
   const cases = uniqueCases(res.rows);
-  const names = ['groupcast', 'groupcast x2', ...BASELINES.filter((b) => b !== 'groupcast')].filter(
-    (n) => res.rows.some((r) => r.target === n && !r.skipped),
-  );
+  const names = [
+    'groupcast',
+    'groupcast x2',
+    'groupcast-resp',
+    'edge',
+    ...BASELINES.filter((b) => b !== 'groupcast'),
+  ].filter((n) => res.rows.some((r) => r.target === n && !r.skipped));
   const rows = cases.map((c) => [
     `${c.scenario} ${c.kase}`,
     ...names.map((n) => {

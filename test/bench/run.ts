@@ -53,7 +53,7 @@ const log = (line: string) => process.stdout.write(`${line}\n`);
 
 function printTables(results: Results): Goal[] {
   const goalList = goals(results);
-  log('\n## Targets (issue 6), medians of this run\n');
+  log('\n## Targets (issues 6, 15, 17, 18), medians of this run\n');
   log(goalTable(goalList));
   log('\n## groupcast vs baselines (same run; > 1x = groupcast better)\n');
   log(ratioTable(results));
