@@ -53,6 +53,8 @@ const FIRST_HELD_BYTES = 64;
 export class HeldBytes {
   readonly #alloc: Alloc;
   #buf: Uint8Array = EMPTY;
+  /** `#buf` is a caller's part, kept instead of copied (never written to). */
+  #kept = false;
   length = 0;
 
   /** `alloc` need not zero: only bytes written are ever read (used for large buffers only). */
@@ -62,16 +64,31 @@ export class HeldBytes {
 
   /** Memory held (the buffer's capacity). */
   get capacity(): number {
-    return this.#buf.byteLength;
+    return this.#kept ? this.#buf.buffer.byteLength : this.#buf.byteLength;
   }
 
   append(part: Uint8Array): void {
+    // A large part that starts a frame is kept as it is, not copied: decoders already keep
+    // reads (a batch is a view of one), and a 64 KiB line always spans two reads, so this
+    // saves a copy and an allocation of most of the line. Only a part that fills at least
+    // half of its read is kept, so a small tail never holds a large read alive.
+    if (
+      this.length === 0 &&
+      part.byteLength >= UNZEROED_FROM &&
+      part.byteLength * 2 >= part.buffer.byteLength
+    ) {
+      this.#buf = part;
+      this.#kept = true;
+      this.length = part.byteLength;
+      return;
+    }
     const need = this.length + part.byteLength;
-    if (need > this.#buf.byteLength) {
+    if (this.#kept || need > this.#buf.byteLength) {
       const size = Math.max(need, FIRST_HELD_BYTES, this.#buf.byteLength * 2);
       const next = size >= UNZEROED_FROM ? this.#alloc(size) : new Uint8Array(size);
       next.set(this.#buf.subarray(0, this.length));
       this.#buf = next;
+      this.#kept = false;
     }
     this.#buf.set(part, this.length);
     this.length = need;
@@ -88,6 +105,7 @@ export class HeldBytes {
     out.set(this.#buf.subarray(0, this.length), 0);
     out.set(chunk, this.length);
     this.#buf = EMPTY;
+    this.#kept = false;
     this.length = 0;
     return out;
   }

@@ -80,6 +80,36 @@ test('line framing: a large line finished by a read keeps none of the next line 
   assert.is(d.buffered, 30_000);
 });
 
+test('line framing: a large partial line kept from a read counts the whole read as its memory', () => {
+  // The part is kept, not copied, so the read it lives in is what the budget must be charged.
+  const d = framing('line').decoder(1 << 20);
+  const read = new Uint8Array(10_000).fill(97);
+  read[3000] = 10;
+  assert.is(d.push(read)?.count, 1);
+  assert.is(d.buffered, 6999);
+  assert.is(d.memory, 10_000);
+  // A small tail of a large read is copied: it must not hold the read alive.
+  const d2 = framing('line').decoder(1 << 20);
+  const read2 = new Uint8Array(20_000).fill(97);
+  read2[15_000] = 10;
+  d2.push(read2);
+  assert.is(d2.buffered, 4999);
+  assert.is(d2.memory, 4999);
+});
+
+test('line framing: a kept partial line then trickled bytes decode to the exact line', () => {
+  const d = framing('line').decoder(1 << 20);
+  const first = new Uint8Array(8000).fill(97);
+  assert.is(d.push(first), null);
+  assert.is(d.push(enc.encode('b')), null);
+  assert.is(d.push(enc.encode('cd')), null);
+  first.fill(120); // the caller's read, changed after: what was held must not change with it
+  const b = d.push(enc.encode('e\nf')) as Batch;
+  assert.is(b.count, 1);
+  assert.is(dec.decode(b.payload(0)), `${'a'.repeat(8000)}bcde`);
+  assert.is(d.buffered, 1);
+});
+
 test('line framing: a line over the limit throws MESSAGE_TOO_LARGE, split or whole', () => {
   const d = framing('line').decoder(10);
   assert.throws(
