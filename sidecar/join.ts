@@ -17,6 +17,9 @@ export interface Joined {
   rest: Uint8Array;
 }
 
+/** Encoded prefixes, shared by every parser: one per connection was garbage of every join. */
+const prefixes = new Map<string, Uint8Array>();
+
 /**
  * Reads a TCP connection's first line, `<prefix><group>\n`, across any chunking. Bytes after the
  * LF are data, not part of the id. Throws BadJoinError or InvalidGroupIdError.
@@ -24,14 +27,19 @@ export interface Joined {
 export class JoinParser {
   readonly #prefix: Uint8Array;
   readonly #max: number;
-  #buf: Uint8Array;
+  /** Made only when a join line spans reads: most arrive whole in the first. */
+  #buf: Uint8Array | null = null;
   #len = 0;
 
   constructor(prefix: string) {
-    this.#prefix = textEncoder.encode(prefix);
+    let encoded = prefixes.get(prefix);
+    if (!encoded) {
+      encoded = textEncoder.encode(prefix);
+      prefixes.set(prefix, encoded);
+    }
+    this.#prefix = encoded;
     // prefix + id + space + secret + CR LF
     this.#max = this.#prefix.byteLength + MAX_GROUP_ID_BYTES + 1 + MAX_JOIN_SECRET_BYTES + 2;
-    this.#buf = new Uint8Array(this.#max);
   }
 
   /** Bytes held so far. */
@@ -51,11 +59,17 @@ export class JoinParser {
       this.#checkPrefix(Math.min(this.#prefix.byteLength, this.#len + take), chunk);
       throw new BadJoinError(`join line longer than ${this.#max - 1} bytes`);
     }
+    if (this.#len === 0 && lf >= 0) {
+      // The whole line in one read: parsed where it lies, nothing copied.
+      this.#checkPrefix(Math.min(this.#prefix.byteLength, lf), chunk);
+      return this.#line(chunk, lf, chunk.subarray(lf + 1));
+    }
+    this.#buf ??= new Uint8Array(this.#max);
     this.#buf.set(chunk.subarray(0, take), this.#len);
     this.#len += take;
     this.#checkPrefix(Math.min(this.#prefix.byteLength, this.#len));
     if (lf < 0) return null;
-    return { ...this.#line(), rest: chunk.subarray(lf + 1) };
+    return this.#line(this.#buf, this.#len, chunk.subarray(lf + 1));
   }
 
   /**
@@ -64,26 +78,27 @@ export class JoinParser {
    */
   completeWithoutNewline(): Joined {
     if (!this.hasCandidate) throw new BadJoinError('incomplete join line');
-    return { ...this.#line(), rest: new Uint8Array(0) };
+    return this.#line(this.#buf as Uint8Array, this.#len, new Uint8Array(0));
   }
 
-  #line(): { group: string; secret?: string } {
-    let end = this.#len;
-    if (end > 0 && this.#buf[end - 1] === CR) end--;
+  /** The join line is `line[0, len)`, without its LF. */
+  #line(line: Uint8Array, len: number, rest: Uint8Array): Joined {
+    let end = len;
+    if (end > 0 && line[end - 1] === CR) end--;
     const start = this.#prefix.byteLength;
     if (end < start) this.#prefixError();
-    const space = this.#buf.subarray(start, end).indexOf(SPACE);
-    if (space < 0) return { group: groupIdFromBytes(this.#buf.slice(start, end)) };
-    const group = groupIdFromBytes(this.#buf.slice(start, start + space));
-    const secret = textDecoder.decode(this.#buf.subarray(start + space + 1, end));
-    return { group, secret };
+    const space = line.subarray(start, end).indexOf(SPACE);
+    if (space < 0) return { group: groupIdFromBytes(line.subarray(start, end)), rest };
+    const group = groupIdFromBytes(line.subarray(start, start + space));
+    const secret = textDecoder.decode(line.subarray(start + space + 1, end));
+    return { group, secret, rest };
   }
 
   /** Compares the first n received bytes with the prefix. */
   #checkPrefix(n: number, pendingChunk?: Uint8Array): void {
     const p = this.#prefix;
     for (let i = 0; i < n; i++) {
-      const b = i < this.#len ? this.#buf[i] : pendingChunk?.[i - this.#len];
+      const b = i < this.#len ? this.#buf?.[i] : pendingChunk?.[i - this.#len];
       if (b !== p[i]) this.#prefixError();
     }
   }

@@ -18,6 +18,12 @@ test('join: the group ends at the LF; the rest of the read is data', () => {
   assert.is(new TextDecoder().decode(j?.rest), 'hello');
 });
 
+test('join: a wrong prefix is refused when the whole line comes in one read, and split', () => {
+  const line = 'SOCKETFORWARDER-OLD:lobby\n';
+  assert.throws(() => feed(new JoinParser(P), line), code('BAD_JOIN'));
+  assert.throws(() => feed(new JoinParser(P), line.slice(0, 5), line.slice(5)), code('BAD_JOIN'));
+});
+
 test('join: CRLF is accepted and the CR is not part of the id', () => {
   assert.is(feed(new JoinParser(P), `${P}lobby\r\n`)?.group, 'lobby');
 });
