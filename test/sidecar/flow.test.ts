@@ -350,7 +350,16 @@ test('an SSE reader that reads slowly holds a TCP publisher to its pace and gets
     pub.writableLength > 4 * MiB,
     `the publisher was read ahead of the reader: ${pub.writableLength} of ${lines * LINE_BYTES} bytes left`,
   );
-  await waitFor(() => lastLine === lines - 1, 30_000, `the last line (at ${lastLine})`);
+  try {
+    await waitFor(() => lastLine === lines - 1, 30_000, `the last line (at ${lastLine})`);
+  } catch (err) {
+    // Seen once in CI and not since: say whether the reader was cut or the group stayed held.
+    const cut = await metricOf(http, SLOW_SSE);
+    const over = await metricOf(http, 'groupcast_flow_members_over_high_water');
+    throw new Error(
+      `${(err as Error).message}; slow-consumer cuts ${cut}, members over the mark ${over}, publisher bytes unsent ${pub.writableLength}`,
+    );
+  }
   assert.is(await metricOf(http, SLOW_SSE), 0, 'the subscriber was not cut');
 });
 
