@@ -45,17 +45,11 @@ export function nodePublishPath(
     if (err instanceof GroupcastError) hooks.onRejected(err.code);
     else hooks.logError(err);
     const { status, body, retryAfter } = errorReply(err);
-    const text = JSON.stringify(body);
-    const headers = [
-      'Content-Type',
-      'application/json',
-      'Content-Length',
-      String(Buffer.byteLength(text)),
-    ];
-    if (retryAfter) headers.push('Retry-After', retryAfter);
+    const extra: string[] = [];
+    if (retryAfter) extra.push('Retry-After', retryAfter);
     // As the app's answer: a body refused by its size ends the connection (refused-body.ts).
-    if (status === 413) headers.push('Connection', 'close');
-    answer(res, status, headers, text);
+    if (status === 413) extra.push('Connection', 'close');
+    answer(res, status, body, extra);
   };
   return (req, res) => {
     if (req.method !== 'POST') return false;
@@ -88,15 +82,7 @@ export function nodePublishPath(
         grants: auth ? () => auth.verify(token) : NO_GRANTS,
         body: () => readBody(req, Number(length)),
       }).then(
-        (reply) => {
-          const text = JSON.stringify(reply);
-          answer(
-            res,
-            202,
-            ['Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(text))],
-            text,
-          );
-        },
+        (reply) => answer(res, 202, reply),
         (err) => fail(res, err),
       );
     });
@@ -104,9 +90,17 @@ export function nodePublishPath(
   };
 }
 
-function answer(res: ServerResponse, status: number, headers: string[], text: string): void {
+/** A JSON answer as the app gives one, with `extra` header pairs. */
+function answer(res: ServerResponse, status: number, body: unknown, extra: string[] = []): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, headers);
+  const text = JSON.stringify(body);
+  res.writeHead(status, [
+    'Content-Type',
+    'application/json',
+    'Content-Length',
+    String(Buffer.byteLength(text)),
+    ...extra,
+  ]);
   res.end(text);
 }
 
