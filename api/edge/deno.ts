@@ -54,7 +54,13 @@ try {
   Deno.exit(2);
 }
 
-const { app, hub, options, log } = edge;
+const { app, publishPath, hub, options, log } = edge;
+/** The hot route first, without Hono's router and Context; the app answers everything else. */
+const serve: Deno.ServeHandler<Deno.NetAddr> = publishPath
+  ? (req, info) =>
+      publishPath(req, () => formatHostPort(info.remoteAddr.hostname, info.remoteAddr.port)) ??
+      app.fetch(req, info)
+  : app.fetch;
 let server: Deno.HttpServer<Deno.NetAddr>;
 try {
   server = Deno.serve(
@@ -79,7 +85,7 @@ try {
         });
       },
     },
-    app.fetch,
+    serve,
   );
 } catch (err) {
   const e = cannotListen(err, formatHostPort(options.host, options.port));

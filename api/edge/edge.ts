@@ -1,12 +1,19 @@
 import type { Context, Hono } from 'hono';
 import type { TcpConnect } from '../../shared/client/tcp-transport.ts';
+import type { ErrorCode } from '../../shared/errors.ts';
 import { type EdgeOptions, resolveEdgeOptions } from '../../shared/options/edge.ts';
-import { type ApiRuntime, createApi } from '../app.ts';
+import { type ApiRuntime, createApiParts } from '../app.ts';
+import { type WebFastPath, webPublishPath } from '../web-publish.ts';
 import { edgeLog } from './edge-log.ts';
 import { type EdgeLog, RemoteHub } from './remote-hub.ts';
 
 export interface Edge {
   app: Hono;
+  /**
+   * `POST /groups/:group/messages` without Hono's router and Context (null when CORS is on): a
+   * runtime tries it first and serves `app.fetch` when it returns null.
+   */
+  publishPath: WebFastPath | null;
   hub: RemoteHub;
   options: Readonly<EdgeOptions>;
   log: EdgeLog;
@@ -50,14 +57,20 @@ export function createEdge(
     connect,
     log,
   });
-  const app = createApi(hub, options, {
-    onRejected: (code) => hub.stats.count(hub.stats.rejected, code),
-    logError: (err: unknown, c: Context) =>
-      log('error', 'http handler error', {
-        path: c.req.path,
-        err: err instanceof Error ? err.stack : String(err),
-      }),
+  const onRejected = (code: ErrorCode) => hub.stats.count(hub.stats.rejected, code);
+  const logError = (err: unknown, path: string) =>
+    log('error', 'http handler error', {
+      path,
+      err: err instanceof Error ? err.stack : String(err),
+    });
+  const parts = createApiParts(hub, options, {
+    onRejected,
+    logError: (err: unknown, c: Context) => logError(err, c.req.path),
     ...runtime,
   });
-  return { app, hub, options, log };
+  const publishPath = webPublishPath(parts, options, {
+    onRejected: runtime.onRejected ?? onRejected,
+    logError: (err) => logError(err, '/groups/:group/messages'),
+  });
+  return { app: parts.app, publishPath, hub, options, log };
 }
