@@ -14,7 +14,8 @@ const NO_GRANTS = () => undefined;
 const JSON_HEADERS = { 'Content-Type': 'application/json' } as const;
 
 export interface WebPublishHooks {
-  logError: (err: unknown) => void;
+  /** Told about an unexpected error (answered as 500 INTERNAL), with the request's path. */
+  logError: (err: unknown, path: string) => void;
   onRejected: (code: ErrorCode) => void;
 }
 
@@ -36,9 +37,9 @@ export function webPublishPath(
 ): WebFastPath | null {
   if (parts.cors) return null;
   const { publish, admits, auth } = parts;
-  const fail = (err: unknown): Response => {
+  const fail = (err: unknown, path: string): Response => {
     if (err instanceof GroupcastError) hooks.onRejected(err.code);
-    else hooks.logError(err);
+    else hooks.logError(err, path);
     const { status, body, retryAfter } = errorReply(err);
     return new Response(JSON.stringify(body), {
       status,
@@ -76,6 +77,6 @@ export function webPublishPath(
       remote,
       grants: auth ? () => auth.verify(token) : NO_GRANTS,
       body: (limit, what) => readBody(req, limit, what),
-    }).then(accepted, fail);
+    }).then(accepted, (err) => fail(err, url.slice(at)));
   };
 }

@@ -70,7 +70,7 @@ export function createEdge(
   });
   const publishPath = webPublishPath(parts, options, {
     onRejected: runtime.onRejected ?? onRejected,
-    logError: (err) => logError(err, '/groups/:group/messages'),
+    logError,
   });
   return { app: parts.app, publishPath, hub, options, log };
 }
