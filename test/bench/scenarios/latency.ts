@@ -21,13 +21,15 @@ export async function latency(ctx: Context): Promise<void> {
   const pgids = [ctx.worker.proc.pid];
   for (const t of field.targets)
     if (typeof t !== 'string') for (const p of t.procs) pgids.push(p.pid);
-  const why = ctx.realtime ? realtime(pgids, true) : 'off (--no-realtime)';
-  const priority = why === null ? 'SCHED_FIFO' : `normal priority: real-time ${why}`;
-  ctx.log(`  latency: servers and load worker at ${priority}`);
+  const rt = ctx.realtime ? realtime(pgids) : 'off (--no-realtime)';
+  const priority =
+    typeof rt === 'string' ? `normal priority: real-time ${rt}` : 'SCHED_FIFO (servers, load)';
+  ctx.log(`  latency: ${priority}`);
   try {
     await cases(ctx, field, measureMs, priority);
   } finally {
-    if (why === null) realtime(pgids, false);
+    const dropped = typeof rt === 'string' ? null : rt.stop();
+    if (dropped) ctx.log(`  latency: real-time dropped during the cases: ${dropped}`);
   }
 }
 
