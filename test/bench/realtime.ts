@@ -46,6 +46,8 @@ done
 demote`;
 
 export interface Realtime {
+  /** Why the guard put everything back to normal priority, or null while real-time holds. */
+  dropped(): string | null;
   /** Back to normal priority; returns why it was dropped early, if it was. */
   stop(): string | null;
 }
@@ -82,11 +84,13 @@ export function realtime(pgids: number[]): Realtime | string {
     setPolicy(pgids, false);
     return 'not permitted';
   }
+  const dropped = () => (existsSync(reason) ? readFileSync(reason, 'utf8').trim() : null);
   return {
+    dropped,
     stop() {
       rmSync(flag, { force: true });
       setPolicy(pgids, false);
-      return existsSync(reason) ? readFileSync(reason, 'utf8').trim() : null;
+      return dropped();
     },
   };
 }

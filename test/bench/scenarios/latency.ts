@@ -22,9 +22,13 @@ export async function latency(ctx: Context): Promise<void> {
   for (const t of field.targets)
     if (typeof t !== 'string') for (const p of t.procs) pgids.push(p.pid);
   const rt = ctx.realtime ? realtime(pgids) : 'off (--no-realtime)';
-  const priority =
-    typeof rt === 'string' ? `normal priority: real-time ${rt}` : 'SCHED_FIFO (servers, load)';
-  ctx.log(`  latency: ${priority}`);
+  // Each case's note says the priority it ran at (the guard may drop real-time midway).
+  const priority = (): string => {
+    if (typeof rt === 'string') return `normal priority: real-time ${rt}`;
+    const dropped = rt.dropped();
+    return dropped ? `real-time dropped (${dropped})` : 'SCHED_FIFO (servers, load)';
+  };
+  ctx.log(`  latency: ${priority()}`);
   try {
     await cases(ctx, field, measureMs, priority);
   } finally {
@@ -37,7 +41,7 @@ async function cases(
   ctx: Context,
   field: Awaited<ReturnType<typeof sharedTargets>>,
   measureMs: number,
-  priority: string,
+  priority: () => string,
 ): Promise<void> {
   for (const { rate, n, kase } of LATENCY_CASES) {
     await compare(
@@ -58,7 +62,7 @@ async function cases(
         unit: 'µs',
         better: 'lower',
         checkLoss: true,
-        note: `p50, p99.9 and max in the absolute table; ${priority}`,
+        note: `p50, p99.9 and max in the absolute table; ${priority()}`,
       },
       { value: (r) => r.latency?.p99 ?? Number.NaN },
     );
