@@ -4,11 +4,11 @@
  * left so the sender's own lateness can be split off each message's latency.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { clockSince } from '../../bench/load/clock.ts';
-import { StreamPublisher } from '../../bench/load/publishers.ts';
-import type { Hooks } from '../../bench/load/receivers.ts';
-import { WIRES } from '../../bench/load/wire.ts';
-import type { StreamProtocol } from '../../bench/targets/types.ts';
+import { clockSince } from '../bench/load/clock.ts';
+import { StreamPublisher } from '../bench/load/publishers.ts';
+import type { Hooks } from '../bench/load/receivers.ts';
+import { WIRES } from '../bench/load/wire.ts';
+import type { StreamProtocol } from '../bench/targets/types.ts';
 
 const { origin, addr, group, rate, ticks, sentAt, control, wire } = workerData as {
   origin: bigint;

@@ -1,12 +1,12 @@
 /**
  * Where a latency tail comes from (issue 18). One publisher at 10k msg/s on a thread of its own
- * (sender.ts), ten receivers on this thread (the bench's StreamReceiver), one server; the server
- * runs with stamps.mjs preloaded (not redis). Each message's latency is split into: sender late
- * (burst left - grid time), in (-> the server's read), residence (read -> the server's first
- * write of that tick), spread (first -> last write) and out (first write -> this receiver's
- * read). Prints one JSON line. Bounded: `seconds` + 0.5 s of sending, then everything stops.
+ * (latency-probe-sender.ts), ten receivers on this thread (the bench's StreamReceiver), one
+ * server, run with latency-probe-stamps.mjs preloaded (not redis). Each message's latency is
+ * split into: sender late (burst left - grid time), in (-> the server's read), residence (read
+ * -> the server's first write of that tick), spread (first -> last write) and out (first write
+ * -> this receiver's read). Prints one JSON line. Bounded: `seconds` + 0.5 s of sending, then everything stops.
  *
- *   node --import tsx test/tools/latency-probe/probe.ts groupcast|forwarder|redis [seconds]
+ *   node --import tsx test/tools/latency-probe.ts groupcast|forwarder|redis [seconds]
  *   (npm run build first; PROBE_N receivers, PROBE_RATE msg/s, PROBE_SPIN µs; wrap in `chrt -f 1`
  *   to run everything under SCHED_FIFO.)
  */
@@ -16,10 +16,10 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { clockSince } from '../../bench/load/clock.ts';
-import { type Hooks, StreamReceiver } from '../../bench/load/receivers.ts';
-import { WIRES } from '../../bench/load/wire.ts';
-import { ROOT } from '../../bench/procs.ts';
+import { clockSince } from '../bench/load/clock.ts';
+import { type Hooks, StreamReceiver } from '../bench/load/receivers.ts';
+import { WIRES } from '../bench/load/wire.ts';
+import { ROOT } from '../bench/procs.ts';
 
 const target = process.argv[2] ?? 'groupcast';
 const seconds = Math.min(30, Number(process.argv[3] ?? 3));
@@ -60,7 +60,7 @@ async function waitForPort(port: number): Promise<void> {
 
 const out = join(tmpdir(), `latency-probe-${process.pid}`);
 const port = await freePort();
-const stamped = ['--import', join(here, 'stamps.mjs')];
+const stamped = ['--import', join(here, 'latency-probe-stamps.mjs')];
 const env = { ...process.env, PROBE_OUT: out, PROBE_ORIGIN: String(origin) };
 let server: ChildProcess;
 if (target === 'groupcast') {
@@ -124,7 +124,7 @@ while (!rxs.every((r) => r.ready)) await sleep(5);
 const sentAt = new SharedArrayBuffer(8 * ticks);
 const control = new SharedArrayBuffer(8);
 const ctl = new Int32Array(control);
-const boot = `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))}; register(); await import(${JSON.stringify(new URL('./sender.ts', import.meta.url).href)});`;
+const boot = `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))}; register(); await import(${JSON.stringify(new URL('./latency-probe-sender.ts', import.meta.url).href)});`;
 const sender = new Worker(boot, {
   eval: true,
   workerData: { origin, addr, group, rate: RATE, ticks, sentAt, control, wire },
