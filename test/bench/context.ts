@@ -12,6 +12,8 @@ export interface Context {
   readonly results: Results;
   /** Where groupcast writes CPU profiles (--profile), else undefined. */
   readonly profileDir?: string;
+  /** Latency cases run servers and load worker under SCHED_FIFO (off with --no-realtime). */
+  readonly realtime: boolean;
   log(line: string): void;
   /** A target started once and shared by the scenarios; null (with the reason logged) if skipped. */
   target(spec: TargetSpec): Promise<Running | string>;

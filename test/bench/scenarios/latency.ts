@@ -1,9 +1,12 @@
 /**
  * 5. Latency at fixed loads. Each message carries its intended send time and latency is taken
- * from that, so a stalled sender or server is charged in full (no coordinated omission).
+ * from that, so a stalled sender or server is charged in full (no coordinated omission). The
+ * servers and the load worker run under SCHED_FIFO while measured (realtime.ts; --no-realtime
+ * turns it off): without it the tail is the machine's scheduling, not the servers'.
  */
 import { type Context, compare, sharedTargets } from '../context.ts';
 import { tcpJob } from '../jobs.ts';
+import { realtime } from '../realtime.ts';
 import { forwarder, nats, redis } from '../targets/baselines.ts';
 import { groupcast } from '../targets/groupcast.ts';
 
@@ -15,6 +18,31 @@ export const LATENCY_CASES = [
 export async function latency(ctx: Context): Promise<void> {
   const field = await sharedTargets(ctx, [groupcast, redis, nats, forwarder]);
   const measureMs = ctx.settings.latencyMs;
+  const pgids = [ctx.worker.proc.pid];
+  for (const t of field.targets)
+    if (typeof t !== 'string') for (const p of t.procs) pgids.push(p.pid);
+  const rt = ctx.realtime ? realtime(pgids) : 'off (--no-realtime)';
+  // Each case's note says the priority it ran at (the guard may drop real-time midway).
+  const priority = (): string => {
+    if (typeof rt === 'string') return `normal priority: real-time ${rt}`;
+    const dropped = rt.dropped();
+    return dropped ? `real-time dropped (${dropped})` : 'SCHED_FIFO (servers, load)';
+  };
+  ctx.log(`  latency: ${priority()}`);
+  try {
+    await cases(ctx, field, measureMs, priority);
+  } finally {
+    const dropped = typeof rt === 'string' ? null : rt.stop();
+    if (dropped) ctx.log(`  latency: real-time dropped during the cases: ${dropped}`);
+  }
+}
+
+async function cases(
+  ctx: Context,
+  field: Awaited<ReturnType<typeof sharedTargets>>,
+  measureMs: number,
+  priority: () => string,
+): Promise<void> {
   for (const { rate, n, kase } of LATENCY_CASES) {
     await compare(
       ctx,
@@ -34,7 +62,7 @@ export async function latency(ctx: Context): Promise<void> {
         unit: 'µs',
         better: 'lower',
         checkLoss: true,
-        note: 'p50, p99.9 and max in the absolute table',
+        note: `p50, p99.9 and max in the absolute table; ${priority()}`,
       },
       { value: (r) => r.latency?.p99 ?? Number.NaN },
     );
