@@ -12,7 +12,7 @@ export interface Context {
   readonly results: Results;
   /** Where groupcast writes CPU profiles (--profile), else undefined. */
   readonly profileDir?: string;
-  /** Latency cases run servers and load worker under SCHED_FIFO (off with --no-realtime). */
+  /** --realtime: the latency cases run again with servers and load worker under SCHED_FIFO. */
   readonly realtime: boolean;
   log(line: string): void;
   /** A target started once and shared by the scenarios; null (with the reason logged) if skipped. */

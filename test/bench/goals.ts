@@ -1,6 +1,7 @@
 /** The targets of issues 6, 15, 17 and 18, each checked against this run's medians. */
 import { median, type Results } from './results.ts';
 import { EDGE } from './scenarios/edge.ts';
+import { SCENARIO as LATENCY } from './scenarios/latency.ts';
 import { SLOW_LIMIT } from './scenarios/slow.ts';
 
 export interface Goal {
@@ -247,7 +248,7 @@ function roundTwo(res: Results): Goal[] {
       ratioGoal(res, `TCP fan-out ${kase}`, 'TCP fan-out', kase, 'groupcast', 'forwarder', 0.9),
     );
   }
-  out.push(p99Goal(res, 1));
+  out.push(p99Goal(res, 1), p99Goal(res, 1, true));
   return out;
 }
 
@@ -257,12 +258,17 @@ function fromRatio(v: number, min: number): Pick<Goal, 'measured' | 'status'> {
   return { measured: x(v), status: v >= min ? 'pass' : 'miss' };
 }
 
-/** p99 latency at 10k msg/s, 1:10, against a bound in ms. */
-function p99Goal(res: Results, maxMs: number): Goal {
+/**
+ * p99 latency at 10k msg/s, 1:10, against a bound in ms; `realtime`: the rows measured under
+ * SCHED_FIFO (`--realtime`), not measured otherwise.
+ */
+function p99Goal(res: Results, maxMs: number, realtime = false): Goal {
+  const scenario = realtime ? `${LATENCY} (real-time)` : LATENCY;
   return maxGoal(
-    `p99 latency at 10k msg/s, 1:10 <= ${maxMs} ms`,
-    res.value('Latency p99', '10k msg/s, 1:10', 'groupcast'),
+    `p99 latency at 10k msg/s, 1:10 <= ${maxMs} ms${realtime ? ' (real-time)' : ''}`,
+    res.value(scenario, '10k msg/s, 1:10', 'groupcast'),
     maxMs * 1000,
     (v) => `${(v / 1000).toFixed(2)} ms`,
+    realtime ? 'not measured (run with --realtime)' : undefined,
   );
 }

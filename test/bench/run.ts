@@ -2,7 +2,7 @@
  * `npm run bench [-- --quick | --full] [--only fanout,latency,burst,edge,...] [--profile]`
  * `npm run bench -- --only fanout --payload 65536` runs the big-message fan-out cases alone.
  * `npm run bench -- --report [bench-results.json]` prints the tables of an earlier run.
- * `--no-realtime` runs the latency cases at normal priority (else SCHED_FIFO, see realtime.ts).
+ * `--realtime` runs the latency cases a second time under SCHED_FIFO (see realtime.ts; needs root).
  *
  * Starts every target itself on 127.0.0.1, runs each scenario with targets alternating round by
  * round, stops everything it started, prints goals, ratios and absolute figures, and writes
@@ -88,7 +88,7 @@ const mode: Mode = args.includes('--full')
 const onlyAt = args.indexOf('--only');
 const only = onlyAt >= 0 ? (args[onlyAt + 1] ?? '').split(',') : null;
 const profile = args.includes('--profile');
-const realtime = !args.includes('--no-realtime');
+const realtime = args.includes('--realtime');
 const wall0 = performance.now();
 
 const profileDir = profile ? join(workDir(), 'prof') : undefined;
