@@ -13,6 +13,7 @@ import type { FrameDecoder } from '../shared/framing/index.ts';
 import type { Batch } from '../shared/message.ts';
 import type { RateLimitAction } from '../shared/options/sidecar.ts';
 import { TokenBucket } from '../shared/token-bucket.ts';
+import { remoteOf } from './address.ts';
 import type { Group } from './group.ts';
 import type { HubPort } from './hub-port.ts';
 import { type Joined, JoinParser } from './join.ts';
@@ -69,7 +70,10 @@ export class TcpMember implements Member {
     return this.#id;
   }
   #id: string | undefined;
-  readonly remote: string;
+  /** `host:port` of the peer, made when asked (logs, listings): Node keeps the address it read. */
+  get remote(): string {
+    return remoteOf(this.#socket);
+  }
   readonly joinedAt = Date.now();
   groupSlot = -1;
   over = false;
@@ -95,15 +99,8 @@ export class TcpMember implements Member {
   /** Why it was cut, for its group's leave. */
   #cutReason = 'closed';
 
-  constructor(
-    socket: Socket,
-    remote: string,
-    hub: HubPort,
-    opts: TcpMemberOptions,
-    preconfigured?: string,
-  ) {
+  constructor(socket: Socket, hub: HubPort, opts: TcpMemberOptions, preconfigured?: string) {
     this.#socket = socket;
-    this.remote = remote;
     this.#hub = hub;
     this.#opts = opts;
     this.#join = preconfigured === undefined ? new JoinParser(opts.prefix) : null;
