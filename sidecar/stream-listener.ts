@@ -20,6 +20,11 @@ export interface StreamListenerOptions {
    * is `remoteOf(socket)` when needed: a string kept per idle member is memory.
    */
   accept(socket: Socket, ip: string): void;
+  /**
+   * Called by the listener's own 'close' listener after its bookkeeping, for a member that
+   * would otherwise add a second one (a second listener makes Node keep an array per socket).
+   */
+  closed?(socket: Socket): void;
 }
 
 /**
@@ -48,12 +53,14 @@ export class StreamListener {
     this.#allowed = compileAllowlist(opts.allow);
     const sockets = this.#sockets;
     const perIp = this.#perIp;
+    const closed = opts.closed;
     this.#socketOnClose = function (this: Socket) {
       if (!sockets.delete(this)) return;
       const ip = normalizeIp(this.remoteAddress);
       const left = (perIp.get(ip) ?? 1) - 1;
       if (left === 0) perIp.delete(ip);
       else perIp.set(ip, left);
+      closed?.(this);
     };
     this.#server = createServer({ noDelay: true }, this.#serverOnConnection);
     this.#server.on('error', (err) =>

@@ -45,6 +45,15 @@ function sameSecret(given: string | undefined, required: string): boolean {
 /** After an ERROR line, how long the peer has to read it before the socket is destroyed. */
 export const ERROR_LINGER_MS = 2_000;
 
+/** What members' join times count from (see joinedAt). */
+const CLOCK_ZERO = Date.now();
+
+/** ms since CLOCK_ZERO as an int32 (an unboxed field) for the first 24 days, a double after. */
+function sinceClockZero(): number {
+  const ms = Date.now() - CLOCK_ZERO;
+  return ms < 2 ** 31 ? ms | 0 : ms;
+}
+
 /** Where a socket's member is, for the shared listener functions. */
 const MEMBER = Symbol('groupcast.tcpMember');
 type MemberSocket = Socket & { [MEMBER]: TcpMember };
@@ -74,7 +83,11 @@ export class TcpMember implements Member {
   get remote(): string {
     return remoteOf(this.#socket);
   }
-  readonly joinedAt = Date.now();
+  get joinedAt(): number {
+    return CLOCK_ZERO + this.#joinedAfter;
+  }
+  /** ms from CLOCK_ZERO, kept a small integer where Date.now() would be a boxed double (16 B). */
+  readonly #joinedAfter = sinceClockZero();
   groupSlot = -1;
   over = false;
   detached = false;
@@ -109,8 +122,8 @@ export class TcpMember implements Member {
         ? new TokenBucket(opts.rateLimit, opts.rateBurst || opts.rateLimit * 2, Date.now())
         : null;
     (socket as MemberSocket)[MEMBER] = this;
+    // 'close' comes through the listener's own handler (TcpServer passes TcpMember.closed).
     socket.on('data', TcpMember.#data);
-    socket.on('close', TcpMember.#close);
     socket.on('error', TcpMember.#error);
     socket.on('drain', TcpMember.#drain);
     if (preconfigured !== undefined)
@@ -175,8 +188,10 @@ export class TcpMember implements Member {
     (this as MemberSocket)[MEMBER].#socketOnData(chunk);
   };
 
-  static readonly #close = function (this: Socket): void {
-    (this as MemberSocket)[MEMBER].#socketOnClose();
+  /** The socket of a member closed: for the stream listener's one 'close' listener. */
+  static readonly closed = (socket: Socket): void => {
+    const member = (socket as Partial<MemberSocket>)[MEMBER];
+    if (member) member.#socketOnClose();
   };
 
   static readonly #error = function (this: Socket, err: Error): void {

@@ -52,6 +52,7 @@ export class TcpServer {
           this.#preconfig.size > 0 ? this.#preconfig.get(`${ip}:${socket.remotePort}`) : undefined;
         new TcpMember(socket, this.#hub, this.#memberOpts, preconfigured);
       },
+      closed: TcpMember.closed,
     });
   }
 
