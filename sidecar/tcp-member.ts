@@ -18,7 +18,7 @@ import type { Group } from './group.ts';
 import type { HubPort } from './hub-port.ts';
 import { type Joined, JoinParser } from './join.ts';
 import type { Member } from './member.ts';
-import { corkForTurn } from './turn-cork.ts';
+import { corkForTurn, holdForTurn, type TurnHolder } from './turn-cork.ts';
 
 export interface TcpMemberOptions {
   prefix: string;
@@ -65,7 +65,7 @@ type MemberSocket = Socket & { [MEMBER]: TcpMember };
  * its own unsent bytes are over the high-water mark its group's publishers wait for it. Past
  * maxPendingBytes from sources that cannot wait, or stalled, it is cut.
  */
-export class TcpMember implements Member {
+export class TcpMember implements Member, TurnHolder {
   // Kind and id live on the prototype or come when first asked: fields of every idle member
   // are memory (measured at 10,000 idle members; most are never listed by id).
   get transport(): 'tcp' {
@@ -111,6 +111,8 @@ export class TcpMember implements Member {
   #paused = false;
   /** Why it was cut, for its group's leave. */
   #cutReason = 'closed';
+  /** The one buffer this turn handed over, written when the turn is done (see deliver). */
+  #turnHeld: Uint8Array | null = null;
 
   constructor(socket: Socket, hub: HubPort, opts: TcpMemberOptions, preconfigured?: string) {
     this.#socket = socket;
@@ -141,7 +143,10 @@ export class TcpMember implements Member {
   }
 
   get pendingBytes(): number {
-    return this.#socket.writableLength;
+    const held = this.#turnHeld;
+    return held === null
+      ? this.#socket.writableLength
+      : this.#socket.writableLength + held.byteLength;
   }
 
   joined(): void {}
@@ -151,11 +156,22 @@ export class TcpMember implements Member {
   deliver(batch: Batch, pausable: boolean): void {
     if (this.#closed) return;
     const socket = this.#socket;
-    corkForTurn(socket);
-    socket.write(batch.wire);
-    this.#handed += batch.wire.byteLength;
-    this.#hub.sent('tcp', batch.count, batch.wire.byteLength);
-    const pending = socket.writableLength;
+    const wire = batch.wire;
+    // What one turn brings leaves in one write. The first buffer waits for the turn's end and
+    // goes out with a plain write; a second one corks the socket for the rest of the turn.
+    if (socket.writableCorked > 0) socket.write(wire);
+    else if (this.#turnHeld === null) {
+      this.#turnHeld = wire;
+      holdForTurn(this);
+    } else {
+      corkForTurn(socket);
+      socket.write(this.#turnHeld);
+      this.#turnHeld = null;
+      socket.write(wire);
+    }
+    this.#handed += wire.byteLength;
+    this.#hub.sent('tcp', batch.count, wire.byteLength);
+    const pending = this.pendingBytes;
     if ((!pausable || this.detached) && pending > this.#opts.maxPendingBytes) {
       this.#cut(new SlowConsumerError(pending, this.#opts.maxPendingBytes));
       return;
@@ -164,8 +180,16 @@ export class TcpMember implements Member {
     if (group && !this.over && pending > group.flow.high) group.rise(this);
   }
 
+  /** Writes the buffer held for this turn, if any (after the turn, and before the socket ends). */
+  flushTurn(): void {
+    const held = this.#turnHeld;
+    if (held === null) return;
+    this.#turnHeld = null;
+    if (!this.#closed) this.#socket.write(held);
+  }
+
   progress(): boolean {
-    const taken = this.#handed - this.#socket.writableLength;
+    const taken = this.#handed - this.pendingBytes;
     if (taken <= this.#taken) return false;
     this.#taken = taken;
     return true;
@@ -174,6 +198,7 @@ export class TcpMember implements Member {
   close(reason?: GroupcastError): void {
     if (this.#closed) return;
     if (reason?.code === 'SHUTTING_DOWN') {
+      this.flushTurn();
       this.#closed = true;
       this.#socket.end();
       return;
@@ -321,6 +346,8 @@ export class TcpMember implements Member {
   /** A protocol error: one ERROR line, then close once the peer has had time to read it. */
   #fail(err: GroupcastError): void {
     if (this.#closed) return;
+    // What this turn handed over goes before the ERROR line, as it did while corked.
+    this.flushTurn();
     this.#closed = true;
     this.#clearTimers();
     this.#hub.reject(err.code);
