@@ -17,6 +17,14 @@ export interface Joined {
   rest: Uint8Array;
 }
 
+/** The rest of a read that ended with its join line: most do, so no empty view is made for each. */
+const NOTHING = new Uint8Array(0);
+
+/** What follows the LF at `lf` in `chunk`. */
+function after(chunk: Uint8Array, lf: number): Uint8Array {
+  return lf + 1 < chunk.byteLength ? chunk.subarray(lf + 1) : NOTHING;
+}
+
 /** Encoded prefixes, shared by every parser: one per connection was garbage of every join. */
 const prefixes = new Map<string, Uint8Array>();
 
@@ -62,14 +70,14 @@ export class JoinParser {
     if (this.#len === 0 && lf >= 0) {
       // The whole line in one read: parsed where it lies, nothing copied.
       this.#checkPrefix(Math.min(this.#prefix.byteLength, lf), chunk);
-      return this.#line(chunk, lf, chunk.subarray(lf + 1));
+      return this.#line(chunk, lf, after(chunk, lf));
     }
     this.#buf ??= new Uint8Array(this.#max);
     this.#buf.set(chunk.subarray(0, take), this.#len);
     this.#len += take;
     this.#checkPrefix(Math.min(this.#prefix.byteLength, this.#len));
     if (lf < 0) return null;
-    return this.#line(this.#buf, this.#len, chunk.subarray(lf + 1));
+    return this.#line(this.#buf, this.#len, after(chunk, lf));
   }
 
   /**
@@ -78,7 +86,7 @@ export class JoinParser {
    */
   completeWithoutNewline(): Joined {
     if (!this.hasCandidate) throw new BadJoinError('incomplete join line');
-    return this.#line(this.#buf as Uint8Array, this.#len, new Uint8Array(0));
+    return this.#line(this.#buf as Uint8Array, this.#len, NOTHING);
   }
 
   /** The join line is `line[0, len)`, without its LF. */

@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { type AddressMatcher, compileAllowlist } from '../shared/cidr.ts';
 import { GroupcastError, LimitError } from '../shared/errors.ts';
 import { formatHostPort } from '../shared/host-port.ts';
-import { normalizeIp } from './address.ts';
+import { normalizeIp, remoteOf } from './address.ts';
 import type { HubPort } from './hub-port.ts';
 
 export interface StreamListenerOptions {
@@ -15,8 +15,16 @@ export interface StreamListenerOptions {
   listenBacklog: number;
   /** The bytes a refused connection gets before it is closed, in the listener's protocol. */
   refusal(err: GroupcastError): Uint8Array | string;
-  /** A connection that passed the allowlist and the limits: make it a member. */
-  accept(socket: Socket, ip: string, remote: string): void;
+  /**
+   * A connection that passed the allowlist and the limits: make it a member. Its `host:port`
+   * is `remoteOf(socket)` when needed: a string kept per idle member is memory.
+   */
+  accept(socket: Socket, ip: string): void;
+  /**
+   * Called by the listener's own 'close' listener after its bookkeeping, for a member that
+   * would otherwise add a second one (a second listener makes Node keep an array per socket).
+   */
+  closed?(socket: Socket): void;
 }
 
 /**
@@ -30,8 +38,11 @@ export class StreamListener {
   readonly #allowed: AddressMatcher;
   readonly #perIp = new Map<string, number>();
   readonly #server: Server;
-  /** Open sockets, with the address each counts against. */
-  readonly #sockets = new Map<Socket, string>();
+  /**
+   * Open sockets. The address each counts against is read again from the socket at close (Node
+   * keeps the peer address it read at accept), not kept here for every connection.
+   */
+  readonly #sockets = new Set<Socket>();
   /** One 'close' listener for every socket, not a closure (and a once-wrapper) per connection. */
   readonly #socketOnClose: (this: Socket) => void;
   port = 0;
@@ -42,13 +53,14 @@ export class StreamListener {
     this.#allowed = compileAllowlist(opts.allow);
     const sockets = this.#sockets;
     const perIp = this.#perIp;
+    const closed = opts.closed;
     this.#socketOnClose = function (this: Socket) {
-      const ip = sockets.get(this);
-      if (ip === undefined) return;
-      sockets.delete(this);
+      if (!sockets.delete(this)) return;
+      const ip = normalizeIp(this.remoteAddress);
       const left = (perIp.get(ip) ?? 1) - 1;
       if (left === 0) perIp.delete(ip);
       else perIp.set(ip, left);
+      closed?.(this);
     };
     this.#server = createServer({ noDelay: true }, this.#serverOnConnection);
     this.#server.on('error', (err) =>
@@ -90,12 +102,11 @@ export class StreamListener {
     const name = this.#opts.name;
     this.#hub.accepted(name);
     const ip = normalizeIp(socket.remoteAddress);
-    const remote = formatHostPort(ip, socket.remotePort ?? 0);
     const perIp = this.#perIp.get(ip) ?? 0;
     const refusal = this.#refusal(ip, perIp);
     if (refusal) {
       this.#hub.reject(refusal.code);
-      this.#hub.log.warn({ remote, code: refusal.code }, 'refused connection');
+      this.#hub.log.warn({ remote: remoteOf(socket), code: refusal.code }, 'refused connection');
       socket.on('error', () => {});
       socket.end(this.#opts.refusal(refusal));
       setTimeout(() => socket.destroy(), 1000).unref();
@@ -103,10 +114,10 @@ export class StreamListener {
     }
     this.#hub.opened(name);
     this.#perIp.set(ip, perIp + 1);
-    this.#sockets.set(socket, ip);
+    this.#sockets.add(socket);
     socket.on('close', this.#socketOnClose);
     if (this.#opts.keepaliveMs > 0) socket.setKeepAlive(true, this.#opts.keepaliveMs);
-    this.#opts.accept(socket, ip, remote);
+    this.#opts.accept(socket, ip);
   };
 
   /** Stops accepting, lets connections flush for up to graceMs, then destroys what is left. */
@@ -114,10 +125,10 @@ export class StreamListener {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     const status = this.#hub.listeners[this.#opts.name];
     if (status) status.listening = false;
-    for (const s of this.#sockets.keys()) s.end();
+    for (const s of this.#sockets) s.end();
     if (this.#sockets.size > 0) {
       const deadline = setTimeout(() => {
-        for (const s of this.#sockets.keys()) s.destroy();
+        for (const s of this.#sockets) s.destroy();
       }, graceMs);
       await closed;
       clearTimeout(deadline);

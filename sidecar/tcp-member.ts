@@ -13,11 +13,12 @@ import type { FrameDecoder } from '../shared/framing/index.ts';
 import type { Batch } from '../shared/message.ts';
 import type { RateLimitAction } from '../shared/options/sidecar.ts';
 import { TokenBucket } from '../shared/token-bucket.ts';
+import { remoteOf } from './address.ts';
 import type { Group } from './group.ts';
 import type { HubPort } from './hub-port.ts';
 import { type Joined, JoinParser } from './join.ts';
 import type { Member } from './member.ts';
-import { corkForTurn } from './turn-cork.ts';
+import { corkForTurn, holdForTurn, type TurnHolder } from './turn-cork.ts';
 
 export interface TcpMemberOptions {
   prefix: string;
@@ -44,6 +45,15 @@ function sameSecret(given: string | undefined, required: string): boolean {
 /** After an ERROR line, how long the peer has to read it before the socket is destroyed. */
 export const ERROR_LINGER_MS = 2_000;
 
+/** What members' join times count from (see joinedAt). */
+const CLOCK_ZERO = Date.now();
+
+/** ms since CLOCK_ZERO as an int32 (an unboxed field) for the first 24 days, a double after. */
+function sinceClockZero(): number {
+  const ms = Date.now() - CLOCK_ZERO;
+  return ms < 2 ** 31 ? ms | 0 : ms;
+}
+
 /** Where a socket's member is, for the shared listener functions. */
 const MEMBER = Symbol('groupcast.tcpMember');
 type MemberSocket = Socket & { [MEMBER]: TcpMember };
@@ -55,7 +65,7 @@ type MemberSocket = Socket & { [MEMBER]: TcpMember };
  * its own unsent bytes are over the high-water mark its group's publishers wait for it. Past
  * maxPendingBytes from sources that cannot wait, or stalled, it is cut.
  */
-export class TcpMember implements Member {
+export class TcpMember implements Member, TurnHolder {
   // Kind and id live on the prototype or come when first asked: fields of every idle member
   // are memory (measured at 10,000 idle members; most are never listed by id).
   get transport(): 'tcp' {
@@ -69,8 +79,15 @@ export class TcpMember implements Member {
     return this.#id;
   }
   #id: string | undefined;
-  readonly remote: string;
-  readonly joinedAt = Date.now();
+  /** `host:port` of the peer, made when asked (logs, listings): Node keeps the address it read. */
+  get remote(): string {
+    return remoteOf(this.#socket);
+  }
+  get joinedAt(): number {
+    return CLOCK_ZERO + this.#joinedAfter;
+  }
+  /** ms from CLOCK_ZERO, kept a small integer where Date.now() would be a boxed double (16 B). */
+  readonly #joinedAfter = sinceClockZero();
   groupSlot = -1;
   over = false;
   detached = false;
@@ -94,16 +111,11 @@ export class TcpMember implements Member {
   #paused = false;
   /** Why it was cut, for its group's leave. */
   #cutReason = 'closed';
+  /** The one buffer this turn handed over, written when the turn is done (see deliver). */
+  #turnHeld: Uint8Array | null = null;
 
-  constructor(
-    socket: Socket,
-    remote: string,
-    hub: HubPort,
-    opts: TcpMemberOptions,
-    preconfigured?: string,
-  ) {
+  constructor(socket: Socket, hub: HubPort, opts: TcpMemberOptions, preconfigured?: string) {
     this.#socket = socket;
-    this.remote = remote;
     this.#hub = hub;
     this.#opts = opts;
     this.#join = preconfigured === undefined ? new JoinParser(opts.prefix) : null;
@@ -112,8 +124,8 @@ export class TcpMember implements Member {
         ? new TokenBucket(opts.rateLimit, opts.rateBurst || opts.rateLimit * 2, Date.now())
         : null;
     (socket as MemberSocket)[MEMBER] = this;
+    // 'close' comes through the listener's own handler (TcpServer passes TcpMember.closed).
     socket.on('data', TcpMember.#data);
-    socket.on('close', TcpMember.#close);
     socket.on('error', TcpMember.#error);
     socket.on('drain', TcpMember.#drain);
     if (preconfigured !== undefined)
@@ -131,7 +143,10 @@ export class TcpMember implements Member {
   }
 
   get pendingBytes(): number {
-    return this.#socket.writableLength;
+    const held = this.#turnHeld;
+    return held === null
+      ? this.#socket.writableLength
+      : this.#socket.writableLength + held.byteLength;
   }
 
   joined(): void {}
@@ -141,11 +156,22 @@ export class TcpMember implements Member {
   deliver(batch: Batch, pausable: boolean): void {
     if (this.#closed) return;
     const socket = this.#socket;
-    corkForTurn(socket);
-    socket.write(batch.wire);
-    this.#handed += batch.wire.byteLength;
-    this.#hub.sent('tcp', batch.count, batch.wire.byteLength);
-    const pending = socket.writableLength;
+    const wire = batch.wire;
+    // What one turn brings leaves in one write. The first buffer waits for the turn's end and
+    // goes out with a plain write; a second one corks the socket for the rest of the turn.
+    if (socket.writableCorked > 0) socket.write(wire);
+    else if (this.#turnHeld === null) {
+      this.#turnHeld = wire;
+      holdForTurn(this);
+    } else {
+      corkForTurn(socket);
+      socket.write(this.#turnHeld);
+      this.#turnHeld = null;
+      socket.write(wire);
+    }
+    this.#handed += wire.byteLength;
+    this.#hub.sent('tcp', batch.count, wire.byteLength);
+    const pending = this.pendingBytes;
     if ((!pausable || this.detached) && pending > this.#opts.maxPendingBytes) {
       this.#cut(new SlowConsumerError(pending, this.#opts.maxPendingBytes));
       return;
@@ -154,8 +180,16 @@ export class TcpMember implements Member {
     if (group && !this.over && pending > group.flow.high) group.rise(this);
   }
 
+  /** Writes the buffer held for this turn, if any (after the turn, and before the socket ends). */
+  flushTurn(): void {
+    const held = this.#turnHeld;
+    if (held === null) return;
+    this.#turnHeld = null;
+    if (!this.#closed) this.#socket.write(held);
+  }
+
   progress(): boolean {
-    const taken = this.#handed - this.#socket.writableLength;
+    const taken = this.#handed - this.pendingBytes;
     if (taken <= this.#taken) return false;
     this.#taken = taken;
     return true;
@@ -164,6 +198,7 @@ export class TcpMember implements Member {
   close(reason?: GroupcastError): void {
     if (this.#closed) return;
     if (reason?.code === 'SHUTTING_DOWN') {
+      this.flushTurn();
       this.#closed = true;
       this.#socket.end();
       return;
@@ -178,8 +213,10 @@ export class TcpMember implements Member {
     (this as MemberSocket)[MEMBER].#socketOnData(chunk);
   };
 
-  static readonly #close = function (this: Socket): void {
-    (this as MemberSocket)[MEMBER].#socketOnClose();
+  /** The socket of a member closed: for the stream listener's one 'close' listener. */
+  static readonly closed = (socket: Socket): void => {
+    const member = (socket as Partial<MemberSocket>)[MEMBER];
+    if (member) member.#socketOnClose();
   };
 
   static readonly #error = function (this: Socket, err: Error): void {
@@ -309,6 +346,8 @@ export class TcpMember implements Member {
   /** A protocol error: one ERROR line, then close once the peer has had time to read it. */
   #fail(err: GroupcastError): void {
     if (this.#closed) return;
+    // What this turn handed over goes before the ERROR line, as it did while corked.
+    this.flushTurn();
     this.#closed = true;
     this.#clearTimers();
     this.#hub.reject(err.code);

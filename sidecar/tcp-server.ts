@@ -34,7 +34,11 @@ export class TcpServer {
     }));
     this.#memberOpts = {
       ...opts,
-      secretFor: (group) => secrets.find((s) => s.match(group))?.secret,
+      // No closure per join when no group needs a secret (the default).
+      secretFor:
+        secrets.length === 0
+          ? () => undefined
+          : (group) => secrets.find((s) => s.match(group))?.secret,
     };
     this.#listener = new StreamListener(hub, {
       name: 'tcp',
@@ -43,10 +47,12 @@ export class TcpServer {
       keepaliveMs: opts.tcpKeepaliveMs,
       listenBacklog: opts.listenBacklog,
       refusal: (err) => textEncoder.encode(`ERROR ${err.code} ${err.message}\n`),
-      accept: (socket, ip, remote) => {
-        const preconfigured = this.#preconfig.get(`${ip}:${socket.remotePort}`);
-        new TcpMember(socket, remote, this.#hub, this.#memberOpts, preconfigured);
+      accept: (socket, ip) => {
+        const preconfigured =
+          this.#preconfig.size > 0 ? this.#preconfig.get(`${ip}:${socket.remotePort}`) : undefined;
+        new TcpMember(socket, this.#hub, this.#memberOpts, preconfigured);
       },
+      closed: TcpMember.closed,
     });
   }
 

@@ -7,7 +7,7 @@ let corked: Socket[] = [];
 function uncorkAll(): void {
   const list = corked;
   corked = [];
-  for (const s of list) s.uncork();
+  for (let i = 0; i < list.length; i++) list[i].uncork();
 }
 
 /**
@@ -20,4 +20,27 @@ export function corkForTurn(socket: Socket): void {
   if (socket.writableCorked > 0) return;
   socket.cork();
   if (corked.push(socket) === 1) afterTurn(uncorkAll);
+}
+
+/** A writer holding the one buffer a turn handed it, to write once the turn is done. */
+export interface TurnHolder {
+  flushTurn(): void;
+}
+
+let holding: TurnHolder[] = [];
+
+function flushAll(): void {
+  const list = holding;
+  holding = [];
+  for (let i = 0; i < list.length; i++) list[i].flushTurn();
+}
+
+/**
+ * Calls `holder.flushTurn()` once the current turn's I/O callbacks are done. For a turn that
+ * brings a socket one buffer, the common case when a message fans out: a plain write then costs
+ * Node's stream about half the garbage of a cork, a buffered write and an uncork (measured:
+ * ~0.3 KB instead of ~0.8 KB per delivery), the same one syscall.
+ */
+export function holdForTurn(holder: TurnHolder): void {
+  if (holding.push(holder) === 1) afterTurn(flushAll);
 }

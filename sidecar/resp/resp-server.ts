@@ -1,5 +1,6 @@
 import type { Authenticator } from '../../api/auth.ts';
 import type { SidecarOptions } from '../../shared/options/sidecar.ts';
+import { remoteOf } from '../address.ts';
 import type { HubPort } from '../hub-port.ts';
 import { StreamListener } from '../stream-listener.ts';
 import { RespConnection, type RespConnectionOptions } from './resp-connection.ts';
@@ -39,8 +40,8 @@ export class RespServer {
       listenBacklog: opts.listenBacklog,
       // A Redis error reply: what a client shows for its first command.
       refusal: (err) => error(`${err.code} ${err.message}`),
-      accept: (socket, _ip, remote) => {
-        new RespConnection(socket, remote, hub, connOpts);
+      accept: (socket) => {
+        new RespConnection(socket, remoteOf(socket), hub, connOpts);
       },
     });
   }

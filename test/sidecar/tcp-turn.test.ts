@@ -1,7 +1,8 @@
 /**
  * TCP members are written once per event-loop turn (sidecar/turn-cork.ts): what several POSTs
  * published in one turn reaches each member in one write, counted here as the process's write
- * syscalls (/proc/self/io), in order and complete.
+ * syscalls (/proc/self/io), in order and complete. A turn's only buffer is held by the member
+ * until the turn ends: it counts as unsent, and a shutdown in that turn still sends it.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { test } from 'uvu';
@@ -36,6 +37,27 @@ test('a TCP member gets what one turn published in one write, in order', async (
     writes < 2 * members.length + 4,
     `${writes} write syscalls for ${members.length} members`,
   );
+});
+
+const HTTP = { transport: 'http', remote: 'test' } as const;
+
+test("a message handed over this turn counts in the member's unsent bytes at once", async () => {
+  await rig.tcp('pending');
+  // Not awaited: the hub hands the batch over before publish first waits.
+  const published = rig.sc.hub.publish('pending', [Buffer.alloc(1000, 97)], HTTP);
+  const [info] = rig.sc.hub.localGroup('pending')?.members ?? [];
+  assert.is(info?.pendingBytes, 1001, 'what flow control reads right after a delivery');
+  await published;
+});
+
+// Last: it shuts the rig's sidecar down.
+test('a message handed over in the turn the sidecar shuts down reaches the member before the close', async () => {
+  const m = await rig.tcp('bye');
+  const published = rig.sc.hub.publish('bye', [Buffer.from('last')], HTTP);
+  const closing = rig.sc.close();
+  assert.is(await m.waitForText('last\n'), 'last\n');
+  await m.waitClosed();
+  await Promise.allSettled([published, closing]);
 });
 
 test.run();

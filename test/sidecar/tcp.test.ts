@@ -70,6 +70,22 @@ for (const [name, line, errCode] of [
   });
 }
 
+test('a member shows its peer address and join time in listings and in its leave event after its socket closed', async () => {
+  const t0 = Date.now();
+  const a = await rig.tcp('whois');
+  const t1 = Date.now();
+  const remote = `127.0.0.1:${a.socket.localPort}`;
+  const [m] = rig.sc.hub.localGroup('whois')?.members ?? [];
+  assert.is(m?.remote, remote);
+  const at = Date.parse(m?.joinedAt ?? '');
+  assert.ok(at >= t0 && at <= t1, `joined at ${m?.joinedAt}, connected between ${t0} and ${t1}`);
+  const events: { type: string; remote: string }[] = [];
+  rig.sc.hub.presence.on('whois', (e) => events.push(e));
+  a.close();
+  await waitFor(() => events.some((e) => e.type === 'leave'), 2000, 'the leave event');
+  assert.is(events.find((e) => e.type === 'leave')?.remote, remote);
+});
+
 test('rejects a connection that sends nothing within the join timeout', async () => {
   await rig.restart({ joinTimeoutMs: 150 });
   const timeout = { reason: 'JOIN_TIMEOUT' };
