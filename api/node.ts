@@ -1,7 +1,9 @@
 import {
   createServer,
   type IncomingMessage,
+  maxHeaderSize,
   type RequestListener,
+  type Server,
   type ServerOptions,
   type ServerResponse,
 } from 'node:http';
@@ -14,7 +16,8 @@ import { formatHostPort } from '../shared/host-port.ts';
 import type { Hub } from '../shared/hub.ts';
 import { type ApiOptions, createApiParts } from './app.ts';
 import { pathOf } from './dot-segments.ts';
-import { nodePublishPath } from './node-publish.ts';
+import { HttpFront } from './node-http-front.ts';
+import { nodePublishPath, publishTaker } from './node-publish.ts';
 import { NodeSseStream, openNodeSse } from './node-sse-stream.ts';
 import { closeIfRefusedBody } from './refused-body.ts';
 
@@ -47,12 +50,14 @@ export interface ListenAt {
   port: number;
   /** Accept queue asked of the kernel (capped by the OS). */
   backlog: number;
+  /** Serve the hot route from the raw socket (node-http-front.ts); off: node:http for all. */
+  front?: boolean;
 }
 
 export async function listenApi(
   hub: Hub,
   options: ApiOptions,
-  { host, port, backlog }: ListenAt,
+  { host, port, backlog, front = true }: ListenAt,
   hooks: NodeApiHooks,
 ): Promise<ApiServer> {
   const parts = createApiParts(hub, options, {
@@ -88,6 +93,14 @@ export async function listenApi(
           })) as typeof createServer)
       : createServer,
   });
+  const take = front ? publishTaker(parts, options, hooks) : null;
+  const raw = take
+    ? new HttpFront(
+        server as unknown as Server,
+        take,
+        (server as { maxHeaderSize?: number }).maxHeaderSize ?? maxHeaderSize,
+      )
+    : null;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port, host, backlog }, () => {
@@ -108,14 +121,22 @@ export async function listenApi(
         };
         // Ended streams finish their chunked bodies and go idle; a stream nobody reads never
         // does, so what is still open after the grace is closed.
-        const sweep = setInterval(() => s.closeIdleConnections?.(), IDLE_SWEEP_MS);
-        const hard = setTimeout(() => s.closeAllConnections?.(), graceMs);
+        const idle = () => {
+          s.closeIdleConnections?.();
+          raw?.closeIdle();
+        };
+        const sweep = setInterval(idle, IDLE_SWEEP_MS);
+        const hard = setTimeout(() => {
+          s.closeAllConnections?.();
+          raw?.closeAll();
+        }, graceMs);
         server.close(() => {
           clearInterval(sweep);
           clearTimeout(hard);
+          raw?.stop();
           resolve();
         });
-        s.closeIdleConnections?.();
+        idle();
       });
       return closing;
     },

@@ -148,6 +148,7 @@ export interface SidecarOptions extends ApiOptions {
   historyBytes: number;
   groupTtlMs: number;
   dashboard: boolean;
+  httpFront: boolean;
   shutdownGraceMs: number;
   redisUrl: string | null;
   redisPrefix: string;
@@ -507,6 +508,14 @@ export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
     'DASHBOARD',
     true,
     'serve the dashboard page at / (its files under /_dashboard/); off: / answers 404',
+    (r) => parseBool(r),
+    { boolean: true, defaultDoc: 'on' },
+  ),
+  spec(
+    'httpFront',
+    'HTTP_FRONT',
+    true,
+    'serve keep-alive POST /groups/:group/messages straight from the socket, the rest through node:http; off: node:http for every request',
     (r) => parseBool(r),
     { boolean: true, defaultDoc: 'on' },
   ),
