@@ -51,7 +51,14 @@ export function readFrontHead(
   if (end < 0) {
     if (buf.byteLength >= maxHead) return NOT_MINE;
     const seen = Math.min(buf.byteLength, START.length);
-    return buf.toString('latin1', 0, seen) === START.slice(0, seen) ? MORE : NOT_MINE;
+    if (buf.toString('latin1', 0, seen) !== START.slice(0, seen)) return NOT_MINE;
+    // A head that can no longer be one the front takes goes now, not when it ends: a head
+    // with bare LFs never ends with CRLF CRLF, and node:http answers it at once.
+    let text = buf.toString('latin1');
+    if (text.endsWith('\r')) text = text.slice(0, -1);
+    if (UNSURE.test(text)) return NOT_MINE;
+    const eol = text.indexOf('\r\n');
+    return eol < 0 || REQUEST_LINE.test(text.slice(0, eol)) ? MORE : NOT_MINE;
   }
   const size = end + 4;
   if (size > maxHead) return NOT_MINE;

@@ -2,7 +2,7 @@ import { type Server, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { formatHostPort } from '../shared/host-port.ts';
 import { MORE, NOT_MINE, readFrontHead } from './http-head.ts';
-import type { JsonAnswer, PublishTaker } from './node-publish.ts';
+import { type JsonAnswer, type PublishTaker, plainGroup } from './node-publish.ts';
 
 /**
  * Pipelined bytes held while an answer is pending before the socket is paused (node:http pauses
@@ -42,9 +42,18 @@ export class HttpFront {
   #date = '';
   #dateUntil = 0;
 
-  constructor(server: Server, take: PublishTaker, maxHeaderSize: number) {
+  /** A fault of the front itself: logged, and only that connection is lost. */
+  readonly logError: (err: unknown) => void;
+
+  constructor(
+    server: Server,
+    take: PublishTaker,
+    maxHeaderSize: number,
+    logError: (err: unknown) => void,
+  ) {
     this.#server = server;
     this.#take = take;
+    this.logError = logError;
     this.maxHead = Math.floor(maxHeaderSize / 2);
     this.keepAlive = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(
       server.keepAliveTimeout / 1000,
@@ -162,9 +171,20 @@ class FrontConnection {
   }
 
   #read(chunk: Buffer): void {
+    if (this.#gone) return;
     if (this.#started === 0 && this.#state === State.Head) this.#started = Date.now();
     this.#buf = this.#buf === null ? chunk : Buffer.concat([this.#buf, chunk]);
-    this.#pump();
+    try {
+      this.#pump();
+    } catch (err) {
+      this.#fault(err);
+    }
+  }
+
+  /** A bug here must cost one connection, never the process. */
+  #fault(err: unknown): void {
+    this.#front.logError(err);
+    this.destroy();
   }
 
   #pump(): void {
@@ -182,7 +202,11 @@ class FrontConnection {
       }
       const head = readFrontHead(this.#buf, this.#front.maxHead);
       if (head === MORE) return;
-      const call = head === NOT_MINE ? null : this.#front.take({ ...head, remote: this.#remote });
+      // `.` and `..` are path steps a URL parser removes: the app answers those.
+      const call =
+        head === NOT_MINE || !plainGroup(head.group)
+          ? null
+          : this.#front.take({ ...head, remote: this.#remote });
       if (head === NOT_MINE || call === null) {
         this.#handoff();
         return;
@@ -198,7 +222,9 @@ class FrontConnection {
       this.#ready = null;
       this.#state = State.Body;
       if (this.#left === 0) this.#finishBody(new Uint8Array(0));
-      call(() => this.#bodyPromise()).then((a) => this.#answer(a));
+      call(() => this.#bodyPromise())
+        .then((a) => this.#answer(a))
+        .catch((err) => this.#fault(err));
     }
   }
 
@@ -334,6 +360,7 @@ class FrontConnection {
 
   destroy(): void {
     this.#gone = true;
+    this.#front.forget(this);
     this.#socket.destroy();
   }
 

@@ -52,12 +52,17 @@ export interface ListenAt {
   backlog: number;
   /** Serve the hot route from the raw socket (node-http-front.ts); off: node:http for all. */
   front?: boolean;
+  /** node:http's headersTimeout, kept by the front too (default: node:http's own). */
+  headTimeoutMs?: number;
 }
+
+/** node:http checks its connections' timeouts this often at most (its own default is 30 s). */
+const MAX_TIMEOUT_CHECK_MS = 30_000;
 
 export async function listenApi(
   hub: Hub,
   options: ApiOptions,
-  { host, port, backlog, front = true }: ListenAt,
+  { host, port, backlog, front = true, headTimeoutMs }: ListenAt,
   hooks: NodeApiHooks,
 ): Promise<ApiServer> {
   const parts = createApiParts(hub, options, {
@@ -86,12 +91,28 @@ export async function listenApi(
     },
     hostname: host,
     // POSTs the fast path takes never reach the adapter.
-    createServer: fast
-      ? (((opts: ServerOptions, listener: RequestListener) =>
-          createServer(opts, (req, res) => {
-            if (!fast(req, res)) listener(req, res);
-          })) as typeof createServer)
-      : createServer,
+    createServer: ((opts: ServerOptions, listener: RequestListener) => {
+      const timed: ServerOptions =
+        headTimeoutMs === undefined
+          ? opts
+          : {
+              ...opts,
+              headersTimeout: headTimeoutMs,
+              // Else a short head timeout would only be seen every 30 s.
+              connectionsCheckingInterval: Math.min(
+                MAX_TIMEOUT_CHECK_MS,
+                Math.max(10, Math.floor(headTimeoutMs / 4)),
+              ),
+            };
+      return createServer(
+        timed,
+        fast
+          ? (req, res) => {
+              if (!fast(req, res)) listener(req, res);
+            }
+          : listener,
+      );
+    }) as typeof createServer,
   });
   const take = front ? publishTaker(parts, options, hooks) : null;
   const raw = take
@@ -99,6 +120,7 @@ export async function listenApi(
         server as unknown as Server,
         take,
         (server as { maxHeaderSize?: number }).maxHeaderSize ?? maxHeaderSize,
+        hooks.logError,
       )
     : null;
   await new Promise<void>((resolve, reject) => {

@@ -104,6 +104,7 @@ export async function startSidecar(
         port: options.httpPort,
         backlog: options.listenBacklog,
         front: options.httpFront,
+        headTimeoutMs: options.httpHeadTimeoutMs,
       };
       const api = await listenOrExplain('httpPort', at.host, at.port, () =>
         listenApi(hub, apiOptions, at, {
