@@ -24,7 +24,9 @@ const countRequest = () => {
   nodeRequests++;
 };
 test.before(() => subscribe('http.server.request.start', countRequest));
-test.after(() => unsubscribe('http.server.request.start', countRequest));
+test.after(() => {
+  unsubscribe('http.server.request.start', countRequest);
+});
 
 interface Sent {
   raw: Buffer;
