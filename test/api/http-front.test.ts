@@ -411,6 +411,11 @@ test('a body over the limit gets 413 and the connection is closed', async () => 
     const front = await same(off, [post('big', big)], 'over the limit');
     assert.is(front.answers[0].status, 413);
     assert.ok(front.closed);
+    // Declared far past the limit, sent in part: refused from its head, never buffered.
+    const huge = `POST /groups/big/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 10737418240\r\n\r\nxx`;
+    const declared = await same(off, [huge], 'declared over the limit');
+    assert.is(declared.answers[0].status, 413);
+    assert.ok(declared.closed);
     assert.is(rig.sc.hub.findGroup('big')?.seq ?? 0, 0);
   });
 });
