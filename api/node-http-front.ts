@@ -190,14 +190,17 @@ class FrontConnection {
   #pump(): void {
     while (this.#buf !== null && !this.#gone) {
       if (this.#state === State.Body) {
+        // Not asked for yet (the handler checks the token and reserves the body's memory
+        // first): the bytes wait unread, as in node:http's paused request stream.
+        if (this.#pending && !this.#wanted) {
+          this.#hold();
+          return;
+        }
         this.#readBody();
         continue;
       }
       if (this.#state === State.Answer || this.#pending) {
-        if (this.#buf.byteLength > HELD_BYTES && !this.#paused) {
-          this.#paused = true;
-          this.#socket.pause();
-        }
+        this.#hold();
         return;
       }
       const head = readFrontHead(this.#buf, this.#front.maxHead);
@@ -220,6 +223,7 @@ class FrontConnection {
       this.#bodyAt = 0;
       this.#bodyDone = false;
       this.#ready = null;
+      this.#wanted = false;
       this.#state = State.Body;
       if (this.#left === 0) this.#finishBody(new Uint8Array(0));
       call(() => this.#bodyPromise())
@@ -228,10 +232,32 @@ class FrontConnection {
     }
   }
 
-  /** Consumes body bytes from `buf`. */
+  /** Unread bytes wait; past HELD_BYTES the socket stops being read until they are taken. */
+  #hold(): void {
+    if ((this.#buf as Buffer).byteLength > HELD_BYTES && !this.#paused) {
+      this.#paused = true;
+      this.#socket.pause();
+    }
+  }
+
+  #unhold(): void {
+    if (this.#paused) {
+      this.#paused = false;
+      this.#socket.resume();
+    }
+  }
+
+  /** Consumes body bytes from `buf`: kept while the handler waits for them, else dropped. */
   #readBody(): void {
     const buf = this.#buf as Buffer;
     const n = Math.min(this.#left, buf.byteLength);
+    if (!this.#pending) {
+      // Answered before the handler read it (a refusal): the rest is read and dropped.
+      this.#left -= n;
+      this.#buf = this.#rest(n);
+      if (this.#left === 0) this.#finishBody(EMPTY);
+      return;
+    }
     if (this.#body === null && n === this.#size) {
       // The whole body in one read: a view of it (the hub copies what it keeps).
       this.#left = 0;
@@ -262,8 +288,19 @@ class FrontConnection {
   }
 
   #ready: Uint8Array | null = null;
+  /** The handler asked for the body: its memory is reserved, its bytes may be read. */
+  #wanted = false;
 
   #bodyPromise(): Promise<Uint8Array> {
+    if (!this.#wanted && !this.#gone) {
+      this.#wanted = true;
+      this.#unhold();
+      try {
+        this.#pump();
+      } catch (err) {
+        this.#fault(err);
+      }
+    }
     if (this.#ready !== null) {
       const b = this.#ready;
       this.#ready = null;
@@ -299,10 +336,7 @@ class FrontConnection {
       this.#settled();
     }
     // Else the body is still coming: it is read and dropped, as node:http does.
-    if (this.#paused) {
-      this.#paused = false;
-      this.#socket.resume();
-    }
+    this.#unhold();
     this.#pump();
   }
 
@@ -332,7 +366,8 @@ class FrontConnection {
   #ended(): void {
     // The server allows half-open connections, as node:http does: the answer still goes out.
     // A body cut by the client's end can never complete: the request is aborted (node:http too).
-    if (this.#state === State.Body && !this.#bodyDone) {
+    const unread = this.#buf === null ? 0 : this.#buf.byteLength;
+    if (this.#state === State.Body && !this.#bodyDone && unread < this.#left) {
       this.destroy();
       return;
     }
@@ -388,6 +423,8 @@ class FrontConnection {
 }
 
 function noop(): void {}
+
+const EMPTY = new Uint8Array(0);
 
 function prematureClose(): Error {
   return new Error('Client connection prematurely closed.');

@@ -194,6 +194,7 @@ test('fast-path POSTs are answered by the front exactly as node:http answers the
   await withFrontOff(overrides, async (off) => {
     // A member on each side: the answers count it.
     const other = await TcpPeer.open(off.addresses.tcp as string, 'same');
+    await waitFor(() => off.hub.findGroup('same')?.counts.tcp === 1, 2000, 'the member');
     for (const [text, what] of cases) {
       const before = nodeRequests;
       const front = shape(await exchange(rig.sc.addresses.http as string, [text]));
@@ -282,6 +283,33 @@ test('a head that comes one byte per write is read whole by the front', async ()
   assert.is(answers(got.raw)[0]?.status, 202);
   assert.is(nodeRequests, before, 'the front took it');
   await t.waitForText('slowly\n');
+});
+
+test('a client that half-closes after its POST gets the answer node:http gives', async () => {
+  const t = await rig.tcp('half');
+  const halfClose = async (address: string) => {
+    const { host, port } = hostPort(address);
+    const socket = connect({ host, port, noDelay: true });
+    socket.on('error', () => {});
+    let raw = Buffer.alloc(0);
+    socket.on('data', (d: Buffer) => {
+      raw = Buffer.concat([raw, d]);
+    });
+    const closed = new Promise((r) => socket.once('close', r));
+    await new Promise((r) => socket.once('connect', r));
+    socket.end(post('half', 'last words'));
+    await closed;
+    return shape({ raw, closed: true });
+  };
+  await withFrontOff({}, async (off) => {
+    const other = await TcpPeer.open(off.addresses.tcp as string, 'half');
+    await waitFor(() => off.hub.findGroup('half')?.counts.tcp === 1, 2000, 'the member');
+    const front = await halfClose(rig.sc.addresses.http as string);
+    assert.equal(front, await halfClose(off.addresses.http as string));
+    assert.is(front.answers[0]?.status, 202);
+    other.close();
+  });
+  await t.waitForText('last words\n');
 });
 
 test('pipelined POSTs are answered in order, a refused one among them', async () => {
@@ -446,6 +474,35 @@ function hs256(claims: Record<string, unknown>) {
     .setExpirationTime('1h')
     .sign(new TextEncoder().encode(SECRET));
 }
+
+test('a POST refused before its body is read never has its body buffered', async () => {
+  await rig.restart({ jwtSecret: SECRET });
+  const other = await hs256({ groupcast: { publish: ['other'] } });
+  const { host, port } = hostPort(rig.sc.addresses.http as string);
+  const socket = connect({ host, port, noDelay: true });
+  socket.on('error', () => {});
+  let got = '';
+  socket.on('data', (d: Buffer) => {
+    got += d.toString('latin1');
+  });
+  await new Promise((r) => socket.once('connect', r));
+  const before = process.memoryUsage().arrayBuffers;
+  const declared = 16 * 1024 * 1024;
+  socket.write(
+    `POST /groups/denied/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${other}\r\nContent-Type: application/x-ndjson\r\nContent-Length: ${declared}\r\n\r\n`,
+  );
+  const piece = Buffer.alloc(64 * 1024, 0x61);
+  // 1 MiB of it: a buffer of the declared size would show, garbage from reads would not.
+  for (let i = 0; i < 16; i++) {
+    if (!socket.write(piece)) await new Promise((r) => socket.once('drain', r));
+  }
+  await waitFor(() => got.includes('403'), 3000, 'the refusal');
+  await sleep(200);
+  const grown = process.memoryUsage().arrayBuffers - before;
+  assert.ok(grown < 8 * 1024 * 1024, `grew ${grown} bytes for 1 MiB of a refused 16 MiB body`);
+  assert.match(got, /^HTTP\/1\.1 403 /);
+  socket.destroy();
+});
 
 test('with auth on, the front answers token holders as node:http does and leaves the rest to it', async () => {
   const overrides = { jwtSecret: SECRET };
