@@ -19,6 +19,16 @@ import { TcpPeer } from '../helpers/tcp.ts';
 
 const rig = new SidecarRig(test, { fresh: true });
 
+const SECRET = 'test-secret-that-is-long-enough-for-hs256';
+
+function hs256(claims: Record<string, unknown>) {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuedAt()
+    .setExpirationTime('1h')
+    .sign(new TextEncoder().encode(SECRET));
+}
+
 let nodeRequests = 0;
 const countRequest = () => {
   nodeRequests++;
@@ -285,30 +295,26 @@ test('a head that comes one byte per write is read whole by the front', async ()
   await t.waitForText('slowly\n');
 });
 
-test('a client that half-closes after its POST gets the answer node:http gives', async () => {
+test('a client that half-closes after a whole POST still gets its answer, then the connection ends', async () => {
+  // With auth on, the body is asked for only after the token is checked: the end comes first.
+  // (node:http with the front off aborts such a request when its end comes before the answer.)
+  await rig.restart({ jwtSecret: SECRET });
+  const token = await hs256({ groupcast: { publish: ['half'] } });
   const t = await rig.tcp('half');
-  const halfClose = async (address: string) => {
-    const { host, port } = hostPort(address);
-    const socket = connect({ host, port, noDelay: true });
-    socket.on('error', () => {});
-    let raw = Buffer.alloc(0);
-    socket.on('data', (d: Buffer) => {
-      raw = Buffer.concat([raw, d]);
-    });
-    const closed = new Promise((r) => socket.once('close', r));
-    await new Promise((r) => socket.once('connect', r));
-    socket.end(post('half', 'last words'));
-    await closed;
-    return shape({ raw, closed: true });
-  };
-  await withFrontOff({}, async (off) => {
-    const other = await TcpPeer.open(off.addresses.tcp as string, 'half');
-    await waitFor(() => off.hub.findGroup('half')?.counts.tcp === 1, 2000, 'the member');
-    const front = await halfClose(rig.sc.addresses.http as string);
-    assert.equal(front, await halfClose(off.addresses.http as string));
-    assert.is(front.answers[0]?.status, 202);
-    other.close();
+  const { host, port } = hostPort(rig.sc.addresses.http as string);
+  const socket = connect({ host, port, noDelay: true });
+  socket.on('error', () => {});
+  let raw = Buffer.alloc(0);
+  socket.on('data', (d: Buffer) => {
+    raw = Buffer.concat([raw, d]);
   });
+  const closed = new Promise((r) => socket.once('close', r));
+  await new Promise((r) => socket.once('connect', r));
+  socket.end(post('half', 'last words', `Authorization: Bearer ${token}\r\n`));
+  await closed;
+  const [answer] = answers(raw);
+  assert.is(answer?.status, 202);
+  assert.is(answer.headers.get('connection'), 'close');
   await t.waitForText('last words\n');
 });
 
@@ -464,16 +470,6 @@ test('a client gone mid-body publishes nothing and gives back the memory its bod
   await waitFor(() => used() === 0, 2000, `the reservation released (held ${used()})`);
   assert.is(rig.sc.hub.findGroup('gone')?.seq ?? 0, 0);
 });
-
-const SECRET = 'test-secret-that-is-long-enough-for-hs256';
-
-function hs256(claims: Record<string, unknown>) {
-  return new SignJWT(claims)
-    .setProtectedHeader({ alg: 'HS256' })
-    .setIssuedAt()
-    .setExpirationTime('1h')
-    .sign(new TextEncoder().encode(SECRET));
-}
 
 test('a POST refused before its body is read never has its body buffered', async () => {
   await rig.restart({ jwtSecret: SECRET });
