@@ -437,6 +437,23 @@ test('a head that is too slow gets 408 and the connection is closed, as with nod
   });
 });
 
+test('a kept-alive connection idle past keepAliveTimeout (5 s) is closed, as node:http closes it', async () => {
+  await withFrontOff({}, async (off) => {
+    const idle = async (address: string) => {
+      const started = Date.now();
+      const sent = await exchange(address, [post('idle', 'x')], { idleMs: 7000 });
+      return { sent, ms: Date.now() - started };
+    };
+    const [front, plain] = await Promise.all([
+      idle(rig.sc.addresses.http as string),
+      idle(off.addresses.http as string),
+    ]);
+    assert.ok(front.sent.closed && plain.sent.closed, 'both closed by the server');
+    assert.ok(front.ms > 4500 && front.ms < 6500, `front closed after ${front.ms} ms`);
+    assert.ok(plain.ms > 4500 && plain.ms < 6500, `node:http closed after ${plain.ms} ms`);
+  });
+});
+
 test('a body over the limit gets 413 and the connection is closed', async () => {
   const overrides = { maxMessageBytes: 100 };
   await rig.restart(overrides);
