@@ -25,66 +25,135 @@ export interface NodePublishHooks {
 /** Takes a request and answers it (true), or leaves it to the app (false). */
 export type NodeFastPath = (req: IncomingMessage, res: ServerResponse) => boolean;
 
+/** An answer as the app gives one: a status, a JSON value, and header pairs beyond the usual. */
+export interface JsonAnswer {
+  status: number;
+  body: unknown;
+  /** `[name, value, ...]` after Content-Type and Content-Length. */
+  extra: string[];
+  /** The answer ends the connection (it carries `Connection: close`). */
+  close: boolean;
+}
+
+/** What a POST's head says, as the fast paths have parsed it. */
+export interface PublishHead {
+  /** The raw `:group` segment. */
+  group: string;
+  contentType: string | undefined;
+  /** Digits only. */
+  contentLength: string;
+  authorization: string | undefined;
+  /** The client's `ip:port`. */
+  remote: string;
+}
+
+/** Publishes the request, reading its body when asked; never rejects. */
+export type PublishCall = (body: () => Promise<Uint8Array>) => Promise<JsonAnswer>;
+
 /**
- * `POST /groups/:group/messages` on Node without the Web layer: no Request, Response, Headers,
- * Context or router per POST, the body read from the socket's own chunks. It calls the app's own
- * handler (same limits, rate buckets, auth and errors) and answers as the app would. It takes
- * only requests whose answer cannot depend on what it skips: a plain path, a Content-Length
- * within the limit, no CORS configured, an address the allowlist admits and, with auth on, a
- * Bearer header. Everything else (and every refusal decided before the body) goes to the app.
- * The POST is the API's hot path: this took about a quarter of its CPU off (docs/performance.md).
+ * Decides whether the answer to `POST /groups/:group/messages` with this head cannot depend on
+ * anything the fast paths skip (a PublishCall), or must come from the app (null). The group
+ * segment must already be plain (`plainGroup`).
  */
-export function nodePublishPath(
+export type PublishTaker = (head: PublishHead) => PublishCall | null;
+
+/** A group segment the fast paths may take as it is written. */
+export function plainGroup(group: string): boolean {
+  return group !== '.' && group !== '..' && PLAIN_SEGMENT.test(group);
+}
+
+/**
+ * The rules both fast paths share (node:http's request listener below, and the raw HTTP front,
+ * node-http-front.ts): they call the app's own handler (same limits, rate buckets, auth and
+ * errors) and answer as the app would. Only requests whose answer cannot depend on what they
+ * skip are taken: a Content-Length within the limit, no CORS configured, an address the
+ * allowlist admits and, with auth on, a Bearer header. Everything else (and every refusal
+ * decided before the body) goes to the app.
+ */
+export function publishTaker(
   parts: ApiParts,
   options: ApiOptions,
-  hooks: NodePublishHooks,
-): NodeFastPath | null {
+  hooks: Omit<NodePublishHooks, 'remote'>,
+): PublishTaker | null {
   if (parts.cors) return null;
   const { publish, admits, auth } = parts;
-  const fail = (res: ServerResponse, err: unknown) => {
+  const fail = (err: unknown): JsonAnswer => {
     if (err instanceof GroupcastError) hooks.onRejected(err.code);
     else hooks.logError(err);
     const { status, body, retryAfter } = errorReply(err);
     const extra: string[] = [];
     if (retryAfter) extra.push('Retry-After', retryAfter);
     // As the app's answer: a body refused by its size ends the connection (refused-body.ts).
-    if (status === 413) extra.push('Connection', 'close');
-    answer(res, status, body, extra);
+    const close = status === 413;
+    if (close) extra.push('Connection', 'close');
+    return { status, body, extra, close };
   };
-  return (req, res) => {
-    if (req.method !== 'POST') return false;
-    const url = req.url ?? '';
-    if (!url.startsWith(PREFIX) || !url.endsWith(SUFFIX)) return false;
-    const group = url.slice(PREFIX.length, url.length - SUFFIX.length);
-    if (group === '.' || group === '..' || !PLAIN_SEGMENT.test(group)) return false;
-    const h = req.headers;
-    const length = h['content-length'];
-    if (length === undefined || h['transfer-encoding'] !== undefined) return false;
-    const type = h['content-type'];
+  const accepted = (reply: unknown): JsonAnswer => ({
+    status: 202,
+    body: reply,
+    extra: [],
+    close: false,
+  });
+  return (head) => {
+    const type = head.contentType;
     const lower = type === undefined ? '' : type.toLowerCase();
     const batch = lower.startsWith('application/x-ndjson') || lower.startsWith(FRAMES_TYPE);
-    if (Number(length) > (batch ? options.maxBodyBytes : options.maxMessageBytes)) return false;
+    const length = head.contentLength;
+    if (Number(length) > (batch ? options.maxBodyBytes : options.maxMessageBytes)) return null;
     let token: string | undefined;
     if (auth) {
-      token = bearerToken(h.authorization);
-      if (token === undefined) return false;
+      token = bearerToken(head.authorization);
+      if (token === undefined) return null;
     }
-    const remote = hooks.remote(req);
-    if (!admits(remote)) return false;
-    // After the parser is done with this read: a body that came with its headers is then
-    // buffered whole, and is read at once, with no listeners.
-    queueMicrotask(() => {
+    const remote = head.remote;
+    if (!admits(remote)) return null;
+    const group = head.group;
+    return (body) =>
       publish({
         group,
         contentType: type,
         contentLength: length,
         remote,
         grants: auth ? () => auth.verify(token) : NO_GRANTS,
-        body: () => readBody(req, Number(length)),
-      }).then(
-        (reply) => answer(res, 202, reply),
-        (err) => fail(res, err),
-      );
+        body,
+      }).then(accepted, fail);
+  };
+}
+
+/**
+ * `POST /groups/:group/messages` on node:http without the Web layer: no Request, Response,
+ * Headers, Context or router per POST, the body read from the socket's own chunks. It takes what
+ * `publishTaker` takes, with a plain path. The POST is the API's hot path: this took about a
+ * quarter of its CPU off (docs/performance.md).
+ */
+export function nodePublishPath(
+  parts: ApiParts,
+  options: ApiOptions,
+  hooks: NodePublishHooks,
+): NodeFastPath | null {
+  const take = publishTaker(parts, options, hooks);
+  if (!take) return null;
+  return (req, res) => {
+    if (req.method !== 'POST') return false;
+    const url = req.url ?? '';
+    if (!url.startsWith(PREFIX) || !url.endsWith(SUFFIX)) return false;
+    const group = url.slice(PREFIX.length, url.length - SUFFIX.length);
+    if (!plainGroup(group)) return false;
+    const h = req.headers;
+    const length = h['content-length'];
+    if (length === undefined || h['transfer-encoding'] !== undefined) return false;
+    const call = take({
+      group,
+      contentType: h['content-type'],
+      contentLength: length,
+      authorization: h.authorization,
+      remote: hooks.remote(req),
+    });
+    if (!call) return false;
+    // After the parser is done with this read: a body that came with its headers is then
+    // buffered whole, and is read at once, with no listeners.
+    queueMicrotask(() => {
+      call(() => readBody(req, Number(length))).then((a) => answer(res, a.status, a.body, a.extra));
     });
     return true;
   };

@@ -1,7 +1,9 @@
 import {
   createServer,
   type IncomingMessage,
+  maxHeaderSize,
   type RequestListener,
+  type Server,
   type ServerOptions,
   type ServerResponse,
 } from 'node:http';
@@ -14,7 +16,8 @@ import { formatHostPort } from '../shared/host-port.ts';
 import type { Hub } from '../shared/hub.ts';
 import { type ApiOptions, createApiParts } from './app.ts';
 import { pathOf } from './dot-segments.ts';
-import { nodePublishPath } from './node-publish.ts';
+import { HttpFront } from './node-http-front.ts';
+import { nodePublishPath, publishTaker } from './node-publish.ts';
 import { NodeSseStream, openNodeSse } from './node-sse-stream.ts';
 import { closeIfRefusedBody } from './refused-body.ts';
 
@@ -47,12 +50,19 @@ export interface ListenAt {
   port: number;
   /** Accept queue asked of the kernel (capped by the OS). */
   backlog: number;
+  /** Serve the hot route from the raw socket (node-http-front.ts); off: node:http for all. */
+  front?: boolean;
+  /** node:http's headersTimeout, kept by the front too (default: node:http's own). */
+  headTimeoutMs?: number;
 }
+
+/** node:http checks its connections' timeouts this often at most (its own default is 30 s). */
+const MAX_TIMEOUT_CHECK_MS = 30_000;
 
 export async function listenApi(
   hub: Hub,
   options: ApiOptions,
-  { host, port, backlog }: ListenAt,
+  { host, port, backlog, front = true, headTimeoutMs }: ListenAt,
   hooks: NodeApiHooks,
 ): Promise<ApiServer> {
   const parts = createApiParts(hub, options, {
@@ -81,13 +91,38 @@ export async function listenApi(
     },
     hostname: host,
     // POSTs the fast path takes never reach the adapter.
-    createServer: fast
-      ? (((opts: ServerOptions, listener: RequestListener) =>
-          createServer(opts, (req, res) => {
-            if (!fast(req, res)) listener(req, res);
-          })) as typeof createServer)
-      : createServer,
+    createServer: ((opts: ServerOptions, listener: RequestListener) => {
+      const timed: ServerOptions =
+        headTimeoutMs === undefined
+          ? opts
+          : {
+              ...opts,
+              headersTimeout: headTimeoutMs,
+              // Else a short head timeout would only be seen every 30 s.
+              connectionsCheckingInterval: Math.min(
+                MAX_TIMEOUT_CHECK_MS,
+                Math.max(10, Math.floor(headTimeoutMs / 4)),
+              ),
+            };
+      return createServer(
+        timed,
+        fast
+          ? (req, res) => {
+              if (!fast(req, res)) listener(req, res);
+            }
+          : listener,
+      );
+    }) as typeof createServer,
   });
+  const take = front ? publishTaker(parts, options, hooks) : null;
+  const raw = take
+    ? new HttpFront(
+        server as unknown as Server,
+        take,
+        (server as { maxHeaderSize?: number }).maxHeaderSize ?? maxHeaderSize,
+        hooks.logError,
+      )
+    : null;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port, host, backlog }, () => {
@@ -108,14 +143,22 @@ export async function listenApi(
         };
         // Ended streams finish their chunked bodies and go idle; a stream nobody reads never
         // does, so what is still open after the grace is closed.
-        const sweep = setInterval(() => s.closeIdleConnections?.(), IDLE_SWEEP_MS);
-        const hard = setTimeout(() => s.closeAllConnections?.(), graceMs);
+        const idle = () => {
+          s.closeIdleConnections?.();
+          raw?.closeIdle();
+        };
+        const sweep = setInterval(idle, IDLE_SWEEP_MS);
+        const hard = setTimeout(() => {
+          s.closeAllConnections?.();
+          raw?.closeAll();
+        }, graceMs);
         server.close(() => {
           clearInterval(sweep);
           clearTimeout(hard);
+          raw?.stop();
           resolve();
         });
-        s.closeIdleConnections?.();
+        idle();
       });
       return closing;
     },

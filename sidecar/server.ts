@@ -99,7 +99,13 @@ export async function startSidecar(
     const auth = authConfigured(apiOptions) ? new Authenticator(apiOptions) : null;
     if (auth) await auth.ready();
     if (options.httpPort !== null) {
-      const at = { host: options.host, port: options.httpPort, backlog: options.listenBacklog };
+      const at = {
+        host: options.host,
+        port: options.httpPort,
+        backlog: options.listenBacklog,
+        front: options.httpFront,
+        headTimeoutMs: options.httpHeadTimeoutMs,
+      };
       const api = await listenOrExplain('httpPort', at.host, at.port, () =>
         listenApi(hub, apiOptions, at, {
           logError: (err) =>

@@ -81,6 +81,8 @@ export const DEFAULT_GROUP_TTL_MS = 10 * 60_000;
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 export const DEFAULT_SSE_QUEUE_BYTES = 4 * MiB;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 2_000;
+/** node:http's own default: a request head must be complete this long after it began. */
+export const DEFAULT_HTTP_HEAD_TIMEOUT_MS = 60_000;
 /** A recipient's unsent bytes above which its group's pausable publishers wait. */
 export const DEFAULT_FLOW_HIGH_WATER = 1 * MiB;
 /** A recipient over the high-water mark that takes nothing for this long is cut (Mercure: 5 s; NATS: 10 s). */
@@ -148,6 +150,8 @@ export interface SidecarOptions extends ApiOptions {
   historyBytes: number;
   groupTtlMs: number;
   dashboard: boolean;
+  httpFront: boolean;
+  httpHeadTimeoutMs: number;
   shutdownGraceMs: number;
   redisUrl: string | null;
   redisPrefix: string;
@@ -509,6 +513,22 @@ export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
     'serve the dashboard page at / (its files under /_dashboard/); off: / answers 404',
     (r) => parseBool(r),
     { boolean: true, defaultDoc: 'on' },
+  ),
+  spec(
+    'httpFront',
+    'HTTP_FRONT',
+    true,
+    'serve keep-alive POST /groups/:group/messages straight from the socket, the rest through node:http; off: node:http for every request',
+    (r) => parseBool(r),
+    { boolean: true, defaultDoc: 'on' },
+  ),
+  spec(
+    'httpHeadTimeoutMs',
+    'HTTP_HEAD_TIMEOUT',
+    DEFAULT_HTTP_HEAD_TIMEOUT_MS,
+    'an HTTP request head not complete this long after it began is answered 408 and its connection closed',
+    (r) => parseDuration(r, 100, 300e3),
+    { defaultDoc: '60s' },
   ),
   spec(
     'shutdownGraceMs',

@@ -1,0 +1,431 @@
+import { type Server, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import { formatHostPort } from '../shared/host-port.ts';
+import { MORE, NOT_MINE, readFrontHead } from './http-head.ts';
+import { type JsonAnswer, type PublishTaker, plainGroup } from './node-publish.ts';
+
+/**
+ * Pipelined bytes held while an answer is pending before the socket is paused (node:http pauses
+ * a socket with answers queued, too).
+ */
+const HELD_BYTES = 64 * 1024;
+/** How often the front's connections are checked against node:http's timeouts. */
+const SWEEP_MS = 250;
+/** node:http's answers for a head or request too slow, and for a head cut by the client's end. */
+const TIMED_OUT = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n';
+const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
+
+type Listener = (socket: Socket) => void;
+
+/**
+ * The sidecar's hot route served straight from the socket: every connection the node:http server
+ * accepts starts here. Keep-alive `POST /groups/:group/messages` requests whose answer cannot
+ * differ from node:http's (http-head.ts decides the head, `take` the rest) are read and answered
+ * here through the app's own publish handler. The first request that is not one of those, with
+ * every byte not yet consumed, hands the connection to node:http for good (the bytes unshifted,
+ * then node:http's own connection listener), so node:http answers everything else as before:
+ * SSE, the dashboard, errors, malformed heads. node:http's own request handling (its parser's
+ * callbacks, IncomingMessage, ServerResponse, header objects) was most of a POST's CPU.
+ * Kept from node:http: headersTimeout, requestTimeout, keepAliveTimeout, the max header size,
+ * answers in order, `Connection: close`, closing at shutdown.
+ */
+export class HttpFront {
+  readonly #server: Server;
+  readonly #take: PublishTaker;
+  readonly #handoff: Listener[];
+  readonly #conns = new Set<FrontConnection>();
+  readonly #sweep: NodeJS.Timeout;
+  /** Largest head taken here; longer ones go to node:http, which knows its exact limit. */
+  readonly maxHead: number;
+  readonly keepAlive: string;
+  #closing = false;
+  #date = '';
+  #dateUntil = 0;
+
+  /** A fault of the front itself: logged, and only that connection is lost. */
+  readonly logError: (err: unknown) => void;
+
+  constructor(
+    server: Server,
+    take: PublishTaker,
+    maxHeaderSize: number,
+    logError: (err: unknown) => void,
+  ) {
+    this.#server = server;
+    this.#take = take;
+    this.logError = logError;
+    this.maxHead = Math.floor(maxHeaderSize / 2);
+    this.keepAlive = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(
+      server.keepAliveTimeout / 1000,
+    )}`;
+    this.#handoff = server.listeners('connection') as Listener[];
+    server.removeAllListeners('connection');
+    server.on('connection', (socket: Socket) => this.#accept(socket));
+    this.#sweep = setInterval(() => this.#check(), SWEEP_MS);
+    this.#sweep.unref();
+  }
+
+  get take(): PublishTaker {
+    return this.#take;
+  }
+
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  /** node:http's Date header value, made once a second as node:http does. */
+  date(now: number): string {
+    if (now >= this.#dateUntil) {
+      this.#date = new Date(now).toUTCString();
+      this.#dateUntil = now - (now % 1000) + 1000;
+    }
+    return this.#date;
+  }
+
+  /** Gives the connection to node:http: `rest` is read again by its parser first. */
+  handoff(conn: FrontConnection, socket: Socket, rest: Buffer | null): void {
+    this.#conns.delete(conn);
+    socket.pause();
+    if (rest && rest.byteLength > 0) socket.unshift(rest);
+    for (const listener of this.#handoff) listener.call(this.#server, socket);
+    socket.resume();
+  }
+
+  forget(conn: FrontConnection): void {
+    this.#conns.delete(conn);
+  }
+
+  /** Shutdown: connections between requests close now, the others after their answer. */
+  closeIdle(): void {
+    this.#closing = true;
+    for (const conn of this.#conns) conn.closeIfIdle();
+  }
+
+  closeAll(): void {
+    this.#closing = true;
+    for (const conn of this.#conns) conn.destroy();
+  }
+
+  /** The server has closed: no more checks. */
+  stop(): void {
+    clearInterval(this.#sweep);
+  }
+
+  #accept(socket: Socket): void {
+    this.#conns.add(new FrontConnection(this, socket));
+  }
+
+  #check(): void {
+    const now = Date.now();
+    const s = this.#server;
+    for (const conn of this.#conns) {
+      conn.check(now, s.headersTimeout, s.requestTimeout, s.keepAliveTimeout);
+    }
+  }
+}
+
+/** Where a connection is between requests. */
+const State = {
+  /** Reading a head (or waiting for one: `buf` is null and nothing is pending). */
+  Head: 0,
+  /** Reading the body of the request being answered. */
+  Body: 1,
+  /** The body is read; the answer is pending. */
+  Answer: 2,
+} as const;
+
+class FrontConnection {
+  readonly #front: HttpFront;
+  readonly #socket: Socket;
+  readonly #remote: string;
+  readonly #onData = (chunk: Buffer) => this.#read(chunk);
+  readonly #onEnd = () => this.#ended();
+  readonly #onClose = () => this.#closed();
+  #state: number = State.Head;
+  /** Bytes read and not yet consumed. */
+  #buf: Buffer | null = null;
+  /** When the current request's first byte came (0: none yet), and when it went idle. */
+  #started = Date.now();
+  #idleSince = 0;
+  #pending = false;
+  #closeAfter = false;
+  #paused = false;
+  #gone = false;
+  // The body of the request being read.
+  #left = 0;
+  #size = 0;
+  #body: Buffer | null = null;
+  #bodyAt = 0;
+  #bodyDone = false;
+  #waiter: { resolve: (b: Uint8Array) => void; reject: (e: Error) => void } | null = null;
+
+  constructor(front: HttpFront, socket: Socket) {
+    this.#front = front;
+    this.#socket = socket;
+    const ip = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    this.#remote = formatHostPort(ip, socket.remotePort ?? 0);
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('close', this.#onClose);
+    socket.on('error', noop);
+  }
+
+  #read(chunk: Buffer): void {
+    if (this.#gone) return;
+    if (this.#started === 0 && this.#state === State.Head) this.#started = Date.now();
+    this.#buf = this.#buf === null ? chunk : Buffer.concat([this.#buf, chunk]);
+    try {
+      this.#pump();
+    } catch (err) {
+      this.#fault(err);
+    }
+  }
+
+  /** A bug here must cost one connection, never the process. */
+  #fault(err: unknown): void {
+    this.#front.logError(err);
+    this.destroy();
+  }
+
+  #pump(): void {
+    while (this.#buf !== null && !this.#gone) {
+      if (this.#state === State.Body) {
+        // Not asked for yet (the handler checks the token and reserves the body's memory
+        // first): the bytes wait unread, as in node:http's paused request stream.
+        if (this.#pending && !this.#wanted) {
+          this.#hold();
+          return;
+        }
+        this.#readBody();
+        continue;
+      }
+      if (this.#state === State.Answer || this.#pending) {
+        this.#hold();
+        return;
+      }
+      const head = readFrontHead(this.#buf, this.#front.maxHead);
+      if (head === MORE) return;
+      // `.` and `..` are path steps a URL parser removes: the app answers those.
+      const call =
+        head === NOT_MINE || !plainGroup(head.group)
+          ? null
+          : this.#front.take({ ...head, remote: this.#remote });
+      if (head === NOT_MINE || call === null) {
+        this.#handoff();
+        return;
+      }
+      this.#buf = this.#rest(head.size);
+      this.#closeAfter = head.close;
+      this.#pending = true;
+      this.#size = Number(head.contentLength);
+      this.#left = this.#size;
+      this.#body = null;
+      this.#bodyAt = 0;
+      this.#bodyDone = false;
+      this.#ready = null;
+      this.#wanted = false;
+      this.#state = State.Body;
+      if (this.#left === 0) this.#finishBody(new Uint8Array(0));
+      call(() => this.#bodyPromise())
+        .then((a) => this.#answer(a))
+        .catch((err) => this.#fault(err));
+    }
+  }
+
+  /** Unread bytes wait; past HELD_BYTES the socket stops being read until they are taken. */
+  #hold(): void {
+    if ((this.#buf as Buffer).byteLength > HELD_BYTES && !this.#paused) {
+      this.#paused = true;
+      this.#socket.pause();
+    }
+  }
+
+  #unhold(): void {
+    if (this.#paused) {
+      this.#paused = false;
+      this.#socket.resume();
+    }
+  }
+
+  /** Consumes body bytes from `buf`: kept while the handler waits for them, else dropped. */
+  #readBody(): void {
+    const buf = this.#buf as Buffer;
+    const n = Math.min(this.#left, buf.byteLength);
+    if (!this.#pending) {
+      // Answered before the handler read it (a refusal): the rest is read and dropped.
+      this.#left -= n;
+      this.#buf = this.#rest(n);
+      if (this.#left === 0) this.#finishBody(EMPTY);
+      return;
+    }
+    if (this.#body === null && n === this.#size) {
+      // The whole body in one read: a view of it (the hub copies what it keeps).
+      this.#left = 0;
+      this.#buf = this.#rest(n);
+      this.#finishBody(buf.subarray(0, n));
+      return;
+    }
+    if (!this.#bodyDone) {
+      this.#body ??= Buffer.allocUnsafe(this.#size);
+      buf.copy(this.#body, this.#bodyAt, 0, n);
+      this.#bodyAt += n;
+    }
+    this.#left -= n;
+    this.#buf = this.#rest(n);
+    if (this.#left === 0) this.#finishBody(this.#body as Buffer);
+  }
+
+  #finishBody(body: Uint8Array): void {
+    this.#state = this.#pending ? State.Answer : State.Head;
+    if (!this.#pending) this.#settled();
+    if (this.#bodyDone) return;
+    this.#bodyDone = true;
+    this.#body = null;
+    const w = this.#waiter;
+    this.#waiter = null;
+    if (w) w.resolve(body);
+    else if (this.#pending) this.#ready = body;
+  }
+
+  #ready: Uint8Array | null = null;
+  /** The handler asked for the body: its memory is reserved, its bytes may be read. */
+  #wanted = false;
+
+  #bodyPromise(): Promise<Uint8Array> {
+    if (!this.#wanted && !this.#gone) {
+      this.#wanted = true;
+      this.#unhold();
+      try {
+        this.#pump();
+      } catch (err) {
+        this.#fault(err);
+      }
+    }
+    if (this.#ready !== null) {
+      const b = this.#ready;
+      this.#ready = null;
+      return Promise.resolve(b);
+    }
+    if (this.#gone) return Promise.reject(prematureClose());
+    return new Promise((resolve, reject) => {
+      this.#waiter = { resolve, reject };
+    });
+  }
+
+  #answer(a: JsonAnswer): void {
+    this.#ready = null;
+    if (this.#gone) return;
+    const text = JSON.stringify(a.body);
+    const front = this.#front;
+    const close = a.close || this.#closeAfter || front.closing;
+    let head = `HTTP/1.1 ${a.status} ${STATUS_CODES[a.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n`;
+    for (let i = 0; i < a.extra.length; i += 2) head += `${a.extra[i]}: ${a.extra[i + 1]}\r\n`;
+    head += `Date: ${front.date(Date.now())}\r\n`;
+    // An answer that names Connection itself gets no other; node:http adds none either.
+    if (!a.close) head += close ? 'Connection: close\r\n' : `${front.keepAlive}\r\n`;
+    this.#socket.write(`${head}\r\n${text}`);
+    this.#pending = false;
+    if (close) {
+      this.#gone = true;
+      this.#front.forget(this);
+      this.#socket.end();
+      return;
+    }
+    if (this.#state === State.Answer) {
+      this.#state = State.Head;
+      this.#settled();
+    }
+    // Else the body is still coming: it is read and dropped, as node:http does.
+    this.#unhold();
+    this.#pump();
+  }
+
+  /** A request is done: the next one's clock starts with its first byte. */
+  #settled(): void {
+    this.#started = this.#buf === null ? 0 : Date.now();
+    this.#idleSince = Date.now();
+  }
+
+  #rest(n: number): Buffer | null {
+    const buf = this.#buf as Buffer;
+    return n >= buf.byteLength ? null : buf.subarray(n);
+  }
+
+  #handoff(): void {
+    this.#gone = true;
+    const s = this.#socket;
+    s.off('data', this.#onData);
+    s.off('end', this.#onEnd);
+    s.off('close', this.#onClose);
+    s.off('error', noop);
+    const rest = this.#buf;
+    this.#buf = null;
+    this.#front.handoff(this, s, rest);
+  }
+
+  #ended(): void {
+    // The server allows half-open connections, as node:http does: the answer still goes out.
+    // A body cut by the client's end can never complete: the request is aborted (node:http too).
+    const unread = this.#buf === null ? 0 : this.#buf.byteLength;
+    if (this.#state === State.Body && !this.#bodyDone && unread < this.#left) {
+      this.destroy();
+      return;
+    }
+    if (this.#pending) {
+      this.#closeAfter = true;
+      return;
+    }
+    if (this.#buf !== null && this.#state === State.Head) this.#socket.write(BAD_REQUEST);
+    this.#gone = true;
+    this.#front.forget(this);
+    this.#socket.end();
+  }
+
+  #closed(): void {
+    this.#gone = true;
+    this.#front.forget(this);
+    const w = this.#waiter;
+    this.#waiter = null;
+    w?.reject(prematureClose());
+  }
+
+  closeIfIdle(): void {
+    if (!this.#pending && this.#buf === null && this.#state === State.Head) this.destroy();
+  }
+
+  destroy(): void {
+    this.#gone = true;
+    this.#front.forget(this);
+    this.#socket.destroy();
+  }
+
+  /** node:http's timeouts: a head, a whole request, a keep-alive wait. */
+  check(now: number, headersMs: number, requestMs: number, keepAliveMs: number): void {
+    if (this.#gone) return;
+    if (this.#state === State.Head && !this.#pending) {
+      if (this.#started > 0) {
+        if (headersMs > 0 && now - this.#started > headersMs) this.#timedOut();
+      } else if (keepAliveMs > 0 && now - this.#idleSince > keepAliveMs) this.destroy();
+      return;
+    }
+    if (this.#state === State.Body && requestMs > 0 && now - this.#started > requestMs) {
+      this.#timedOut();
+    }
+  }
+
+  #timedOut(): void {
+    // As node:http: the answer is written, then the socket destroyed.
+    this.#gone = true;
+    this.#front.forget(this);
+    this.#socket.write(TIMED_OUT);
+    this.#socket.destroy();
+  }
+}
+
+function noop(): void {}
+
+const EMPTY = new Uint8Array(0);
+
+function prematureClose(): Error {
+  return new Error('Client connection prematurely closed.');
+}
