@@ -1,7 +1,7 @@
 /** Text tables: goals first, then ratios against the baselines, then absolute figures. */
 import { fmt } from './context.ts';
 import type { Goal } from './goals.ts';
-import { median, type Results, type Row } from './results.ts';
+import { median, type Results, type Row, type Sample } from './results.ts';
 
 const BASELINES = ['redis', 'nats', 'nchan', 'node-http', 'forwarder', 'groupcast'];
 
@@ -104,7 +104,28 @@ function extras(r: Row): string {
     parts.push(`RSS idle ${fmt(m('rssIdle'), 'bytes')} -> held ${fmt(m('rssHeld'), 'bytes')}`);
   if (r.case.includes('stopped'))
     parts.push(`RSS +${fmt(m('rssGrowth'), 'bytes')}, cut at ${fmt(m('pendingAtCut'), 'bytes')}`);
+  if (r.unit === 'msg/s' && ok.length > 0) parts.push(perDelivery(ok));
   return parts.join('; ');
+}
+
+/** A CPU time: under 1 µs in ns, above in µs. */
+const cpuTime = (seconds: number) =>
+  seconds < 1e-6 ? `${(seconds * 1e9).toFixed(1)} ns` : `${(seconds * 1e6).toFixed(1)} µs`;
+
+/**
+ * The per-round spread of the rate, and CPU per delivery (a round's CPU over its rate, median of
+ * the rounds): on the shared 2-core machine a round's rate follows the CPU the round was given,
+ * so two targets' rates can differ 2x while each spends the same CPU per delivery (issue 18, 6).
+ */
+function perDelivery(ok: Sample[]): string {
+  const vs = ok.map((s) => s.value);
+  const per = (k: 'serverCpu' | 'workerCpu') =>
+    median(ok.map((s) => (s[k] ?? Number.NaN) / s.value).filter(Number.isFinite));
+  const spread = `rounds ${fmt(Math.min(...vs), 'msg/s')}-${fmt(Math.max(...vs), 'msg/s')}`;
+  const srv = per('serverCpu');
+  const load = per('workerCpu');
+  if (!Number.isFinite(srv) || !Number.isFinite(load)) return spread;
+  return `${spread}; CPU per delivery: server ${cpuTime(srv)}, load ${cpuTime(load)}`;
 }
 
 export function absoluteTable(res: Results): string {
