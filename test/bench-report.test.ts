@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { absoluteTable } from './report.ts';
-import { Results } from './results.ts';
+import { absoluteTable } from './bench/report.ts';
+import { Results } from './bench/results.ts';
 
 function rowOf(table: string, target: string): string {
   return table.split('\n').find((l) => l.includes(`| ${target} `)) ?? '';
