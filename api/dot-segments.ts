@@ -2,6 +2,15 @@ import { InvalidGroupIdError } from '../shared/errors.ts';
 
 const DOT = /^(?:\.|%2e){1,2}$/i;
 
+/** Bytes a group path segment may hold to be taken as written: nothing a URL parser rewrites. */
+export const PLAIN_SEGMENT_CHARS = "A-Za-z0-9_~!$&'()*+,;=:@.-";
+const PLAIN_SEGMENT = new RegExp(`^[${PLAIN_SEGMENT_CHARS}]+$`);
+
+/** A group segment the fast paths (Node, raw front, edge) may take as it is written. */
+export function plainGroup(group: string): boolean {
+  return group !== '.' && group !== '..' && PLAIN_SEGMENT.test(group);
+}
+
 /** The path of a URL as written (`new URL()` would already have collapsed its dot segments). */
 export function pathOf(url: string): string {
   const scheme = url.indexOf('://');

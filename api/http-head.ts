@@ -5,9 +5,10 @@
  * gives today (400, 413, 431, ...). Being narrower than HTTP is always safe here; being wider
  * never is.
  */
+import { PLAIN_SEGMENT_CHARS } from './dot-segments.ts';
 
 /** `POST /groups/<plain segment>/messages HTTP/1.1`, the segment as node-publish.ts allows it. */
-const REQUEST_LINE = /^POST \/groups\/([A-Za-z0-9_~!$&'()*+,;=:@.-]+)\/messages HTTP\/1\.1$/;
+const REQUEST_LINE = new RegExp(`^POST /groups/([${PLAIN_SEGMENT_CHARS}]+)/messages HTTP/1\\.1$`);
 /** The start every request the front could take shares, to let other requests go at once. */
 const START = 'POST /groups/';
 /**

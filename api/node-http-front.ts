@@ -1,8 +1,9 @@
 import { type Server, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { formatHostPort } from '../shared/host-port.ts';
+import { plainGroup } from './dot-segments.ts';
 import { MORE, NOT_MINE, readFrontHead } from './http-head.ts';
-import { type JsonAnswer, type PublishTaker, plainGroup } from './node-publish.ts';
+import type { JsonAnswer, PublishTaker } from './node-publish.ts';
 
 /**
  * Pipelined bytes held while an answer is pending before the socket is paused (node:http pauses

@@ -4,6 +4,7 @@ import type { ApiOptions } from '../shared/options/api.ts';
 import type { ApiParts } from './app.ts';
 import { bearerToken } from './auth.ts';
 import { FRAMES_TYPE } from './body.ts';
+import { plainGroup } from './dot-segments.ts';
 import { errorReply } from './errors.ts';
 
 const PREFIX = '/groups/';
@@ -12,7 +13,6 @@ const SUFFIX = '/messages';
  * A group segment taken as written: no escapes, no query, nothing a URL parser would rewrite.
  * Anything else (and `.`/`..`, refused by the app) goes through the app.
  */
-const PLAIN_SEGMENT = /^[A-Za-z0-9_~!$&'()*+,;=:@.-]+$/;
 const NO_GRANTS = () => undefined;
 
 export interface NodePublishHooks {
@@ -56,11 +56,6 @@ export type PublishCall = (body: () => Promise<Uint8Array>) => Promise<JsonAnswe
  * segment must already be plain (`plainGroup`).
  */
 export type PublishTaker = (head: PublishHead) => PublishCall | null;
-
-/** A group segment the fast paths may take as it is written. */
-export function plainGroup(group: string): boolean {
-  return group !== '.' && group !== '..' && PLAIN_SEGMENT.test(group);
-}
 
 /**
  * The rules both fast paths share (node:http's request listener below, and the raw HTTP front,

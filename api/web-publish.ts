@@ -3,12 +3,11 @@ import type { ApiOptions } from '../shared/options/api.ts';
 import type { ApiParts } from './app.ts';
 import { bearerToken } from './auth.ts';
 import { FRAMES_TYPE, readBody } from './body.ts';
+import { plainGroup } from './dot-segments.ts';
 import { errorReply } from './errors.ts';
 
 const PREFIX = '/groups/';
 const SUFFIX = '/messages';
-/** As the Node fast path: a group segment taken as written, nothing a URL parser would rewrite. */
-const PLAIN_SEGMENT = /^[A-Za-z0-9_~!$&'()*+,;=:@.-]+$/;
 const NO_GRANTS = () => undefined;
 /** Hono's `c.json()` header: the fast path answers with the same. */
 const JSON_HEADERS = { 'Content-Type': 'application/json' } as const;
@@ -55,7 +54,7 @@ export function webPublishPath(
     const at = url.indexOf('/', url.indexOf('//') + 2);
     if (at < 0 || !url.startsWith(PREFIX, at) || !url.endsWith(SUFFIX)) return null;
     const group = url.slice(at + PREFIX.length, url.length - SUFFIX.length);
-    if (group === '.' || group === '..' || !PLAIN_SEGMENT.test(group)) return null;
+    if (!plainGroup(group)) return null;
     const h = req.headers;
     const length = h.get('content-length');
     if (length === null || h.get('transfer-encoding') !== null) return null;
