@@ -21,6 +21,12 @@ export interface SseSink extends Subscriber {
 export type OpenSseSink = (c: unknown, remote: string, limitBytes: number) => SseSink;
 
 /**
+ * The most a sink hands its connection at once: a connection's progress (what the flow control's
+ * stall and detach timers watch) shows in steps no larger than this.
+ */
+export const SSE_PIECE_BYTES = 64 * 1024;
+
+/**
  * What every SSE sink does the same way, whatever carries its bytes: the prelude (the replay
  * goes through whole), the queue limit past it (a backlog is cut as a slow consumer unless the
  * bytes are flow-controlled: their sources wait instead), progress, and how it ends. A runtime's
@@ -130,8 +136,18 @@ export abstract class SseSinkBase implements SseSink {
   }
 
   #push(chunk: Uint8Array): void {
-    this.#enqueued += chunk.byteLength;
-    this.enqueue(chunk);
+    const size = chunk.byteLength;
+    this.#enqueued += size;
+    if (size <= SSE_PIECE_BYTES) {
+      this.enqueue(chunk);
+      return;
+    }
+    // A turn from a fast TCP publisher can be megabytes. Handed over whole, it would show no
+    // progress until all of it was written, and a reader slower than that per stall timeout
+    // would be cut while reading; in pieces, what it takes shows every SSE_PIECE_BYTES.
+    for (let at = 0; at < size; at += SSE_PIECE_BYTES) {
+      this.enqueue(chunk.subarray(at, Math.min(size, at + SSE_PIECE_BYTES)));
+    }
   }
 
   #cut(err: GroupcastError): void {

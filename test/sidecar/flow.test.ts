@@ -310,42 +310,80 @@ test('100 members trickling a byte per read cost a few bytes of memory per byte 
   for (const s of sockets) s.destroy();
 });
 
-test('an SSE reader that reads slowly holds a TCP publisher to its pace and gets every message', async () => {
-  const sc = await sidecar({ GROUPCAST_FLOW_HIGH_WATER: '64KiB', GROUPCAST_STALL_TIMEOUT: '30s' });
-  const { tcp, http } = sc.addresses;
-  // The subscriber on a raw socket, taking 64 KiB every 20 ms (about 3 MiB/s).
+/**
+ * An SSE subscriber on a raw socket that reads `bytesPerSecond` by the clock (a late timer on a
+ * busy machine reads more, so the pace holds), keeping only the number of the last data line.
+ */
+async function pacedSseReader(http: string, group: string, bytesPerSecond: number) {
   const sse = await openSocket(http);
   sse.on('error', () => {});
-  sse.write('GET /groups/hold/events HTTP/1.1\r\nHost: x\r\n\r\n');
+  sse.write(`GET /groups/${group}/events HTTP/1.1\r\nHost: x\r\n\r\n`);
   sse.pause();
+  const state = { lastLine: -1, maxGapMs: 0 };
   let text = '';
-  let lastLine = -1;
-  // The allowance follows the clock, not the ticks: a late timer on a busy machine reads more,
-  // so the pace stays about 3 MiB/s (counted per tick, it fell with every late tick).
   const startedAt = Date.now();
+  let lastTick = startedAt;
   let allowed = 0;
   const reading = setInterval(() => {
-    const due = ((Date.now() - startedAt) / 20) * 64 * 1024;
+    const now = Date.now();
+    state.maxGapMs = Math.max(state.maxGapMs, now - lastTick);
+    lastTick = now;
+    const due = ((now - startedAt) / 1000) * bytesPerSecond;
+    // A late timer catches up, but what went unread while nothing came is not saved up.
+    allowed = Math.max(allowed, due - bytesPerSecond / 5);
     let left = due - allowed;
-    allowed = due;
-    while (left > 0) {
-      const got = sse.read() as Buffer | null;
+    while (left >= 1) {
+      // At most what the pace allows, so the reader is as slow as it says.
+      const n = Math.min(Math.floor(left), sse.readableLength);
+      const got = n > 0 ? (sse.read(n) as Buffer | null) : null;
       if (!got) break;
       left -= got.byteLength;
+      allowed += got.byteLength;
       text += got.toString('latin1');
       // Keep only the tail: the count is taken from the data lines as they pass.
       const found = text.match(/\ndata: \d{10}/g);
-      if (found) lastLine = Number(found[found.length - 1].slice(7));
+      if (found) state.lastLine = Number(found[found.length - 1].slice(7));
       text = text.slice(-64);
     }
   }, 20);
-  const pub = await openSocket(tcp);
-  pub.on('error', () => {});
   cleanups.push(() => {
     clearInterval(reading);
     sse.destroy();
-    pub.destroy();
   });
+  return state;
+}
+
+/** Waits for the reader's last line; on failure, says whether it was cut or held, and why. */
+async function readsToTheEnd(
+  sc: Started,
+  reader: { lastLine: number; maxGapMs: number },
+  lines: number,
+  ms: number,
+): Promise<void> {
+  try {
+    await waitFor(() => reader.lastLine === lines - 1, ms, 'the last line');
+  } catch (err) {
+    const http = sc.addresses.http;
+    const cut = await metricOf(http, SLOW_SSE);
+    const over = await metricOf(http, 'groupcast_flow_members_over_high_water');
+    throw new Error(
+      `${(err as Error).message}: at line ${reader.lastLine}; slow-consumer cuts ${cut}, members over the mark ${over}; the reader's longest pause ${reader.maxGapMs} ms`,
+    );
+  }
+  assert.is(await metricOf(http(sc), SLOW_SSE), 0, 'the subscriber was not cut');
+}
+
+function http(sc: Started): string {
+  return sc.addresses.http;
+}
+
+test('an SSE reader that reads slowly holds a TCP publisher to its pace and gets every message', async () => {
+  const sc = await sidecar({ GROUPCAST_FLOW_HIGH_WATER: '64KiB', GROUPCAST_STALL_TIMEOUT: '30s' });
+  // 8 MiB/s: far slower than the publisher, which has written 32 MiB at once.
+  const reader = await pacedSseReader(http(sc), 'hold', 8 * MiB);
+  const pub = await openSocket(sc.addresses.tcp);
+  pub.on('error', () => {});
+  cleanups.push(() => pub.destroy());
   pub.write('SOCKETFORWARDER-NEW:hold\n');
   await sleep(200);
   const lines = 32 * 1024;
@@ -356,17 +394,77 @@ test('an SSE reader that reads slowly holds a TCP publisher to its pace and gets
     pub.writableLength > 4 * MiB,
     `the publisher was read ahead of the reader: ${pub.writableLength} of ${lines * LINE_BYTES} bytes left`,
   );
-  try {
-    await waitFor(() => lastLine === lines - 1, 30_000, 'the last line');
-  } catch (err) {
-    // Seen once in CI and not since: say whether the reader was cut or the group stayed held.
-    const cut = await metricOf(http, SLOW_SSE);
-    const over = await metricOf(http, 'groupcast_flow_members_over_high_water');
-    throw new Error(
-      `${(err as Error).message}: at line ${lastLine}; slow-consumer cuts ${cut}, members over the mark ${over}, publisher bytes unsent ${pub.writableLength}`,
-    );
-  }
-  assert.is(await metricOf(http, SLOW_SSE), 0, 'the subscriber was not cut');
+  await readsToTheEnd(sc, reader, lines, 30_000);
 });
+
+test("a fast TCP publisher's megabyte turns reach an SSE connection in pieces of at most 64 KiB", async () => {
+  // One read of a TCP publisher can bring about 2 MiB in one event-loop turn, and that turn is
+  // one SSE chunk. Written whole, a slow reader's connection would show no progress until all of
+  // it had gone, and the flow control's timers would take a reader that reads for a stopped one.
+  const sc = await sidecar();
+  const sse = await openSocket(http(sc));
+  sse.on('error', () => {});
+  cleanups.push(() => sse.destroy());
+  sse.write('GET /groups/pieces/events HTTP/1.1\r\nHost: x\r\n\r\n');
+  // The response is chunked: one HTTP chunk per write the sidecar made.
+  const chunks = new ChunkSizes();
+  sse.on('data', (d: Buffer) => chunks.feed(d));
+  const pub = await openSocket(sc.addresses.tcp);
+  pub.on('error', () => {});
+  cleanups.push(() => pub.destroy());
+  pub.write('SOCKETFORWARDER-NEW:pieces\n');
+  await sleep(200);
+  const lines = 16 * 1024;
+  pub.write(burstOf(lines));
+  await waitFor(() => chunks.lastLine === lines - 1, 30_000, 'the last line');
+  assert.ok(chunks.payloadBytes > lines * LINE_BYTES, 'every line came');
+  assert.ok(chunks.largest <= 64 * 1024, `a chunk of ${chunks.largest} bytes`);
+});
+
+/** Reads a chunked HTTP response from its first byte: the largest chunk and the last data line. */
+class ChunkSizes {
+  largest = 0;
+  payloadBytes = 0;
+  lastLine = -1;
+  #head = true;
+  #pending = Buffer.alloc(0);
+  #left = 0;
+  #tail = '';
+
+  feed(d: Buffer): void {
+    let buf = Buffer.concat([this.#pending, d]);
+    for (;;) {
+      if (this.#left > 0) {
+        const take = buf.subarray(0, this.#left);
+        this.#left -= take.byteLength;
+        this.payloadBytes += take.byteLength;
+        this.#text(take);
+        buf = buf.subarray(take.byteLength);
+        if (this.#left > 0) break;
+        continue;
+      }
+      const end = buf.indexOf('\r\n');
+      if (end < 0) break;
+      const line = buf.subarray(0, end).toString('latin1');
+      buf = buf.subarray(end + 2);
+      if (this.#head) {
+        if (line === '') this.#head = false;
+        continue;
+      }
+      if (line === '') continue;
+      const size = Number.parseInt(line, 16);
+      this.largest = Math.max(this.largest, size);
+      this.#left = size;
+    }
+    this.#pending = Buffer.from(buf);
+  }
+
+  #text(b: Buffer): void {
+    const text = this.#tail + b.toString('latin1');
+    const found = text.match(/\ndata: \d{10}/g);
+    if (found) this.lastLine = Number(found[found.length - 1].slice(7));
+    this.#tail = text.slice(-64);
+  }
+}
 
 test.run();
