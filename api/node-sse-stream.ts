@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { SseSinkBase } from './sse-sink.ts';
+import { SSE_PIECE_BYTES, SseSinkBase } from './sse-sink.ts';
 
 /**
  * Tells @hono/node-server the response was written already: it sends nothing of its own. The
@@ -73,6 +73,17 @@ export class NodeSseStream extends SseSinkBase {
   }
 
   protected enqueue(chunk: Uint8Array): void {
+    const size = chunk.byteLength;
+    if (size <= SSE_PIECE_BYTES) {
+      this.#enqueuePiece(chunk);
+      return;
+    }
+    for (let at = 0; at < size; at += SSE_PIECE_BYTES) {
+      this.#enqueuePiece(chunk.subarray(at, Math.min(size, at + SSE_PIECE_BYTES)));
+    }
+  }
+
+  #enqueuePiece(chunk: Uint8Array): void {
     if (this.#open && !this.#blocked && this.#queued === 0) {
       if (!this.#res.write(chunk)) this.#blocked = true;
       return;

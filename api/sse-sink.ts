@@ -21,8 +21,11 @@ export interface SseSink extends Subscriber {
 export type OpenSseSink = (c: unknown, remote: string, limitBytes: number) => SseSink;
 
 /**
- * The most a sink hands its connection at once: a connection's progress (what the flow control's
- * stall and detach timers watch) shows in steps no larger than this.
+ * The most a sink that writes to a socket hands it at once. A turn from a fast TCP publisher can
+ * be megabytes; written whole, it shows no progress until all of it has gone, and the flow
+ * control's timers would take a reader that reads for a stopped one. In pieces, what the reader
+ * takes shows in steps no larger than this. (A Web ReadableStream needs none: its runtime takes
+ * each chunk off the queue as a whole, so pieces would only count as queued what it holds.)
  */
 export const SSE_PIECE_BYTES = 64 * 1024;
 
@@ -136,18 +139,8 @@ export abstract class SseSinkBase implements SseSink {
   }
 
   #push(chunk: Uint8Array): void {
-    const size = chunk.byteLength;
-    this.#enqueued += size;
-    if (size <= SSE_PIECE_BYTES) {
-      this.enqueue(chunk);
-      return;
-    }
-    // A turn from a fast TCP publisher can be megabytes. Handed over whole, it would show no
-    // progress until all of it was written, and a reader slower than that per stall timeout
-    // would be cut while reading; in pieces, what it takes shows every SSE_PIECE_BYTES.
-    for (let at = 0; at < size; at += SSE_PIECE_BYTES) {
-      this.enqueue(chunk.subarray(at, Math.min(size, at + SSE_PIECE_BYTES)));
-    }
+    this.#enqueued += chunk.byteLength;
+    this.enqueue(chunk);
   }
 
   #cut(err: GroupcastError): void {
