@@ -61,7 +61,9 @@ test('the first app requests, many at once, are all answered; the stream and POS
   const used = await modulesAfter('used', async (http) => {
     // Twenty requests before the adapter has loaded: each must wait for it, none be dropped.
     const answers = await Promise.all(
-      Array.from({ length: 20 }, () => fetch(`http://${http}/healthz`)),
+      Array.from({ length: 20 }, () =>
+        fetch(`http://${http}/healthz`, { signal: AbortSignal.timeout(5000) }),
+      ),
     );
     for (const res of answers) {
       assert.is(res.status, 200);
