@@ -16,7 +16,7 @@ import { waitFor } from '../helpers/common.ts';
 import { ROOT } from '../helpers/process.ts';
 import { startSidecarProcess } from '../helpers/sidecar-process.ts';
 
-const PROBE = join(ROOT, 'test', 'fixtures', 'module-list.mjs');
+const PROBE = join(ROOT, 'test', 'fixtures', 'exit-probe.mjs');
 const tmp = mkdtempSync(join(tmpdir(), 'groupcast-lazy-'));
 
 /** A bundled sidecar with the module-list probe; `use` runs against its HTTP address. */
@@ -24,7 +24,7 @@ async function modulesAfter(name: string, use: (http: string) => Promise<void>):
   const out = join(tmp, `${name}.txt`);
   const sc = await startSidecarProcess({
     NODE_OPTIONS: `--import=${PROBE}`,
-    MODULE_LIST_OUT: out,
+    EXIT_PROBE_OUT: out,
     GROUPCAST_RESP_PORT: 'off',
   });
   try {
@@ -32,7 +32,7 @@ async function modulesAfter(name: string, use: (http: string) => Promise<void>):
   } finally {
     assert.is(await sc.stop('SIGTERM'), 0, sc.stderr());
   }
-  return readFileSync(out, 'utf8').split('\n');
+  return (JSON.parse(readFileSync(out, 'utf8')) as { modules: string[] }).modules;
 }
 
 test.before(async () => {
