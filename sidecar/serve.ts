@@ -3,7 +3,7 @@ import { isLoopback } from '../shared/cidr.ts';
 import { GroupcastError, toGroupcastError } from '../shared/errors.ts';
 import { SIDECAR_OPTIONS, type SidecarOptions } from '../shared/options/sidecar.ts';
 import { loadSidecarOptions } from './config.ts';
-import { holdYoungGeneration, makeHeapRoomForBatches } from './heap-room.ts';
+import { makeHeapRoomForBatches } from './heap-room.ts';
 import { createLogger, endLogs, logFormatFor } from './logger.ts';
 import { startSidecar } from './server.ts';
 
@@ -73,7 +73,6 @@ export async function serve(argv: readonly string[]): Promise<void> {
   }
   // The process is ours here (not when startSidecar is embedded): V8's heap may be tuned.
   if (options.redisUrl) makeHeapRoomForBatches();
-  else holdYoungGeneration();
   let sidecar: Awaited<ReturnType<typeof startSidecar>>;
   try {
     sidecar = await startSidecar(options, log);
