@@ -6,8 +6,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
-// Made before the adapter swaps in its own Response class, whose fast path would ignore the
-// header: this import must stay first.
+// Made when this module loads, before appListener's getRequestListener swaps in the adapter's
+// own Response class, whose fast path would ignore the header.
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { openNodeSse } from './node-sse-stream.ts';
 import { closeIfRefusedBody } from './refused-body.ts';
