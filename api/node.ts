@@ -2,24 +2,19 @@ import {
   createServer,
   type IncomingMessage,
   maxHeaderSize,
-  type RequestListener,
-  type Server,
   type ServerOptions,
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAdaptorServer } from '@hono/node-server';
-// Made before the adapter swaps in its own Response class, whose fast path would ignore the header.
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { ErrorCode } from '../shared/errors.ts';
 import { formatHostPort } from '../shared/host-port.ts';
 import type { Hub } from '../shared/hub.ts';
 import { type ApiOptions, createApiParts } from './app.ts';
 import { pathOf } from './dot-segments.ts';
+import type { AppListener } from './node-adapter.ts';
 import { HttpFront } from './node-http-front.ts';
 import { nodePublishPath, publishTaker } from './node-publish.ts';
-import { NodeSseStream, openNodeSse } from './node-sse-stream.ts';
-import { closeIfRefusedBody } from './refused-body.ts';
+import { NodeSseStream } from './node-sse-stream.ts';
 
 export interface ApiServer {
   readonly address: string;
@@ -81,43 +76,50 @@ export async function listenApi(
     logError: hooks.logError,
     onRejected: hooks.onRejected,
   });
-  const server = createAdaptorServer({
-    fetch: async (req: Request, env: unknown) => {
-      const res = await app.fetch(req, env);
-      if (openNodeSse((env as { outgoing: ServerResponse }).outgoing, res)) {
-        return RESPONSE_ALREADY_SENT;
-      }
-      return closeIfRefusedBody(res);
-    },
-    hostname: host,
-    // POSTs the fast path takes never reach the adapter.
-    createServer: ((opts: ServerOptions, listener: RequestListener) => {
-      const timed: ServerOptions =
-        headTimeoutMs === undefined
-          ? opts
-          : {
-              ...opts,
-              headersTimeout: headTimeoutMs,
-              // Else a short head timeout would only be seen every 30 s.
-              connectionsCheckingInterval: Math.min(
-                MAX_TIMEOUT_CHECK_MS,
-                Math.max(10, Math.floor(headTimeoutMs / 4)),
-              ),
-            };
-      return createServer(
-        timed,
-        fast
-          ? (req, res) => {
-              if (!fast(req, res)) listener(req, res);
-            }
-          : listener,
-      );
-    }) as typeof createServer,
-  });
+  // The app's adapter (and with it Node's fetch classes) loads on the first request it answers.
+  let toApp: AppListener | undefined;
+  let loading: Promise<AppListener> | undefined;
+  const appRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    if (toApp) {
+      toApp(req, res);
+      return;
+    }
+    loading ??= import('./node-adapter.ts').then((m) => {
+      toApp = m.appListener(app.fetch, host);
+      return toApp;
+    });
+    loading.then(
+      (listener) => listener(req, res),
+      (err: unknown) => {
+        hooks.logError(err);
+        res.destroy();
+      },
+    );
+  };
+  const timed: ServerOptions =
+    headTimeoutMs === undefined
+      ? {}
+      : {
+          headersTimeout: headTimeoutMs,
+          // Else a short head timeout would only be seen every 30 s.
+          connectionsCheckingInterval: Math.min(
+            MAX_TIMEOUT_CHECK_MS,
+            Math.max(10, Math.floor(headTimeoutMs / 4)),
+          ),
+        };
+  // POSTs the fast path takes never reach the adapter.
+  const server = createServer(
+    timed,
+    fast
+      ? (req, res) => {
+          if (!fast(req, res)) appRequest(req, res);
+        }
+      : appRequest,
+  );
   const take = front ? publishTaker(parts, options, hooks) : null;
   const raw = take
     ? new HttpFront(
-        server as unknown as Server,
+        server,
         take,
         (server as { maxHeaderSize?: number }).maxHeaderSize ?? maxHeaderSize,
         hooks.logError,

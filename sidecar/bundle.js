@@ -4,7 +4,15 @@
 // runs the bundle when it is newer than every source it was built from, the sources otherwise.
 //
 // Plain JavaScript on purpose: it must run before anything can load TypeScript.
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -53,12 +61,37 @@ export async function bundle() {
   const inputs = Object.keys(result.metafile.inputs).filter((p) => !p.includes('node_modules/'));
   inputs.push('package.json', 'node_modules/.package-lock.json');
   writeFileSync(join(tmp, 'inputs.json'), JSON.stringify(inputs));
+  const outputs = Object.keys(result.metafile.outputs).map((p) => relative(tmp, join(ROOT, p)));
+  writeFileSync(join(tmp, 'outputs.json'), JSON.stringify(outputs));
+  keepPrevious(tmp);
   mkdirSync(DIST, { recursive: true });
   const old = `${DIST}.old.${process.pid}`;
   renameSync(DIST, old);
   renameSync(tmp, DIST);
   rmSync(old, { recursive: true, force: true });
   return true;
+}
+
+/**
+ * Copies the previous build's own files that the new one lacks into `tmp`: a sidecar still
+ * running from that build imports some chunks only on first use (the HTTP adapter on the first
+ * request the Hono app answers), by content-hashed names a rebuild from changed sources would
+ * otherwise remove. One build back; older ones are dropped.
+ * @param {string} tmp
+ */
+function keepPrevious(tmp) {
+  let previous;
+  try {
+    previous = JSON.parse(readFileSync(join(DIST, 'outputs.json'), 'utf8'));
+  } catch {
+    return;
+  }
+  for (const name of previous) {
+    if (typeof name !== 'string' || name.includes('/') || name.includes('..')) continue;
+    if (!existsSync(join(tmp, name)) && existsSync(join(DIST, name))) {
+      copyFileSync(join(DIST, name), join(tmp, name));
+    }
+  }
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
