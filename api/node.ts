@@ -14,8 +14,9 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { ErrorCode } from '../shared/errors.ts';
 import { formatHostPort } from '../shared/host-port.ts';
 import type { Hub } from '../shared/hub.ts';
-import { type ApiOptions, createApiParts } from './app.ts';
+import { type ApiOptions, type ApiParts, createApiParts } from './app.ts';
 import { pathOf } from './dot-segments.ts';
+import { sseHeadParts, subscribeTaker } from './front-sse-stream.ts';
 import { HttpFront } from './node-http-front.ts';
 import { nodePublishPath, publishTaker } from './node-publish.ts';
 import { NodeSseStream, openNodeSse } from './node-sse-stream.ts';
@@ -54,6 +55,12 @@ export interface ListenAt {
   front?: boolean;
   /** node:http's headersTimeout, kept by the front too (default: node:http's own). */
   headTimeoutMs?: number;
+}
+
+/** What the front needs to serve SSE GETs, or null when the app must answer them (CORS). */
+function frontSubscribe(parts: ApiParts) {
+  const take = subscribeTaker(parts);
+  return take ? { take, head: sseHeadParts(parts.sseHeaders) } : null;
 }
 
 /** node:http checks its connections' timeouts this often at most (its own default is 30 s). */
@@ -119,6 +126,7 @@ export async function listenApi(
     ? new HttpFront(
         server as unknown as Server,
         take,
+        frontSubscribe(parts),
         (server as { maxHeaderSize?: number }).maxHeaderSize ?? maxHeaderSize,
         hooks.logError,
       )
