@@ -290,10 +290,13 @@ class FrontConnection {
     call((remote, limit) => {
       stream = new FrontSseStream(remote, limit, this.#socket, front);
       return stream;
-    }).then(
-      () => this.#subscribed(stream as FrontSseStream, head.size),
-      () => this.#refused(stream),
-    );
+    })
+      .then(
+        () => this.#subscribed(stream as FrontSseStream, head.size),
+        () => this.#refused(stream),
+      )
+      // A bug here must cost one connection, never the process.
+      .catch((err) => this.#fault(err));
   }
 
   #subscribed(stream: FrontSseStream, size: number): void {
