@@ -4,8 +4,7 @@ import { isUtf8, textDecoder, toBase64 } from '../shared/bytes.ts';
 import { compileAllowlist } from '../shared/cidr.ts';
 import { type ErrorCode, GroupcastError, GroupNotFoundError } from '../shared/errors.ts';
 import { validateGroupId } from '../shared/group-id.ts';
-import type { Hub, StartPoint, Subscription } from '../shared/hub.ts';
-import { encodeRetry } from '../shared/sse.ts';
+import type { Hub, StartPoint } from '../shared/hub.ts';
 import { ipOf, RateLimiter, StreamCounter } from './address-limits.ts';
 import { Authenticator, authConfigured, type Grants, requireGrant, tokenOf } from './auth.ts';
 import { readBody } from './body.ts';
@@ -13,10 +12,11 @@ import { mountDashboard } from './dashboard/routes.ts';
 import { pathOf, refuseDotSegments } from './dot-segments.ts';
 import { errorResponse } from './errors.ts';
 import { Heartbeat } from './heartbeat.ts';
-import { type ApiOptions, DEFAULT_SSE_RETRY_MS } from './options.ts';
+import type { ApiOptions } from './options.ts';
 import { type PublishHandler, publishHandler } from './publish.ts';
 import type { SseSink } from './sse-sink.ts';
 import { SseStream } from './sse-stream.ts';
+import { type SubscribeHandler, subscribeHandler } from './subscribe.ts';
 
 export type { ApiOptions } from './options.ts';
 
@@ -50,34 +50,6 @@ const SSE_HEADERS = {
   'Cache-Control': 'no-cache',
   'X-Accel-Buffering': 'no',
 };
-
-/** Values of `?from=`; anything else is refused rather than silently taken as live. */
-const FROM_VALUES = ['live', 'earliest'] as const;
-
-function startPoint(c: Context): StartPoint {
-  const from = c.req.query('from');
-  if (from !== undefined && !(FROM_VALUES as readonly string[]).includes(from)) {
-    throw new GroupcastError(
-      'BAD_REQUEST',
-      `from must be ${FROM_VALUES.join(' or ')}, got ${JSON.stringify(from.slice(0, 40))}`,
-    );
-  }
-  const id = c.req.header('last-event-id') ?? c.req.query('lastEventId');
-  if (id !== undefined && id !== '') return { kind: 'after', id };
-  if (from === 'earliest') return { kind: 'earliest' };
-  return { kind: 'live' };
-}
-
-/** `?presence=true`: join and leave events on the stream too. */
-function presenceParam(c: Context): boolean {
-  const raw = c.req.query('presence');
-  if (raw === undefined || raw === 'false' || raw === '0') return false;
-  if (raw === 'true' || raw === '1' || raw === '') return true;
-  throw new GroupcastError(
-    'BAD_REQUEST',
-    `presence must be true or false, got ${JSON.stringify(raw.slice(0, 40))}`,
-  );
-}
 
 function historyLimit(raw: string | undefined): number {
   if (raw === undefined) return DEFAULT_HISTORY_PAGE;
@@ -114,6 +86,10 @@ export interface ApiParts {
   auth: Authenticator | null;
   /** CORS origins are configured: the app's middleware adds headers to every answer. */
   cors: boolean;
+  /** The SSE route's handler: same checks, limits, resume and heartbeat as the app's. */
+  subscribe: SubscribeHandler;
+  /** The headers of the SSE route's answers. */
+  sseHeaders: Readonly<Record<string, string>>;
 }
 
 export function createApiParts(hub: Hub, options: ApiOptions, runtime: ApiRuntime = {}): ApiParts {
@@ -121,7 +97,6 @@ export function createApiParts(hub: Hub, options: ApiOptions, runtime: ApiRuntim
   const remoteAddress = runtime.remoteAddress ?? (() => '');
   const sseHeaders = { ...SSE_HEADERS, ...runtime.sseHeaders };
   const heartbeat = new Heartbeat(options.heartbeatMs);
-  const retry = encodeRetry(DEFAULT_SSE_RETRY_MS);
   const origins = new Set(options.corsOrigins);
   const allowed = compileAllowlist(options.httpAllow);
   const auth = authConfigured(options) ? new Authenticator(options) : null;
@@ -138,14 +113,6 @@ export function createApiParts(hub: Hub, options: ApiOptions, runtime: ApiRuntim
       const drop = runtime.dropConnection;
       return new SseStream(remote, limit, drop && (() => drop(c)));
     });
-  // Outside the route too: the end listener's closure holds two references, not the route's scope.
-  const streamEnded =
-    (stream: SseSink, subscription: Subscription) =>
-    (reason?: GroupcastError): void => {
-      streams.release(ipOf(stream.remote));
-      heartbeat.delete(stream);
-      subscription.unsubscribe(reason);
-    };
   const rawPath = runtime.rawPath ?? ((c: Context) => pathOf(c.req.url));
   app.use('*', (c, next) => {
     refuseDotSegments(rawPath(c));
@@ -190,29 +157,20 @@ export function createApiParts(hub: Hub, options: ApiOptions, runtime: ApiRuntim
     ),
   );
 
+  const subscribe = subscribeHandler(hub, options, streams, heartbeat);
   app.get('/groups/:group/events', async (c) => {
-    const group = groupParam(c);
-    requireGrant(await grants(c), 'subscribe', group);
-    const start = startPoint(c);
-    const presence = presenceParam(c);
-    // HEAD gets the headers a GET would, and nothing is subscribed: the runtime drops a HEAD
-    // response's body without reading it, so a stream opened for it would never end.
-    if (c.req.method === 'HEAD') return new Response(null, { status: 200, headers: sseHeaders });
-    const remote = remoteAddress(c);
-    streams.acquire(ipOf(remote));
-    const stream = openSse(c, remote, options.sseQueueBytes);
-    stream.write(retry);
-    let subscription: Subscription;
-    try {
-      subscription = await hub.subscribe(group, start, stream, presence ? { presence } : undefined);
-    } catch (err) {
-      streams.release(ipOf(remote));
-      throw err;
-    }
-    stream.live();
-    heartbeat.add(stream);
-    stream.onEnd(streamEnded(stream, subscription));
-    return stream.response(sseHeaders);
+    const stream = await subscribe({
+      group: c.req.param('group') ?? '',
+      query: (name) => c.req.query(name),
+      lastEventId: c.req.header('last-event-id'),
+      head: c.req.method === 'HEAD',
+      remote: remoteAddress(c),
+      grants: () => grants(c),
+      open: (remote, limit) => openSse(c, remote, limit),
+    });
+    return stream
+      ? stream.response(sseHeaders)
+      : new Response(null, { status: 200, headers: sseHeaders });
   });
 
   app.get('/groups/:group/messages', async (c) => {
@@ -286,5 +244,7 @@ export function createApiParts(hub: Hub, options: ApiOptions, runtime: ApiRuntim
     admits: (remote) => options.httpAllow.length === 0 || allowed(ipOf(remote)),
     auth,
     cors: origins.size > 0,
+    subscribe,
+    sseHeaders,
   };
 }

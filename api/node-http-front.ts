@@ -2,7 +2,8 @@ import { type Server, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { formatHostPort } from '../shared/host-port.ts';
 import { plainGroup } from './dot-segments.ts';
-import { MORE, NOT_MINE, readFrontHead } from './http-head.ts';
+import { FrontSseStream, type FrontStreams, type FrontSubscribeCall } from './front-sse-stream.ts';
+import { type FrontGetHead, MORE, NOT_MINE, readFrontHead } from './http-head.ts';
 import type { JsonAnswer, PublishTaker } from './node-publish.ts';
 
 /**
@@ -18,6 +19,9 @@ const BAD_REQUEST = 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n';
 
 type Listener = (socket: Socket) => void;
 
+/** Takes an SSE GET (a call that subscribes it), or leaves it to node:http (null). */
+export type SubscribeTaker = (head: FrontGetHead, remote: string) => FrontSubscribeCall | null;
+
 /**
  * The sidecar's hot route served straight from the socket: every connection the node:http server
  * accepts starts here. Keep-alive `POST /groups/:group/messages` requests whose answer cannot
@@ -30,9 +34,14 @@ type Listener = (socket: Socket) => void;
  * Kept from node:http: headersTimeout, requestTimeout, keepAliveTimeout, the max header size,
  * answers in order, `Connection: close`, closing at shutdown.
  */
-export class HttpFront {
+export class HttpFront implements FrontStreams {
   readonly #server: Server;
   readonly #take: PublishTaker;
+  readonly #subscribe: SubscribeTaker | null;
+  /** The head of an SSE answer up to its Date line. */
+  readonly #sseHead: string;
+  /** Open SSE streams: ended with the others at shutdown. */
+  readonly #streams = new Set<FrontSseStream>();
   readonly #handoff: Listener[];
   readonly #conns = new Set<FrontConnection>();
   readonly #sweep: NodeJS.Timeout;
@@ -49,11 +58,14 @@ export class HttpFront {
   constructor(
     server: Server,
     take: PublishTaker,
+    subscribe: { take: SubscribeTaker; head: string } | null,
     maxHeaderSize: number,
     logError: (err: unknown) => void,
   ) {
     this.#server = server;
     this.#take = take;
+    this.#subscribe = subscribe?.take ?? null;
+    this.#sseHead = subscribe?.head ?? '';
     this.logError = logError;
     this.maxHead = Math.floor(maxHeaderSize / 2);
     this.keepAlive = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(
@@ -72,6 +84,23 @@ export class HttpFront {
 
   get closing(): boolean {
     return this.#closing;
+  }
+
+  get subscribe(): SubscribeTaker | null {
+    return this.#subscribe;
+  }
+
+  /** The whole head of an SSE answer, as node:http sends the app's. */
+  sseHead(now: number): string {
+    return `${this.#sseHead}Date: ${this.date(now)}\r\n${this.keepAlive}\r\nTransfer-Encoding: chunked\r\n\r\n`;
+  }
+
+  opened(stream: FrontSseStream): void {
+    this.#streams.add(stream);
+  }
+
+  ended(stream: FrontSseStream): void {
+    this.#streams.delete(stream);
   }
 
   /** node:http's Date header value, made once a second as node:http does. */
@@ -105,6 +134,7 @@ export class HttpFront {
   closeAll(): void {
     this.#closing = true;
     for (const conn of this.#conns) conn.destroy();
+    for (const stream of this.#streams) stream.destroy();
   }
 
   /** The server has closed: no more checks. */
@@ -206,6 +236,10 @@ class FrontConnection {
       }
       const head = readFrontHead(this.#buf, this.#front.maxHead);
       if (head === MORE) return;
+      if (head !== NOT_MINE && 'get' in head) {
+        this.#takeGet(head);
+        return;
+      }
       // `.` and `..` are path steps a URL parser removes: the app answers those.
       const call =
         head === NOT_MINE || !plainGroup(head.group)
@@ -231,6 +265,68 @@ class FrontConnection {
         .then((a) => this.#answer(a))
         .catch((err) => this.#fault(err));
     }
+  }
+
+  /**
+   * An SSE GET: subscribed through the app's handler while the connection waits (its bytes, the
+   * head among them, kept). Opened, the connection is the stream's; refused, node:http gets it
+   * with every byte, head first, and answers the refusal as the app does.
+   */
+  #takeGet(head: FrontGetHead): void {
+    const front = this.#front;
+    // Bytes after the head (a pipelined request) have no place on a stream's connection.
+    const alone = (this.#buf as Buffer).byteLength === head.size;
+    const call =
+      alone && plainGroup(head.group) && !front.closing
+        ? front.subscribe?.(head, this.#remote)
+        : null;
+    if (!call) {
+      this.#handoff();
+      return;
+    }
+    this.#pending = true;
+    this.#state = State.Answer;
+    let stream: FrontSseStream | null = null;
+    call((remote, limit) => {
+      stream = new FrontSseStream(remote, limit, this.#socket, front);
+      return stream;
+    })
+      .then(
+        () => this.#subscribed(stream as FrontSseStream, head.size),
+        () => this.#refused(stream),
+      )
+      // A bug here must cost one connection, never the process.
+      .catch((err) => this.#fault(err));
+  }
+
+  #subscribed(stream: FrontSseStream, size: number): void {
+    if (this.#gone) return;
+    if (this.#closeAfter || (this.#buf as Buffer).byteLength > size) {
+      // The client ended, or sent more than the request: node:http would end the connection.
+      this.destroy();
+      return;
+    }
+    this.#gone = true;
+    this.#buf = null;
+    const s = this.#socket;
+    s.off('data', this.#onData);
+    s.off('end', this.#onEnd);
+    s.off('close', this.#onClose);
+    this.#front.forget(this);
+    this.#unhold();
+    stream.open(this.#front.sseHead(Date.now()));
+  }
+
+  #refused(stream: FrontSseStream | null): void {
+    stream?.discard();
+    if (this.#gone) return;
+    if (this.#closeAfter) {
+      this.destroy();
+      return;
+    }
+    this.#pending = false;
+    this.#state = State.Head;
+    this.#handoff();
   }
 
   /** Unread bytes wait; past HELD_BYTES the socket stops being read until they are taken. */

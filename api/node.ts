@@ -9,8 +9,9 @@ import type { AddressInfo } from 'node:net';
 import type { ErrorCode } from '../shared/errors.ts';
 import { formatHostPort } from '../shared/host-port.ts';
 import type { Hub } from '../shared/hub.ts';
-import { type ApiOptions, createApiParts } from './app.ts';
+import { type ApiOptions, type ApiParts, createApiParts } from './app.ts';
 import { pathOf } from './dot-segments.ts';
+import { sseHeadParts, subscribeTaker } from './front-sse-stream.ts';
 import type { AppListener } from './node-adapter.ts';
 import { HttpFront } from './node-http-front.ts';
 import { nodePublishPath, publishTaker } from './node-publish.ts';
@@ -49,6 +50,12 @@ export interface ListenAt {
   front?: boolean;
   /** node:http's headersTimeout, kept by the front too (default: node:http's own). */
   headTimeoutMs?: number;
+}
+
+/** What the front needs to serve SSE GETs, or null when the app must answer them (CORS). */
+function frontSubscribe(parts: ApiParts) {
+  const take = subscribeTaker(parts);
+  return take ? { take, head: sseHeadParts(parts.sseHeaders) } : null;
 }
 
 /** node:http checks its connections' timeouts this often at most (its own default is 30 s). */
@@ -121,6 +128,7 @@ export async function listenApi(
     ? new HttpFront(
         server,
         take,
+        frontSubscribe(parts),
         (server as { maxHeaderSize?: number }).maxHeaderSize ?? maxHeaderSize,
         hooks.logError,
       )

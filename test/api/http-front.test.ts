@@ -13,6 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolveSidecarOptions, type SidecarOptions } from '../../shared/options/sidecar.ts';
 import type { Sidecar } from '../../sidecar/server.ts';
+import { answers, type ExchangeOptions, exchange, shape } from '../helpers/raw-http.ts';
 import { SidecarRig } from '../helpers/rig.ts';
 import { hostPort, sleep, startTestSidecar, waitFor } from '../helpers/sidecar.ts';
 import { TcpPeer } from '../helpers/tcp.ts';
@@ -37,124 +38,6 @@ test.before(() => subscribe('http.server.request.start', countRequest));
 test.after(() => {
   unsubscribe('http.server.request.start', countRequest);
 });
-
-interface Sent {
-  raw: Buffer;
-  /** The server ended the connection (else it was still open after `idleMs` of silence). */
-  closed: boolean;
-}
-
-interface ExchangeOptions {
-  /** Pause between parts. */
-  gapMs?: number;
-  /** Silence after the last part that ends the wait. */
-  idleMs?: number;
-  /** Stop as soon as this holds of what came back. */
-  until?: (raw: Buffer) => boolean;
-}
-
-/** Writes `parts` on one raw connection and collects what comes back. */
-function exchange(
-  address: string,
-  parts: (string | Buffer)[],
-  { gapMs = 0, idleMs = 300, until }: ExchangeOptions = {},
-): Promise<Sent> {
-  const { host, port } = hostPort(address);
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port, noDelay: true });
-    let raw = Buffer.alloc(0);
-    let ended = false;
-    let written = false;
-    let idle: NodeJS.Timeout | undefined;
-    const done = (closed: boolean) => {
-      clearTimeout(hard);
-      clearTimeout(idle);
-      socket.destroy();
-      resolve({ raw, closed });
-    };
-    const arm = () => {
-      clearTimeout(idle);
-      if (written) idle = setTimeout(() => done(false), idleMs);
-    };
-    const hard = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no end; have ${JSON.stringify(raw.toString('latin1'))}`));
-    }, 8000);
-    socket.on('error', () => {});
-    socket.on('data', (d: Buffer) => {
-      raw = Buffer.concat([raw, d]);
-      if (until?.(raw)) done(false);
-      else arm();
-    });
-    socket.on('end', () => {
-      ended = true;
-    });
-    socket.on('close', () => done(ended));
-    socket.on('connect', async () => {
-      for (const p of parts) {
-        if (gapMs > 0) await sleep(gapMs);
-        if (socket.destroyed) return;
-        socket.write(p);
-      }
-      written = true;
-      arm();
-    });
-  });
-}
-
-interface Answer {
-  status: number;
-  headers: Map<string, string>;
-  names: string[];
-  body: string;
-}
-
-/** The answers in `raw`, one after the other; a chunked one (SSE) takes the rest. */
-function answers(raw: Buffer): Answer[] {
-  const out: Answer[] = [];
-  let at = 0;
-  while (at < raw.byteLength) {
-    const end = raw.indexOf('\r\n\r\n', at);
-    if (end < 0) throw new Error(`a cut head: ${JSON.stringify(raw.toString('latin1', at))}`);
-    const lines = raw.toString('latin1', at, end).split('\r\n');
-    const headers = new Map<string, string>();
-    const names: string[] = [];
-    for (const l of lines.slice(1)) {
-      const colon = l.indexOf(':');
-      const name = l.slice(0, colon);
-      names.push(name);
-      headers.set(name.toLowerCase(), l.slice(colon + 1).trim());
-    }
-    const length = headers.get('content-length');
-    const start = end + 4;
-    const status = Number(lines[0].split(' ')[1]);
-    const stop =
-      status < 200 ? start : length === undefined ? raw.byteLength : start + Number(length);
-    out.push({ status, headers, names, body: raw.toString('utf8', start, stop) });
-    at = stop;
-  }
-  return out;
-}
-
-/** What must not differ between the front and node:http (dates and ids do). */
-function shape(sent: Sent) {
-  return {
-    closed: sent.closed,
-    answers: answers(sent.raw).map((a) => {
-      let body: unknown = a.body;
-      if (a.headers.get('content-type') === 'application/json') {
-        const json = JSON.parse(a.body);
-        if (json.ids) json.ids = json.ids.map(() => 'id');
-        if (json.id) json.id = 'id';
-        body = json;
-      }
-      const headers = a.names
-        .filter((n) => n !== 'Date')
-        .map((n) => [n, a.headers.get(n.toLowerCase())]);
-      return { status: a.status, headers, body, dated: a.headers.has('date') };
-    }),
-  };
-}
 
 function post(group: string, body: string, extra = '', type = 'text/plain'): string {
   return `POST /groups/${group}/messages HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;

@@ -1,6 +1,8 @@
 // What an idle SSE stream keeps alive on Node (issue 18, smaller members): the request's objects
-// go once the stream is open. Counted in this process's heap (in-process sidecar) with the
-// inspector's queryObjects, after a full collection.
+// go once the stream is open, and a stream the raw front serves (the default) holds none of
+// node:http's per-request objects at all. Counted in this process's heap (in-process sidecar)
+// with the inspector's queryObjects, after a full collection.
+import { IncomingMessage, ServerResponse } from 'node:http';
 import { Session } from 'node:inspector/promises';
 import { connect, type Socket } from 'node:net';
 import { test } from 'uvu';
@@ -56,6 +58,40 @@ test('idle SSE streams keep no Request of theirs alive (the adapter holds one pe
     for (const s of sockets) s.destroy();
   }
   await waitFor(() => rig.sc.hub.connections.sse === 0);
+});
+
+// The inspector evaluates in the global scope: the classes to count are put there.
+const globals = globalThis as { IncomingMessage?: unknown; ServerResponse?: unknown };
+globals.IncomingMessage = IncomingMessage;
+globals.ServerResponse = ServerResponse;
+
+/** Live IncomingMessage and ServerResponse objects while STREAMS streams are open. */
+async function heldHttpObjects(): Promise<[number, number]> {
+  const before = [await liveInstances('IncomingMessage'), await liveInstances('ServerResponse')];
+  const sockets = Array.from({ length: STREAMS }, (_, i) => openStream(`front-${i % 4}`));
+  try {
+    await waitFor(() => rig.sc.hub.connections.sse === STREAMS);
+    return [
+      (await liveInstances('IncomingMessage')) - before[0],
+      (await liveInstances('ServerResponse')) - before[1],
+    ];
+  } finally {
+    for (const s of sockets) s.destroy();
+    await waitFor(() => rig.sc.hub.connections.sse === 0);
+  }
+}
+
+test('idle SSE streams on the raw front keep no IncomingMessage or ServerResponse alive', async () => {
+  const [requests, responses] = await heldHttpObjects();
+  assert.ok(requests < STREAMS / 4, `${requests} IncomingMessages for ${STREAMS} streams`);
+  assert.ok(responses < STREAMS / 4, `${responses} ServerResponses for ${STREAMS} streams`);
+});
+
+test('with the front off, node:http holds both for each stream (what the front saves)', async () => {
+  await rig.restart({ httpFront: false });
+  const [requests, responses] = await heldHttpObjects();
+  assert.ok(requests >= STREAMS, `${requests} IncomingMessages for ${STREAMS} streams`);
+  assert.ok(responses >= STREAMS, `${responses} ServerResponses for ${STREAMS} streams`);
 });
 
 test.run();
