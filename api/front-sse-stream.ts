@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import type { ApiParts } from './app.ts';
 import { bearerToken } from './auth.ts';
 import type { FrontGetHead } from './http-head.ts';
-import { type SseSink, SseSinkBase } from './sse-sink.ts';
+import { SSE_PIECE_BYTES, type SseSink, SseSinkBase } from './sse-sink.ts';
 
 const STREAM = Symbol('groupcast.frontSseStream');
 type StreamSocket = Socket & { [STREAM]: FrontSseStream };
@@ -93,6 +93,18 @@ export class FrontSseStream extends SseSinkBase {
   }
 
   protected enqueue(chunk: Uint8Array): void {
+    const size = chunk.byteLength;
+    if (size <= SSE_PIECE_BYTES) {
+      this.#enqueuePiece(chunk);
+      return;
+    }
+    // As NodeSseStream: a megabyte turn shows the reader's progress piece by piece.
+    for (let at = 0; at < size; at += SSE_PIECE_BYTES) {
+      this.#enqueuePiece(chunk.subarray(at, Math.min(size, at + SSE_PIECE_BYTES)));
+    }
+  }
+
+  #enqueuePiece(chunk: Uint8Array): void {
     if (this.#open && !this.#blocked && this.#queued === 0) {
       if (!this.#send(chunk)) this.#blocked = true;
       return;
