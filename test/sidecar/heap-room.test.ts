@@ -86,9 +86,10 @@ test('a sidecar holding much history stays out of back-to-back full collections 
     const collections = fullCollections(sc.stdout()) - before;
     const gb = received / 1e9;
     assert.ok(gb > 0.05, `the members received ${received} bytes`);
-    // Measured here: 7-13 full collections per GB delivered without the room, 0.3-0.5 with it.
+    // Measured here: 7-13 full collections per GB delivered without the room, 0.3-0.5 with it
+    // (standalone, 5 s: up to 1.6).
     assert.ok(
-      collections <= 1 + 3 * gb,
+      collections <= 2 + 4 * gb,
       `${collections} full collections for ${gb.toFixed(2)} GB delivered`,
     );
   } finally {
