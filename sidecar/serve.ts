@@ -3,7 +3,7 @@ import { isLoopback } from '../shared/cidr.ts';
 import { GroupcastError, toGroupcastError } from '../shared/errors.ts';
 import { SIDECAR_OPTIONS, type SidecarOptions } from '../shared/options/sidecar.ts';
 import { loadSidecarOptions } from './config.ts';
-import { makeHeapRoomForBatches } from './heap-room.ts';
+import { followHistoryHeld, makeHeapRoomForBatches } from './heap-room.ts';
 import { createLogger, endLogs, logFormatFor } from './logger.ts';
 import { startSidecar } from './server.ts';
 
@@ -87,6 +87,9 @@ export async function serve(argv: readonly string[]): Promise<void> {
     await endLogs(log);
     process.exit(1);
   }
+  // On its own, the sidecar gets the same room only while its history holds much (heap-room.ts).
+  const budget = sidecar.hub.budget;
+  const stopFollowing = options.redisUrl ? () => {} : followHistoryHeld(() => budget.used.history);
   log.info(
     { node: sidecar.hub.node, backplane: sidecar.hub.cluster?.kind ?? 'memory' },
     `node ${sidecar.hub.node} (${sidecar.hub.cluster ? 'sharing groups over Redis' : 'groups in memory'})`,
@@ -108,6 +111,7 @@ export async function serve(argv: readonly string[]): Promise<void> {
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    stopFollowing();
     log.info({ signal }, 'shutting down');
     sidecar.close().then(
       () => {
