@@ -251,13 +251,21 @@ const NO_GRANTS = () => undefined;
 
 /**
  * The head node:http sends for the app's SSE answer, but its Date line: the route's headers as
- * Headers iterates them (lower-case, sorted; Transfer-Encoding left to Node), then Node's own.
+ * Headers iterates them (lower-case, sorted, values trimmed, one line per name; Transfer-Encoding
+ * left to Node), then Node's own. Built by hand: touching the global Headers would load Node's
+ * fetch (undici, ~6 MB of RSS) in a sidecar that never needs it (test/sidecar/lazy-start.test.ts).
  */
 export function sseHeadParts(headers: Readonly<Record<string, string>>): string {
-  const h = new Headers(headers);
+  const lines = new Map<string, string>();
+  for (const [key, raw] of Object.entries(headers)) {
+    const name = key.toLowerCase();
+    const value = raw.trim();
+    const had = lines.get(name);
+    lines.set(name, had === undefined ? value : `${had}, ${value}`);
+  }
   let out = 'HTTP/1.1 200 OK\r\n';
-  h.forEach((value, name) => {
-    if (name !== 'transfer-encoding') out += `${name}: ${value}\r\n`;
-  });
+  for (const name of [...lines.keys()].sort()) {
+    if (name !== 'transfer-encoding') out += `${name}: ${lines.get(name)}\r\n`;
+  }
   return out;
 }
