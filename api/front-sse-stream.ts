@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import type { ApiParts } from './app.ts';
 import { bearerToken } from './auth.ts';
 import type { FrontGetHead } from './http-head.ts';
-import { SSE_PIECE_BYTES, type SseSink, SseSinkBase } from './sse-sink.ts';
+import { PushbackSseSink, type SseSink } from './sse-sink.ts';
 
 const STREAM = Symbol('groupcast.frontSseStream');
 type StreamSocket = Socket & { [STREAM]: FrontSseStream };
@@ -23,22 +23,11 @@ export interface FrontStreams {
  * One SSE response written straight to its socket by the raw HTTP front (node-http-front.ts):
  * the head node:http would send, then the events as chunks of a chunked body, as node:http frames
  * them. No IncomingMessage, ServerResponse or HTTP parser stays behind for an idle subscriber.
- * Backpressure as NodeSseStream: bytes go to the socket while it takes them (`write` returns
- * true) and wait in this stream's own queue while it does not, until 'drain'; pending bytes are
- * that queue, and progress is what the socket took.
+ * Backpressure, queue and progress as NodeSseStream (PushbackSseSink).
  */
-export class FrontSseStream extends SseSinkBase {
+export class FrontSseStream extends PushbackSseSink {
   readonly #socket: Socket;
   readonly #owner: FrontStreams;
-  /** Bytes not handed to the socket yet: before the head, or while it is backed up. */
-  #queue: Uint8Array[] | null = null;
-  #queued = 0;
-  /** The head is out. */
-  #open = false;
-  /** The socket's last write returned false: wait for 'drain'. */
-  #blocked = false;
-  /** The stream was closed while bytes were queued: end once they are handed over. */
-  #endWhenEmpty = false;
 
   constructor(remote: string, limitBytes: number, socket: Socket, owner: FrontStreams) {
     super(remote, limitBytes);
@@ -60,16 +49,14 @@ export class FrontSseStream extends SseSinkBase {
    */
   open(head: string): void {
     const socket = this.#socket;
-    if (this.closed && !this.#endWhenEmpty) {
+    if (this.closed && !this.ending) {
       socket.destroy();
       return;
     }
-    this.#open = true;
     this.#owner.opened(this);
     socket.on('data', FrontSseStream.#onData);
     socket.on('end', FrontSseStream.#onEnd);
-    if (!socket.write(head, 'latin1')) this.#blocked = true;
-    this.#pump();
+    this.opened(!socket.write(head, 'latin1'));
   }
 
   /** The subscription was refused after this stream was made: it lets go of the socket. */
@@ -78,8 +65,7 @@ export class FrontSseStream extends SseSinkBase {
     socket.off('close', FrontSseStream.#onClose);
     socket.off('drain', FrontSseStream.#drain);
     delete (socket as Partial<StreamSocket>)[STREAM];
-    this.#queue = null;
-    this.#queued = 0;
+    this.forgetQueued();
     if (!this.closed) this.end();
   }
 
@@ -88,34 +74,8 @@ export class FrontSseStream extends SseSinkBase {
     this.#socket.destroy();
   }
 
-  protected queuedBytes(): number {
-    return this.#queued;
-  }
-
-  protected enqueue(chunk: Uint8Array): void {
-    const size = chunk.byteLength;
-    if (size <= SSE_PIECE_BYTES) {
-      this.#enqueuePiece(chunk);
-      return;
-    }
-    // As NodeSseStream: a megabyte turn shows the reader's progress piece by piece.
-    for (let at = 0; at < size; at += SSE_PIECE_BYTES) {
-      this.#enqueuePiece(chunk.subarray(at, Math.min(size, at + SSE_PIECE_BYTES)));
-    }
-  }
-
-  #enqueuePiece(chunk: Uint8Array): void {
-    if (this.#open && !this.#blocked && this.#queued === 0) {
-      if (!this.#send(chunk)) this.#blocked = true;
-      return;
-    }
-    this.#queue ??= [];
-    this.#queue.push(chunk);
-    this.#queued += chunk.byteLength;
-  }
-
   /** One chunk of the chunked body; false when the socket pushes back. */
-  #send(chunk: Uint8Array): boolean {
+  protected send(chunk: Uint8Array): boolean {
     const socket = this.#socket;
     const n = chunk.byteLength;
     if (n === 0) return true;
@@ -138,45 +98,23 @@ export class FrontSseStream extends SseSinkBase {
     return ok;
   }
 
-  /** Hands queued bytes to the socket until it pushes back; ends the body once empty if asked. */
-  #pump(): void {
-    const queue = this.#queue;
-    if (queue) {
-      let i = 0;
-      while (i < queue.length && !this.#blocked) {
-        const chunk = queue[i++];
-        this.#queued -= chunk.byteLength;
-        if (!this.#send(chunk)) this.#blocked = true;
-      }
-      queue.splice(0, i);
-      if (queue.length === 0) this.#queue = null;
-    }
-    if (this.#endWhenEmpty && this.#queued === 0 && this.#open) {
-      this.#endWhenEmpty = false;
-      // The body ends, and so does the connection (node:http would keep it for another request;
-      // closing an idle connection is always allowed, and EventSource reconnects on a new one).
-      this.#socket.end(LAST_CHUNK, 'latin1');
-    }
+  /**
+   * The body ends, and so does the connection (node:http would keep it for another request;
+   * closing an idle connection is always allowed, and EventSource reconnects on a new one).
+   */
+  protected endBody(): void {
+    this.#socket.end(LAST_CHUNK, 'latin1');
   }
 
   protected drop(): void {
-    this.#queue = null;
-    this.#queued = 0;
+    this.forgetQueued();
     this.#socket.destroy();
-  }
-
-  protected finish(last: Uint8Array | null): void {
-    if (last) this.enqueue(last);
-    this.#endWhenEmpty = true;
-    if (this.#open && this.#queued === 0) this.#pump();
   }
 
   /** The connection is gone or going: nothing more is queued for it. */
   #gone(): void {
-    this.#queue = null;
-    this.#queued = 0;
-    this.#endWhenEmpty = false;
-    if (this.#open) this.#owner.ended(this);
+    this.forgetQueued();
+    if (this.isOpen) this.#owner.ended(this);
     if (!this.closed) this.end();
   }
 
@@ -198,10 +136,7 @@ export class FrontSseStream extends SseSinkBase {
   };
 
   static readonly #drain = function (this: Socket): void {
-    const stream = (this as StreamSocket)[STREAM];
-    stream.#blocked = false;
-    stream.#pump();
-    stream.takenBy?.taken();
+    (this as StreamSocket)[STREAM].drained();
   };
 }
 

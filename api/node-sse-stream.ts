@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { SSE_PIECE_BYTES, SseSinkBase } from './sse-sink.ts';
+import { PushbackSseSink } from './sse-sink.ts';
 
 /**
  * Tells @hono/node-server the response was written already: it sends nothing of its own. The
@@ -17,24 +17,13 @@ const opening = new WeakMap<ServerResponse, NodeSseStream>();
 /**
  * One SSE response on Node, written straight to its ServerResponse: no Web ReadableStream, no
  * reader loop, no per-chunk promise. Measured at 10,000 idle subscribers, this halves the memory
- * each one holds (21 KiB with a ReadableStream). Bytes go to the response while it takes them
- * (`write` returns true) and wait in this stream's own queue while it does not, until 'drain':
- * pending bytes are that queue, and progress is what the response took, as with the Web stream
- * and the adapter's reader loop. Counting Node's socket buffer as pending instead made a reader
- * that was reading look stalled for seconds (the kernel takes more only in large steps), so it
- * was detached and cut.
+ * each one holds (21 KiB with a ReadableStream). Backpressure, queue and progress: see
+ * PushbackSseSink.
  */
-export class NodeSseStream extends SseSinkBase {
+export class NodeSseStream extends PushbackSseSink {
   readonly #res: ServerResponse;
-  /** Bytes not handed to the response yet: before its headers, or while it is backed up. */
-  #queue: Uint8Array[] | null = null;
-  #queued = 0;
-  /** The headers are out. */
-  #open = false;
-  /** The response's last write returned false: wait for 'drain'. */
-  #blocked = false;
-  /** The stream was closed while bytes were queued: end once they are handed over. */
-  #endWhenEmpty = false;
+  /** open() ran (the headers are out, or the response was gone by then). */
+  #headed = false;
 
   constructor(remote: string, limitBytes: number, res: ServerResponse) {
     super(remote, limitBytes);
@@ -51,8 +40,8 @@ export class NodeSseStream extends SseSinkBase {
 
   /** Sends the headers the route's Response ended up with, then what was written meanwhile. */
   open(status: number, headers: Headers): void {
-    if (this.#open) return;
-    this.#open = true;
+    if (this.#headed) return;
+    this.#headed = true;
     const res = this.#res;
     if (res.destroyed) return;
     const out: Record<string, string> = {};
@@ -65,77 +54,32 @@ export class NodeSseStream extends SseSinkBase {
     // pieces freed); sent with the first chunk it stays a tree of ~24 strings, ~0.8 KB kept
     // for as long as the stream is open.
     res.flushHeaders();
-    this.#pump();
+    this.opened();
   }
 
-  protected queuedBytes(): number {
-    return this.#queued;
+  protected send(piece: Uint8Array): boolean {
+    return this.#res.write(piece);
   }
 
-  protected enqueue(chunk: Uint8Array): void {
-    const size = chunk.byteLength;
-    if (size <= SSE_PIECE_BYTES) {
-      this.#enqueuePiece(chunk);
-      return;
-    }
-    for (let at = 0; at < size; at += SSE_PIECE_BYTES) {
-      this.#enqueuePiece(chunk.subarray(at, Math.min(size, at + SSE_PIECE_BYTES)));
-    }
-  }
-
-  #enqueuePiece(chunk: Uint8Array): void {
-    if (this.#open && !this.#blocked && this.#queued === 0) {
-      if (!this.#res.write(chunk)) this.#blocked = true;
-      return;
-    }
-    this.#queue ??= [];
-    this.#queue.push(chunk);
-    this.#queued += chunk.byteLength;
-  }
-
-  /** Hands queued bytes to the response until it pushes back; ends it once empty if asked. */
-  #pump(): void {
-    const queue = this.#queue;
-    const res = this.#res;
-    if (queue) {
-      let i = 0;
-      while (i < queue.length && !this.#blocked) {
-        const chunk = queue[i++];
-        this.#queued -= chunk.byteLength;
-        if (!res.write(chunk)) this.#blocked = true;
-      }
-      queue.splice(0, i);
-      if (queue.length === 0) this.#queue = null;
-    }
-    if (this.#endWhenEmpty && this.#queued === 0) res.end();
+  protected endBody(): void {
+    this.#res.end();
   }
 
   protected drop(): void {
-    this.#queue = null;
-    this.#queued = 0;
+    this.forgetQueued();
     this.#res.destroy();
-  }
-
-  protected finish(last: Uint8Array | null): void {
-    if (last) this.enqueue(last);
-    if (this.#open && this.#queued === 0) this.#res.end();
-    else this.#endWhenEmpty = true;
   }
 
   // Shared listener functions, not two closures per subscriber.
   static readonly onClose = function (this: ServerResponse): void {
     // The client went away, or the connection was dropped.
     const stream = (this as StreamResponse)[STREAM];
-    stream.#queue = null;
-    stream.#queued = 0;
+    stream.forgetQueued();
     stream.end();
   };
 
   static readonly #drain = function (this: ServerResponse): void {
-    const stream = (this as StreamResponse)[STREAM];
-    stream.#blocked = false;
-    stream.#pump();
-    stream.takenBy?.taken();
+    (this as StreamResponse)[STREAM].drained();
   };
 }
 

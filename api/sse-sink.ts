@@ -149,3 +149,108 @@ export abstract class SseSinkBase implements SseSink {
     this.end(err);
   }
 }
+
+/**
+ * An SSE sink that writes to a Node stream that pushes back (`write` returns false until
+ * 'drain'): bytes go out while it takes them and wait in this sink's own queue while it does not,
+ * a large chunk in pieces of SSE_PIECE_BYTES. Pending bytes are that queue, and progress is what
+ * the stream took. Counting Node's socket buffer as pending instead made a reader that was
+ * reading look stalled for seconds (the kernel takes more only in large steps). A subclass says
+ * how one piece is written and how the body ends.
+ */
+export abstract class PushbackSseSink extends SseSinkBase {
+  /** Bytes not handed over yet: before the head, or while the stream is backed up. */
+  #queue: Uint8Array[] | null = null;
+  #queued = 0;
+  /** The head is out: bytes may go. */
+  #open = false;
+  /** The last write returned false: wait for 'drain'. */
+  #blocked = false;
+  /** The stream was closed while bytes were queued: end once they are handed over. */
+  #endWhenEmpty = false;
+
+  /** Writes one piece; false when the stream pushes back. */
+  protected abstract send(piece: Uint8Array): boolean;
+  /** Ends the body (everything queued is out). */
+  protected abstract endBody(): void;
+
+  protected get isOpen(): boolean {
+    return this.#open;
+  }
+
+  /** Closed with bytes still to hand over before the body ends. */
+  protected get ending(): boolean {
+    return this.#endWhenEmpty;
+  }
+
+  /** The head is out (`blocked`: its write pushed back): what was queued follows. */
+  protected opened(blocked = false): void {
+    this.#open = true;
+    if (blocked) this.#blocked = true;
+    this.#pump();
+  }
+
+  /** The stream took what it had: hand it more, and tell the member. */
+  protected drained(): void {
+    this.#blocked = false;
+    this.#pump();
+    this.takenBy?.taken();
+  }
+
+  /** The connection is gone: nothing queued will be taken. */
+  protected forgetQueued(): void {
+    this.#queue = null;
+    this.#queued = 0;
+    this.#endWhenEmpty = false;
+  }
+
+  protected queuedBytes(): number {
+    return this.#queued;
+  }
+
+  protected enqueue(chunk: Uint8Array): void {
+    const size = chunk.byteLength;
+    if (size <= SSE_PIECE_BYTES) {
+      this.#enqueuePiece(chunk);
+      return;
+    }
+    for (let at = 0; at < size; at += SSE_PIECE_BYTES) {
+      this.#enqueuePiece(chunk.subarray(at, Math.min(size, at + SSE_PIECE_BYTES)));
+    }
+  }
+
+  #enqueuePiece(piece: Uint8Array): void {
+    if (this.#open && !this.#blocked && this.#queued === 0) {
+      if (!this.send(piece)) this.#blocked = true;
+      return;
+    }
+    this.#queue ??= [];
+    this.#queue.push(piece);
+    this.#queued += piece.byteLength;
+  }
+
+  /** Hands queued bytes over until the stream pushes back; ends the body once empty if asked. */
+  #pump(): void {
+    const queue = this.#queue;
+    if (queue) {
+      let i = 0;
+      while (i < queue.length && !this.#blocked) {
+        const piece = queue[i++];
+        this.#queued -= piece.byteLength;
+        if (!this.send(piece)) this.#blocked = true;
+      }
+      queue.splice(0, i);
+      if (queue.length === 0) this.#queue = null;
+    }
+    if (this.#endWhenEmpty && this.#queued === 0 && this.#open) {
+      this.#endWhenEmpty = false;
+      this.endBody();
+    }
+  }
+
+  protected finish(last: Uint8Array | null): void {
+    if (last) this.enqueue(last);
+    this.#endWhenEmpty = true;
+    if (this.#open && this.#queued === 0) this.#pump();
+  }
+}
