@@ -5,6 +5,7 @@
  * one whose only HTTP traffic is the fast POST path, never pays for either.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 // Made when this module loads, before appListener's getRequestListener swaps in the adapter's
 // own Response class, whose fast path would ignore the header.
@@ -25,8 +26,32 @@ export function appListener(
       if (openNodeSse((env as { outgoing: ServerResponse }).outgoing, res)) {
         return RESPONSE_ALREADY_SENT;
       }
+      if (res.status === 413) lingerAfterAnswer((env as { outgoing: ServerResponse }).outgoing);
       return closeIfRefusedBody(res);
     },
     { hostname },
   );
+}
+
+/** After a refused body, how long the connection is read on (and what comes thrown away). */
+export const LINGER_MS = 2000;
+
+/**
+ * Closes a connection refused for its body gently. node:http ends such a connection as soon as
+ * the answer is out and closes the socket with the client's bytes still unread, which makes the
+ * kernel send a reset: a client still sending its body (it has not read the answer yet) could
+ * lose the 413 (seen when the answer came late, while the adapter loaded on a first request).
+ * Instead, the answer goes out with the end of our side, and what the client still sends is read
+ * and dropped (node:http dumps the refused body) until it closes, for at most LINGER_MS.
+ */
+function lingerAfterAnswer(res: ServerResponse): void {
+  const socket = res.socket as (Socket & { destroySoon?: () => void }) | null;
+  if (!socket) return;
+  socket.destroySoon = function (this: Socket): void {
+    const timer = setTimeout(() => this.destroy(), LINGER_MS);
+    timer.unref?.();
+    this.once('close', () => clearTimeout(timer));
+    this.once('end', () => this.destroy());
+    this.end();
+  };
 }
