@@ -19,6 +19,10 @@ export function testOptions(overrides: Partial<SidecarOptions> = {}): SidecarOpt
 
 /** A real sidecar in this process, on real sockets. */
 export async function startTestSidecar(overrides: Partial<SidecarOptions> = {}): Promise<Sidecar> {
+  // A sidecar loads its HTTP adapter on the first request its app answers (about 100 ms, more on
+  // a busy machine; test/sidecar/lazy-start.test.ts covers that request). Loaded once here, the
+  // in-process sidecars of a test file answer their first request as promptly as the rest.
+  await import('../../api/node-adapter.ts');
   const options = testOptions(overrides);
   return startSidecar(options, createLogger(options.logLevel));
 }

@@ -106,7 +106,7 @@ async function whileTimingHealth<T>(
     let peak = rss(pid);
     const sampler = setInterval(() => {
       peak = Math.max(peak, rss(pid));
-    }, 5);
+    }, 20);
     try {
       const result = await work();
       probe.postMessage('stop');
