@@ -10,8 +10,20 @@ import { startSidecarProcess } from '../helpers/edge.ts';
 import type { Started } from '../helpers/process.ts';
 import { hostPort } from '../helpers/sidecar.ts';
 
-/** /healthz must answer within this while a maximum-size POST is being handled. */
-const HEALTHZ_MS = 50;
+/**
+ * The sidecar's event loop may be held at most this long while a maximum-size POST is handled
+ * (its own longest delay, prom-client's eventloop_lag_max, not a client's round trip, which also
+ * counts the test's own sending and the machine's scheduling).
+ */
+const LOOP_HELD_MS = 50;
+
+/** The sidecar's longest event-loop delay since the last call (each scrape resets it), in ms. */
+async function loopLagMaxMs(): Promise<number> {
+  const text = await (await fetch(`http://${sidecar.addresses.http}/metrics`)).text();
+  const m = /^groupcast_nodejs_eventloop_lag_max_seconds (\S+)$/m.exec(text);
+  if (!m) throw new Error('no groupcast_nodejs_eventloop_lag_max_seconds in /metrics');
+  return Number(m[1]) * 1000;
+}
 
 let sidecar: Started;
 
@@ -85,7 +97,7 @@ parentPort.on('message', () => { done = true; });
 /** Runs `work()` while timing /healthz; resolves with its result, the slowest answer and peak RSS. */
 async function whileTimingHealth<T>(
   work: () => Promise<T>,
-): Promise<{ result: T; slowestMs: number; peak: number }> {
+): Promise<{ result: T; slowestMs: number; heldMs: number; peak: number }> {
   const pid = sidecar.child.pid as number;
   const probe = new Worker(HEALTH_PROBE, {
     eval: true,
@@ -103,15 +115,17 @@ async function whileTimingHealth<T>(
   };
   try {
     assert.is(await next(), 'ready');
+    await loopLagMaxMs();
     let peak = rss(pid);
     const sampler = setInterval(() => {
       peak = Math.max(peak, rss(pid));
     }, 20);
     try {
       const result = await work();
+      const heldMs = await loopLagMaxMs();
       probe.postMessage('stop');
       const slowestMs = (await next()) as number;
-      return { result, slowestMs, peak: Math.max(peak, rss(pid)) };
+      return { result, slowestMs, heldMs, peak: Math.max(peak, rss(pid)) };
     } finally {
       clearInterval(sampler);
     }
@@ -120,31 +134,34 @@ async function whileTimingHealth<T>(
   }
 }
 
-test('16 MiB of one-byte lines: 413 TOO_MANY_MESSAGES, while /healthz stays prompt', async () => {
+test('16 MiB of one-byte lines: 413 TOO_MANY_MESSAGES, and the event loop is never held', async () => {
   const body = Buffer.from('1\n'.repeat(Math.floor((DEFAULT_MAX_BODY_BYTES - 1) / 2)));
-  const { result, slowestMs } = await whileTimingHealth(() => postNdjson(body));
+  const { result, slowestMs, heldMs } = await whileTimingHealth(() => postNdjson(body));
   assert.is(result.status, 413, result.text.slice(0, 200));
   assert.is(JSON.parse(result.text).error.code, 'TOO_MANY_MESSAGES');
-  assert.ok(slowestMs < HEALTHZ_MS, `/healthz took ${slowestMs.toFixed(1)} ms`);
+  assert.ok(
+    heldMs < LOOP_HELD_MS,
+    `event loop held ${heldMs.toFixed(1)} ms (/healthz slowest ${slowestMs.toFixed(1)} ms)`,
+  );
 });
 
-test('a maximum-size batch (16 MiB, 10,000 lines) is published: small answer, prompt /healthz, memory under 4x the body', async () => {
+test('a maximum-size batch (16 MiB, 10,000 lines) is published: small answer, the event loop never held, memory under 4x the body', async () => {
   const n = 10_000;
   const line = `"${'x'.repeat(Math.floor(DEFAULT_MAX_BODY_BYTES / n) - 4)}"\n`;
   const body = Buffer.from(line.repeat(n));
   assert.ok(body.byteLength <= DEFAULT_MAX_BODY_BYTES);
   const pid = sidecar.child.pid as number;
   const before = rss(pid);
-  const { result, slowestMs, peak } = await whileTimingHealth(() => postNdjson(body));
+  const { result, slowestMs, heldMs, peak } = await whileTimingHealth(() => postNdjson(body));
   assert.is(result.status, 202, result.text.slice(0, 200));
   assert.ok(result.text.length < 200, `answer of ${result.text.length} bytes`);
   const reply = JSON.parse(result.text);
   assert.is(reply.count, n);
   const growth = peak - before;
   console.log(
-    `max NDJSON POST: /healthz slowest ${slowestMs.toFixed(1)} ms; sidecar RSS +${(growth / 2 ** 20).toFixed(1)} MiB for a ${(body.byteLength / 2 ** 20).toFixed(1)} MiB body`,
+    `max NDJSON POST: event loop held ${heldMs.toFixed(1)} ms at most, /healthz slowest ${slowestMs.toFixed(1)} ms; sidecar RSS +${(growth / 2 ** 20).toFixed(1)} MiB for a ${(body.byteLength / 2 ** 20).toFixed(1)} MiB body`,
   );
-  assert.ok(slowestMs < HEALTHZ_MS, `/healthz took ${slowestMs.toFixed(1)} ms`);
+  assert.ok(heldMs < LOOP_HELD_MS, `event loop held ${heldMs.toFixed(1)} ms`);
   assert.ok(growth < 4 * body.byteLength, `RSS grew ${(growth / 2 ** 20).toFixed(1)} MiB`);
 });
 
