@@ -115,13 +115,10 @@ export function readFrontHead(
   let authorization: string | undefined;
   let close = false;
   for (let i = 1; i <= count; i++) {
-    const line = lines[i];
-    const colon = line.indexOf(':');
-    if (colon <= 0) return NOT_MINE;
-    const name = line.slice(0, colon);
-    if (!TOKEN.test(name)) return NOT_MINE;
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
-    switch (name.toLowerCase()) {
+    const name = fieldName(lines[i]);
+    if (name === null) return NOT_MINE;
+    const value = fieldValue;
+    switch (name) {
       case 'host':
         hosts++;
         break;
@@ -160,6 +157,22 @@ export function readFrontHead(
  * no Expect or Upgrade; Connection absent or `keep-alive` (a stream that never ends has no use for
  * `close`, so node:http keeps that case).
  */
+/** The value of the field fieldName last read (a scratch slot: no pair allocated per line). */
+let fieldValue = '';
+
+/**
+ * A header line's name, lower-cased, with its value (trimmed of spaces and tabs) left in
+ * fieldValue; null when the line is no `token: value` field.
+ */
+function fieldName(line: string): string | null {
+  const colon = line.indexOf(':');
+  if (colon <= 0) return null;
+  const name = line.slice(0, colon);
+  if (!TOKEN.test(name)) return null;
+  fieldValue = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+  return name.toLowerCase();
+}
+
 function readGetHead(lines: string[], size: number): FrontGetHead | typeof NOT_MINE {
   const request = GET_LINE.exec(lines[0]);
   if (!request) return NOT_MINE;
@@ -172,13 +185,10 @@ function readGetHead(lines: string[], size: number): FrontGetHead | typeof NOT_M
   let authorization: string | undefined;
   let cookie = false;
   for (let i = 1; i <= count; i++) {
-    const line = lines[i];
-    const colon = line.indexOf(':');
-    if (colon <= 0) return NOT_MINE;
-    const name = line.slice(0, colon);
-    if (!TOKEN.test(name)) return NOT_MINE;
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
-    switch (name.toLowerCase()) {
+    const name = fieldName(lines[i]);
+    if (name === null) return NOT_MINE;
+    const value = fieldValue;
+    switch (name) {
       case 'host':
         if (++hosts > 1 || !(PLAIN_HOST.test(value) || LOOPBACK_OR_IPV4.test(value))) {
           return NOT_MINE;
