@@ -7,38 +7,27 @@
  * diagnostics channel counts the requests node:http itself handled: that tells which side answered.
  */
 import { execFile } from 'node:child_process';
-import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { connect, type Socket } from 'node:net';
-import { SignJWT } from 'jose';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HttpClient } from '../../shared/client/http.ts';
-import type { SidecarOptions } from '../../shared/options/sidecar.ts';
 import type { Sidecar } from '../../sidecar/server.ts';
-import { answers, exchange, shape } from '../helpers/raw-http.ts';
+import {
+  answers,
+  countNodeRequests,
+  exchange,
+  hs256,
+  shape,
+  TEST_JWT_SECRET,
+} from '../helpers/raw-http.ts';
 import { SidecarRig } from '../helpers/rig.ts';
-import { hostPort, sleep, startTestSidecar, waitFor } from '../helpers/sidecar.ts';
+import { hostPort, sleep, waitFor, withFrontOff } from '../helpers/sidecar.ts';
 
 const rig = new SidecarRig(test, { fresh: true });
 
-const SECRET = 'test-secret-that-is-long-enough-for-hs256';
-
-function hs256(claims: Record<string, unknown>) {
-  return new SignJWT(claims)
-    .setProtectedHeader({ alg: 'HS256' })
-    .setIssuedAt()
-    .setExpirationTime('1h')
-    .sign(new TextEncoder().encode(SECRET));
-}
-
-let nodeRequests = 0;
-const countRequest = () => {
-  nodeRequests++;
-};
-test.before(() => subscribe('http.server.request.start', countRequest));
-test.after(() => {
-  unsubscribe('http.server.request.start', countRequest);
-});
+const SECRET = TEST_JWT_SECRET;
+/** Requests node:http itself handled (the rest were the front's). */
+const node = countNodeRequests(test);
 
 function get(path: string, extra = ''): string {
   return `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:7480\r\nAccept: text/event-stream\r\n${extra}\r\n`;
@@ -51,18 +40,6 @@ async function publish(sc: Sidecar, group: string, body: string): Promise<string
     remote: '127.0.0.1:1',
   });
   return r.ids[0];
-}
-
-async function withFrontOff<T>(
-  overrides: Partial<SidecarOptions>,
-  work: (off: Sidecar) => Promise<T>,
-): Promise<T> {
-  const off = await startTestSidecar({ ...overrides, httpFront: false });
-  try {
-    return await work(off);
-  } finally {
-    await off.close();
-  }
 }
 
 /**
@@ -133,9 +110,9 @@ test('SSE GETs are answered by the front exactly as node:http answers them with 
     for (const [what, make, byFront] of cases) {
       const group = /\/groups\/([^/?]+)/.exec(make(['x']))?.[1] as string;
       const plainGroup = /^[\w:]+$/.test(group) && group.length < 100 ? group : 'plain';
-      const before = nodeRequests;
+      const before = node.count;
       const front = await scenario(rig.sc, plainGroup, make);
-      const took = nodeRequests - before;
+      const took = node.count - before;
       const plain = await scenario(off, plainGroup, make);
       assert.equal(front, plain, what);
       assert.is(
@@ -163,9 +140,9 @@ test('with auth on, token holders are subscribed by the front; refusals are node
   ];
   await withFrontOff(overrides, async (off) => {
     for (const [text, what, status, byFront] of cases) {
-      const before = nodeRequests;
+      const before = node.count;
       const front = shape(await exchange(rig.sc.addresses.http as string, [text]));
-      const took = nodeRequests - before;
+      const took = node.count - before;
       const plain = shape(await exchange(off.addresses.http as string, [text]));
       assert.equal(front, plain, what);
       assert.is(front.answers[0].status, status, what);
@@ -186,7 +163,7 @@ function curl(args: string[]): Promise<string> {
 
 test('curl -N and the repo client read streams the front serves', async () => {
   await publish(rig.sc, 'cli', 'before');
-  const before = nodeRequests;
+  const before = node.count;
   const url = `http://${rig.sc.addresses.http}/groups/cli/events?from=earliest`;
   const out = curl(['-N', '--max-time', '1.5', url]);
   const client = new HttpClient({ url: `http://${rig.sc.addresses.http}` });
@@ -206,7 +183,7 @@ test('curl -N and the repo client read streams the front serves', async () => {
   assert.match(text, /^retry: 2000\n\n/);
   assert.match(text, /data: before\n\n/);
   assert.match(text, /data: after\n\n/);
-  assert.is(nodeRequests, before, 'both served by the front');
+  assert.is(node.count, before, 'both served by the front');
   await waitFor(() => rig.count('cli', 'sse') === 0, 2000, 'both gone');
 });
 
@@ -229,7 +206,7 @@ test('a reader that stops reading is cut at its limit; one that reads gets every
   await waitFor(() => slow.got().includes('retry'), 2000, 'the head');
   const fast = await rig.sse('slow');
   slow.socket.pause();
-  const before = nodeRequests;
+  const before = node.count;
   // More than the kernel's socket buffers hold for a paused reader, many times the limit.
   const body = 'x'.repeat(16 * 1024);
   const n = 1500;
@@ -249,7 +226,7 @@ test('a reader that stops reading is cut at its limit; one that reads gets every
   slow.socket.resume();
   await closed;
   assert.ok(slow.got().length < n * body.length, 'cut before it got everything');
-  assert.is(nodeRequests, before, 'the front served the slow stream');
+  assert.is(node.count, before, 'the front served the slow stream');
 });
 
 test('shutdown ends front streams with event: close and the last chunk, then closes them', async () => {
@@ -336,9 +313,9 @@ test('hostile GET heads: node:http answers them, the front stays strict, the pro
     }
     // A head followed by more bytes in the same read: node:http gets it all.
     const pipelined = [`${get('/groups/h/events')}GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n`];
-    const before = nodeRequests;
+    const before = node.count;
     const front = shape(await exchange(rig.sc.addresses.http as string, pipelined));
-    assert.is(nodeRequests - before, 2, 'node:http took the stream and the request after it');
+    assert.is(node.count - before, 2, 'node:http took the stream and the request after it');
     const plain = shape(await exchange(off.addresses.http as string, pipelined));
     assert.equal(front, plain, 'pipelined');
   });

@@ -6,54 +6,32 @@
  * node:http itself handled: that tells which side answered.
  */
 import { execFile } from 'node:child_process';
-import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { connect } from 'node:net';
-import { SignJWT } from 'jose';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { resolveSidecarOptions, type SidecarOptions } from '../../shared/options/sidecar.ts';
+import { resolveSidecarOptions } from '../../shared/options/sidecar.ts';
 import type { Sidecar } from '../../sidecar/server.ts';
-import { answers, type ExchangeOptions, exchange, shape } from '../helpers/raw-http.ts';
+import {
+  answers,
+  countNodeRequests,
+  type ExchangeOptions,
+  exchange,
+  hs256,
+  shape,
+  TEST_JWT_SECRET,
+} from '../helpers/raw-http.ts';
 import { SidecarRig } from '../helpers/rig.ts';
-import { hostPort, sleep, startTestSidecar, waitFor } from '../helpers/sidecar.ts';
+import { hostPort, sleep, waitFor, withFrontOff } from '../helpers/sidecar.ts';
 import { TcpPeer } from '../helpers/tcp.ts';
 
 const rig = new SidecarRig(test, { fresh: true });
 
-const SECRET = 'test-secret-that-is-long-enough-for-hs256';
-
-function hs256(claims: Record<string, unknown>) {
-  return new SignJWT(claims)
-    .setProtectedHeader({ alg: 'HS256' })
-    .setIssuedAt()
-    .setExpirationTime('1h')
-    .sign(new TextEncoder().encode(SECRET));
-}
-
-let nodeRequests = 0;
-const countRequest = () => {
-  nodeRequests++;
-};
-test.before(() => subscribe('http.server.request.start', countRequest));
-test.after(() => {
-  unsubscribe('http.server.request.start', countRequest);
-});
+const SECRET = TEST_JWT_SECRET;
+/** Requests node:http itself handled (the rest were the front's). */
+const node = countNodeRequests(test);
 
 function post(group: string, body: string, extra = '', type = 'text/plain'): string {
   return `POST /groups/${group}/messages HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
-}
-
-/** A sidecar with the front off, the same options otherwise, for side-by-side answers. */
-async function withFrontOff<T>(
-  overrides: Partial<SidecarOptions>,
-  work: (off: Sidecar) => Promise<T>,
-): Promise<T> {
-  const off = await startTestSidecar({ ...overrides, httpFront: false });
-  try {
-    return await work(off);
-  } finally {
-    await off.close();
-  }
 }
 
 /** Sends `parts` to the front and to node:http; asserts the same answers; returns the front's. */
@@ -89,13 +67,13 @@ test('fast-path POSTs are answered by the front exactly as node:http answers the
     const other = await TcpPeer.open(off.addresses.tcp as string, 'same');
     await waitFor(() => off.hub.findGroup('same')?.counts.tcp === 1, 2000, 'the member');
     for (const [text, what] of cases) {
-      const before = nodeRequests;
+      const before = node.count;
       const front = shape(await exchange(rig.sc.addresses.http as string, [text]));
-      const took = nodeRequests - before;
+      const took = node.count - before;
       const plain = shape(await exchange(off.addresses.http as string, [text]));
       assert.equal(front, plain, what);
       if (!what.includes('node:http')) assert.is(took, 0, `${what}: answered by the front`);
-      assert.is(nodeRequests - before, took + 1, `${what}: node:http with the front off`);
+      assert.is(node.count - before, took + 1, `${what}: node:http with the front off`);
     }
     other.close();
   });
@@ -128,10 +106,10 @@ test('curl publishes three messages on one kept-alive connection through the fro
     '%{http_code} %{num_connects}\\n',
     url,
   ];
-  const before = nodeRequests;
+  const before = node.count;
   const out = await curl([...each('one'), '--next', ...each('two'), '--next', ...each('three')]);
   assert.is(out, '202 1\n202 0\n202 0\n', 'one connection, three 202s');
-  assert.is(nodeRequests, before, 'all three answered by the front');
+  assert.is(node.count, before, 'all three answered by the front');
   await t.waitForText('one\ntwo\nthree\n');
 });
 
@@ -169,12 +147,12 @@ test('a connection hands over to node:http mid-way: POSTs, then GET /healthz and
 
 test('a head that comes one byte per write is read whole by the front', async () => {
   const t = await rig.tcp('bytes');
-  const before = nodeRequests;
+  const before = node.count;
   const got = await exchange(rig.sc.addresses.http as string, [...post('bytes', 'slowly')], {
     gapMs: 1,
   });
   assert.is(answers(got.raw)[0]?.status, 202);
-  assert.is(nodeRequests, before, 'the front took it');
+  assert.is(node.count, before, 'the front took it');
   await t.waitForText('slowly\n');
 });
 
@@ -204,7 +182,7 @@ test('a client that half-closes after a whole POST still gets its answer, then t
 test('pipelined POSTs are answered in order, a refused one among them', async () => {
   const t = await rig.tcp('pipe');
   const bodies = ['p0', 'p1', '', 'p3', 'p4'];
-  const before = nodeRequests;
+  const before = node.count;
   const got = await exchange(rig.sc.addresses.http as string, [
     bodies.map((b) => post('pipe', b)).join(''),
   ]);
@@ -214,7 +192,7 @@ test('pipelined POSTs are answered in order, a refused one among them', async ()
     [202, 202, 400, 202, 202],
   );
   assert.is(JSON.parse(all[2].body).error.code, 'EMPTY_MESSAGE');
-  assert.is(nodeRequests, before);
+  assert.is(node.count, before);
   await t.waitForText('p0\np1\np3\np4\n');
 });
 
@@ -359,13 +337,13 @@ test('a client gone mid-body publishes nothing and gives back the memory its bod
   const socket = connect({ host, port });
   socket.on('error', () => {});
   await new Promise((r) => socket.once('connect', r));
-  const before = nodeRequests;
+  const before = node.count;
   socket.write(
     `POST /groups/gone/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n${'x'.repeat(100)}`,
   );
   const used = () => rig.sc.hub.memoryReport().bodies;
   await waitFor(() => used() === 5000, 2000, 'the body reserved');
-  assert.is(nodeRequests, before, 'read by the front');
+  assert.is(node.count, before, 'read by the front');
   socket.destroy();
   await waitFor(() => used() === 0, 2000, `the reservation released (held ${used()})`);
   assert.is(rig.sc.hub.findGroup('gone')?.seq ?? 0, 0);
@@ -413,9 +391,9 @@ test('with auth on, the front answers token holders as node:http does and leaves
   ];
   await withFrontOff(overrides, async (off) => {
     for (const [text, what, byFront] of cases) {
-      const before = nodeRequests;
+      const before = node.count;
       const front = shape(await exchange(rig.sc.addresses.http as string, [text]));
-      assert.is(nodeRequests - before, byFront ? 0 : 1, `${what}: who answered`);
+      assert.is(node.count - before, byFront ? 0 : 1, `${what}: who answered`);
       const plain = shape(await exchange(off.addresses.http as string, [text]));
       assert.equal(front, plain, what);
     }
@@ -440,10 +418,10 @@ test('shutdown closes the front connections between requests at once', async () 
   });
   const closed = new Promise((r) => socket.once('close', r));
   await new Promise((r) => socket.once('connect', r));
-  const before = nodeRequests;
+  const before = node.count;
   socket.write(post('down', 'x'));
   await waitFor(() => got.includes('\r\n\r\n{'), 2000, 'the answer');
-  assert.is(nodeRequests, before, 'a front connection');
+  assert.is(node.count, before, 'a front connection');
   const started = Date.now();
   await rig.sc.close();
   await closed;
@@ -458,7 +436,7 @@ test('GROUPCAST_HTTP_FRONT=off leaves every request to node:http', async () => {
   const { options } = resolveSidecarOptions({ GROUPCAST_HTTP_FRONT: 'off' }, []);
   assert.is(options.httpFront, false);
   await rig.restart({ httpFront: options.httpFront });
-  const before = nodeRequests;
+  const before = node.count;
   const got = await exchange(rig.sc.addresses.http as string, [
     post('off', 'a') + post('off', 'b'),
   ]);
@@ -466,7 +444,7 @@ test('GROUPCAST_HTTP_FRONT=off leaves every request to node:http', async () => {
     answers(got.raw).map((a) => a.status),
     [202, 202],
   );
-  assert.is(nodeRequests - before, 2);
+  assert.is(node.count - before, 2);
 });
 
 test.run();

@@ -1,5 +1,7 @@
 /** Raw HTTP/1.1 exchanges on one socket, and what of their answers must not differ between servers. */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { connect } from 'node:net';
+import { SignJWT } from 'jose';
 import { hostPort, sleep } from './common.ts';
 
 export interface Sent {
@@ -121,4 +123,36 @@ export function shape(sent: Sent) {
       return { status: a.status, headers, body, dated: a.headers.has('date') };
     }),
   };
+}
+
+/** The HS256 secret the front's auth tests give the sidecar (jwtSecret). */
+export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256';
+
+/** A token signed with TEST_JWT_SECRET, valid for an hour. */
+export function hs256(claims: Record<string, unknown>): Promise<string> {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuedAt()
+    .setExpirationTime('1h')
+    .sign(new TextEncoder().encode(TEST_JWT_SECRET));
+}
+
+/**
+ * Counts the requests node:http itself handles in this process (its
+ * `http.server.request.start` diagnostics channel), over a uvu suite: what the raw front
+ * answered never shows here, which tells which side answered.
+ */
+export function countNodeRequests(suite: {
+  before: (fn: () => void) => void;
+  after: (fn: () => void) => void;
+}): { count: number } {
+  const counter = { count: 0 };
+  const onRequest = () => {
+    counter.count++;
+  };
+  suite.before(() => subscribe('http.server.request.start', onRequest));
+  suite.after(() => {
+    unsubscribe('http.server.request.start', onRequest);
+  });
+  return counter;
 }

@@ -27,4 +27,17 @@ export async function startTestSidecar(overrides: Partial<SidecarOptions> = {}):
   return startSidecar(options, createLogger(options.logLevel));
 }
 
+/** A sidecar with the raw HTTP front off, the same options otherwise, for side-by-side answers. */
+export async function withFrontOff<T>(
+  overrides: Partial<SidecarOptions>,
+  work: (off: Sidecar) => Promise<T>,
+): Promise<T> {
+  const off = await startTestSidecar({ ...overrides, httpFront: false });
+  try {
+    return await work(off);
+  } finally {
+    await off.close();
+  }
+}
+
 export { hostPort, sleep, waitFor } from './common.ts';
