@@ -140,15 +140,16 @@ export function hs256(claims: Record<string, unknown>): Promise<string> {
 /**
  * Counts the requests node:http itself handles in this process (its
  * `http.server.request.start` diagnostics channel), over a uvu suite: what the raw front
- * answered never shows here, which tells which side answered.
+ * answered never shows here, which tells which side answered; `urls` lists what node:http got.
  */
 export function countNodeRequests(suite: {
   before: (fn: () => void) => void;
   after: (fn: () => void) => void;
-}): { count: number } {
-  const counter = { count: 0 };
-  const onRequest = () => {
+}): { count: number; urls: string[] } {
+  const counter = { count: 0, urls: [] as string[] };
+  const onRequest = (message: unknown) => {
     counter.count++;
+    counter.urls.push((message as { request: { url: string } }).request.url);
   };
   suite.before(() => subscribe('http.server.request.start', onRequest));
   suite.after(() => {
