@@ -179,6 +179,57 @@ test('a client that half-closes after a whole POST still gets its answer, then t
   await t.waitForText('last words\n');
 });
 
+test('a whole POST, a cut head and the end in one write: its answer, then 400, as node:http', async () => {
+  // The answer waits for the end of its turn (answerAfterTurn); whatever the end of the
+  // connection writes must come after it. (The end is read in a later turn here, so this holds
+  // the order, not the flush in FrontConnection's end handler, which keeps it within one turn.)
+  const t = await rig.tcp('turn-end');
+  const statuses = async (address: string) => {
+    const { host, port } = hostPort(address);
+    const socket = connect({ host, port, noDelay: true });
+    socket.on('error', () => {});
+    let raw = Buffer.alloc(0);
+    socket.on('data', (d: Buffer) => {
+      raw = Buffer.concat([raw, d]);
+    });
+    const closed = new Promise((r) => socket.once('close', r));
+    await new Promise((r) => socket.once('connect', r));
+    socket.end(`${post('turn-end', 'first')}POST /groups/turn-end/mess`);
+    await closed;
+    return answers(raw).map((a) => a.status);
+  };
+  assert.equal(await statuses(rig.sc.addresses.http as string), [202, 400]);
+  await t.waitForText('first\n');
+  const plain = await withFrontOff({}, (off) => statuses(off.addresses.http as string));
+  assert.equal(plain, [202, 400], 'node:http, front off');
+});
+
+test('shutdown in the turn of an answer still sends the answer, then closes', async () => {
+  await rig.restart({ shutdownGraceMs: 5000 });
+  const sc = rig.sc;
+  const t = await rig.tcp('turn-down');
+  // Shutdown begins in the same turn as the publish, before the answer's turn ends (the turn's
+  // callbacks run in order: this one was queued before the answer was made).
+  const publish = sc.hub.publish.bind(sc.hub);
+  let closing: Promise<void> | null = null;
+  sc.hub.publish = ((...args: Parameters<typeof publish>) => {
+    setImmediate(() => {
+      closing = sc.close();
+    });
+    return publish(...args);
+  }) as typeof publish;
+  const got = await exchange(sc.addresses.http as string, [post('turn-down', 'last')]);
+  const all = answers(got.raw);
+  assert.equal(
+    all.map((a) => a.status),
+    [202],
+  );
+  assert.ok(got.closed, 'the connection closed after its answer');
+  assert.ok(closing, 'shutdown began in the turn');
+  await closing;
+  await t.waitForText('last\n');
+});
+
 test('pipelined POSTs are answered in order, a refused one among them', async () => {
   const t = await rig.tcp('pipe');
   const bodies = ['p0', 'p1', '', 'p3', 'p4'];
