@@ -266,6 +266,8 @@ class FrontConnection {
       this.#wanted = false;
       this.#state = State.Body;
       if (this.#left === 0) this.#finishBody(new Uint8Array(0));
+      // Queued before the publish queues the fan-out's: the turn's answers leave first.
+      armAnswers();
       call(() => this.#bodyPromise())
         .then((a) => this.#answer(a))
         .catch((err) => this.#fault(err));
@@ -558,21 +560,33 @@ class FrontConnection {
 function noop(): void {}
 
 let heldAnswers: FrontConnection[] = [];
+let armed = false;
 
 function writeHeldAnswers(): void {
+  armed = false;
   const list = heldAnswers;
   heldAnswers = [];
   for (let i = 0; i < list.length; i++) list[i].flushAnswers();
 }
 
+/** The turn's answers are written once its I/O callbacks are done. */
+function armAnswers(): void {
+  if (armed) return;
+  armed = true;
+  afterTurn(writeHeldAnswers);
+}
+
 /**
- * An answer waits for the end of the turn that made it, to leave with the turn's other writes:
- * the fan-out to subscribers and members is written then too (shared/turn.ts), and a client that
- * is both (a load process, an edge worker reading its stream) wakes once for all of it. It costs
- * no latency beyond the turn: measured, 6-8 µs less sidecar CPU per POST at 1:1, 3 µs at 1:10.
+ * An answer waits for the end of the turn that made it, to leave with the turn's other writes: the
+ * fan-out to subscribers and members is written then too (shared/turn.ts, queued after the
+ * answers, so a publisher waiting for its answer, such as an edge worker, gets it first), and a
+ * client that is both (a load process) is woken once for all of it. No latency beyond the turn;
+ * measured (16 keep-alive posters, alternated pairs): 5-7 µs less sidecar CPU per POST at 1:1,
+ * even at 1:10 and through the edge.
  */
 function answerAfterTurn(conn: FrontConnection): void {
-  if (heldAnswers.push(conn) === 1) afterTurn(writeHeldAnswers);
+  heldAnswers.push(conn);
+  armAnswers();
 }
 
 const EMPTY = new Uint8Array(0);
