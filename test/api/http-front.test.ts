@@ -34,6 +34,22 @@ function post(group: string, body: string, extra = '', type = 'text/plain'): str
   return `POST /groups/${group}/messages HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
 }
 
+/** Writes `text` and the end on a new connection; resolves with all that came back once it closed. */
+async function sendAndEnd(address: string, text: string): Promise<Buffer> {
+  const { host, port } = hostPort(address);
+  const socket = connect({ host, port, noDelay: true });
+  socket.on('error', () => {});
+  let raw = Buffer.alloc(0);
+  socket.on('data', (d: Buffer) => {
+    raw = Buffer.concat([raw, d]);
+  });
+  const closed = new Promise((r) => socket.once('close', r));
+  await new Promise((r) => socket.once('connect', r));
+  socket.end(text);
+  await closed;
+  return raw;
+}
+
 /** Sends `parts` to the front and to node:http; asserts the same answers; returns the front's. */
 async function same(
   off: Sidecar,
@@ -162,17 +178,10 @@ test('a client that half-closes after a whole POST still gets its answer, then t
   await rig.restart({ jwtSecret: SECRET });
   const token = await hs256({ groupcast: { publish: ['half'] } });
   const t = await rig.tcp('half');
-  const { host, port } = hostPort(rig.sc.addresses.http as string);
-  const socket = connect({ host, port, noDelay: true });
-  socket.on('error', () => {});
-  let raw = Buffer.alloc(0);
-  socket.on('data', (d: Buffer) => {
-    raw = Buffer.concat([raw, d]);
-  });
-  const closed = new Promise((r) => socket.once('close', r));
-  await new Promise((r) => socket.once('connect', r));
-  socket.end(post('half', 'last words', `Authorization: Bearer ${token}\r\n`));
-  await closed;
+  const raw = await sendAndEnd(
+    rig.sc.addresses.http as string,
+    post('half', 'last words', `Authorization: Bearer ${token}\r\n`),
+  );
   const [answer] = answers(raw);
   assert.is(answer?.status, 202);
   assert.is(answer.headers.get('connection'), 'close');
@@ -185,17 +194,7 @@ test('a whole POST, a cut head and the end in one write: its answer, then 400, a
   // the order, not the flush in FrontConnection's end handler, which keeps it within one turn.)
   const t = await rig.tcp('turn-end');
   const statuses = async (address: string) => {
-    const { host, port } = hostPort(address);
-    const socket = connect({ host, port, noDelay: true });
-    socket.on('error', () => {});
-    let raw = Buffer.alloc(0);
-    socket.on('data', (d: Buffer) => {
-      raw = Buffer.concat([raw, d]);
-    });
-    const closed = new Promise((r) => socket.once('close', r));
-    await new Promise((r) => socket.once('connect', r));
-    socket.end(`${post('turn-end', 'first')}POST /groups/turn-end/mess`);
-    await closed;
+    const raw = await sendAndEnd(address, `${post('turn-end', 'first')}POST /groups/turn-end/mess`);
     return answers(raw).map((a) => a.status);
   };
   assert.equal(await statuses(rig.sc.addresses.http as string), [202, 400]);
