@@ -150,13 +150,6 @@ export function readFrontHead(
   return { size, group: request[1], contentLength, contentType, authorization, close };
 }
 
-/**
- * `GET /groups/:group/events` as the front takes it: the query's parameters only those the route
- * reads, each once, with values that decode to themselves; exactly one Host the adapter takes as
- * it is; at most one Last-Event-ID and Authorization; no body (Content-Length, Transfer-Encoding),
- * no Expect or Upgrade; Connection absent or `keep-alive` (a stream that never ends has no use for
- * `close`, so node:http keeps that case).
- */
 /** The value of the field fieldName last read (a scratch slot: no pair allocated per line). */
 let fieldValue = '';
 
@@ -173,6 +166,13 @@ function fieldName(line: string): string | null {
   return name.toLowerCase();
 }
 
+/**
+ * `GET /groups/:group/events` as the front takes it: the query's parameters only those the route
+ * reads, each once, with values that decode to themselves; exactly one Host the adapter takes as
+ * it is; at most one Last-Event-ID and Authorization; no body (Content-Length, Transfer-Encoding),
+ * no Expect or Upgrade; Connection absent or `keep-alive` (a stream that never ends has no use for
+ * `close`, so node:http keeps that case).
+ */
 function readGetHead(lines: string[], size: number): FrontGetHead | typeof NOT_MINE {
   const request = GET_LINE.exec(lines[0]);
   if (!request) return NOT_MINE;

@@ -35,6 +35,39 @@ function pick(): Schedule {
 
 export const afterTurn: Schedule = pick();
 
+/**
+ * Things to finish once the current turn's I/O callbacks are done, each once, in the order they
+ * were held. One scheduled callback per turn however many are held; `arm` schedules it before
+ * anything is held, to run ahead of what other lists schedule later in the turn.
+ */
+export class TurnList<T> {
+  #items: T[] = [];
+  #armed = false;
+  readonly #finish: (item: T) => void;
+
+  constructor(finish: (item: T) => void) {
+    this.#finish = finish;
+  }
+
+  hold(item: T): void {
+    this.#items.push(item);
+    this.arm();
+  }
+
+  arm(): void {
+    if (this.#armed) return;
+    this.#armed = true;
+    afterTurn(this.#run);
+  }
+
+  readonly #run = (): void => {
+    this.#armed = false;
+    const items = this.#items;
+    this.#items = [];
+    for (let i = 0; i < items.length; i++) this.#finish(items[i]);
+  };
+}
+
 /** Resolves after the current turn: long work awaits it now and then so I/O is never starved. */
 export function nextTurn(): Promise<void> {
   return new Promise((resolve) => afterTurn(resolve));

@@ -1,14 +1,8 @@
 import type { Socket } from 'node:net';
-import { afterTurn } from '../shared/turn.ts';
+import { TurnList } from '../shared/turn.ts';
 
 /** Sockets corked this turn, uncorked together once the turn's I/O callbacks are done. */
-let corked: Socket[] = [];
-
-function uncorkAll(): void {
-  const list = corked;
-  corked = [];
-  for (let i = 0; i < list.length; i++) list[i].uncork();
-}
+const corked = new TurnList<Socket>((socket) => socket.uncork());
 
 /**
  * Holds a socket's writes until the end of the current event-loop turn, so everything written
@@ -19,7 +13,7 @@ function uncorkAll(): void {
 export function corkForTurn(socket: Socket): void {
   if (socket.writableCorked > 0) return;
   socket.cork();
-  if (corked.push(socket) === 1) afterTurn(uncorkAll);
+  corked.hold(socket);
 }
 
 /** A writer holding the one buffer a turn handed it, to write once the turn is done. */
@@ -27,13 +21,7 @@ export interface TurnHolder {
   flushTurn(): void;
 }
 
-let holding: TurnHolder[] = [];
-
-function flushAll(): void {
-  const list = holding;
-  holding = [];
-  for (let i = 0; i < list.length; i++) list[i].flushTurn();
-}
+const holding = new TurnList<TurnHolder>((holder) => holder.flushTurn());
 
 /**
  * Calls `holder.flushTurn()` once the current turn's I/O callbacks are done. For a turn that
@@ -42,5 +30,5 @@ function flushAll(): void {
  * ~0.3 KB instead of ~0.8 KB per delivery), the same one syscall.
  */
 export function holdForTurn(holder: TurnHolder): void {
-  if (holding.push(holder) === 1) afterTurn(flushAll);
+  holding.hold(holder);
 }
