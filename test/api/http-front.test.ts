@@ -189,7 +189,7 @@ test('a client that half-closes after a whole POST still gets its answer, then t
 });
 
 test('a whole POST, a cut head and the end in one write: its answer, then 400, as node:http', async () => {
-  // The answer waits for the end of its turn (answerAfterTurn); whatever the end of the
+  // The answer waits for the end of its turn (heldAnswers); whatever the end of the
   // connection writes must come after it. (The end is read in a later turn here, so this holds
   // the order, not the flush in FrontConnection's end handler, which keeps it within one turn.)
   const t = await rig.tcp('turn-end');
@@ -207,12 +207,13 @@ test('shutdown in the turn of an answer still sends the answer, then closes', as
   await rig.restart({ shutdownGraceMs: 5000 });
   const sc = rig.sc;
   const t = await rig.tcp('turn-down');
-  // Shutdown begins in the same turn as the publish, before the answer's turn ends (the turn's
-  // callbacks run in order: this one was queued before the answer was made).
+  // Shutdown begins in the answer's turn, after the answer is made and before the turn's end
+  // writes it: a tick queued from the publish runs once the promise jobs that make the answer
+  // are done, ahead of the turn's end (where held answers are written).
   const publish = sc.hub.publish.bind(sc.hub);
   let closing: Promise<void> | null = null;
   sc.hub.publish = ((...args: Parameters<typeof publish>) => {
-    setImmediate(() => {
+    process.nextTick(() => {
       closing = sc.close();
     });
     return publish(...args);
