@@ -223,14 +223,15 @@ test('a new sequence is read back from its first id, whatever batch of it arrive
   assert.equal(sse, ['b1', 'gap reset', 'n1', 'n2', 'n3']);
 });
 
+const hole = (first: number, count: number, field: string): Hole => ({
+  hole: true,
+  epoch: EPOCH,
+  firstSeq: first,
+  count,
+  field,
+});
+
 test('a hole in the sequence: evicted for others, passed over by the node that has its messages', async () => {
-  const hole = (first: number, count: number, field: string): Hole => ({
-    hole: true,
-    epoch: EPOCH,
-    firstSeq: first,
-    count,
-    field,
-  });
   const s = setup();
   const sse = sseOf(s.group);
   s.seq.fromRedis(s.group, fromNode('B', batch('b', 1, 1)));
@@ -241,6 +242,40 @@ test('a hole in the sequence: evicted for others, passed over by the node that h
   await tick();
   assert.equal(sse, ['b1', 'gap evicted', 'b5'], 'told of the one it never had');
   assert.is(s.stats.problems.get('lost'), 1);
+});
+
+test('missing stretches side by side reach SSE subscribers as one gap', async () => {
+  const s = setup();
+  const sse = sseOf(s.group);
+  const events: string[] = [];
+  s.group.add(
+    new SseMember(
+      {
+        remote: '',
+        pendingBytes: 0,
+        takenBytes: 0,
+        write: (chunk) => {
+          const text = dec.decode(chunk);
+          if (text.includes('event: gap')) events.push(/^data: (.*)$/m.exec(text)?.[1] ?? '');
+        },
+        close: () => {},
+      },
+      { unsubscribed: () => {} },
+    ),
+  );
+  s.seq.fromRedis(s.group, fromNode('B', batch('b', 1, 1)));
+  // Two holes (two full queues' worth, numbered apart), then an id the history no longer holds.
+  s.shared.set(2, hole(2, 2, '-2'));
+  s.shared.set(4, hole(4, 1, '-1'));
+  s.seq.fromRedis(s.group, fromNode('B', batch('b', 6, 6)));
+  await tick();
+  assert.equal(sse, ['b1', 'gap evicted', 'b6']);
+  assert.equal(
+    events.map((e) => JSON.parse(e)),
+    [{ requested: `${EPOCH}-1`, resumedFrom: `${EPOCH}-6`, reason: 'evicted' }],
+  );
+  assert.is(s.stats.problems.get('lost'), 4);
+  assert.equal(s.sockets.got, ['b1', 'b6']);
 });
 
 test.run();

@@ -335,32 +335,45 @@ export class Sequencer {
         group.restart(restart.epoch, at, 'reset');
       }
       if (t.mode === 'cluster' && group.epoch === epoch) {
+        // Where the missing stretch being passed over ends: adjacent stretches (holes side by
+        // side, a hole and what the history no longer holds) reach SSE subscribers as one gap.
+        let skipTo = 0;
+        const at = () => Math.max(group.seq, skipTo);
+        const skipped = () => {
+          if (skipTo > group.seq) lost += this.#skip(group, skipTo);
+          skipTo = 0;
+        };
         for (const e of list ?? []) {
-          if (lastOf(e) <= group.seq) continue;
-          if (e.firstSeq > group.seq + 1) lost += this.#skip(group, e.firstSeq - 1);
-          if (!e.batch) {
-            // A hole: messages the cluster never got. Its numbering node's members have them.
-            if (e.field && this.#deps.numberedHere(e.field, e.count)) {
-              had += e.count;
-              group.restart(group.epoch, lastOf(e), null);
-            } else lost += this.#skip(group, lastOf(e));
+          if (lastOf(e) <= at()) continue;
+          if (e.firstSeq > at() + 1) skipTo = e.firstSeq - 1;
+          const hereToo = !!e.field && this.#deps.numberedHere(e.field, e.count);
+          if (!e.batch && !hereToo) {
+            // A hole: messages the cluster never got.
+            skipTo = lastOf(e);
             continue;
           }
-          if (e.field && this.#deps.numberedHere(e.field, e.count)) {
+          skipped();
+          if (!e.batch) {
+            // A hole whose messages this node numbered: its members have them.
+            had += e.count;
+            group.restart(group.epoch, lastOf(e), null);
+          } else if (hereToo) {
             this.#pass(group, e);
             had += e.count;
-            continue;
+          } else {
+            this.#deliver(group, e);
+            recovered += e.count;
           }
-          this.#deliver(group, e);
-          recovered += e.count;
         }
-        if (group.seq < upto) {
-          if (why === 'own' && this.#deps.unconfirmedEcho(upto - group.seq)) {
+        if (at() < upto) {
+          if (why === 'own' && this.#deps.unconfirmedEcho(upto - at())) {
             // Evicted from the history already (a burst Redis took late): its members have it.
+            skipped();
             had += upto - group.seq;
             group.restart(group.epoch, upto, null);
-          } else lost += this.#skip(group, upto);
+          } else skipTo = upto;
         }
+        skipped();
       }
       // Own batches are mostly answered by the outbox (their echo overtook Redis's answer): only
       // a read of the shared history is a read-back.
