@@ -15,8 +15,15 @@ const REQUEST_LINE = new RegExp(`^POST /groups/([${PLAIN_SEGMENT_CHARS}]+)/messa
 const GET_LINE = new RegExp(
   `^GET /groups/([${PLAIN_SEGMENT_CHARS}]+)/events(?:\\?([^ ]*))? HTTP/1\\.1$`,
 );
+/**
+ * A body-less request node:http answers while the connection stays the front's (see
+ * FrontLendHead): GET or HEAD of a path (origin form: no scheme, host or `*`) whose last segment
+ * is not `events`, so streams never go this way. Other methods may come with a body.
+ */
+const LEND_LINE = /^(?:GET|HEAD) \/[!-~]* HTTP\/1\.1$/;
+const STREAM_PATH = /\/events(?:\?|$)/;
 /** The starts the requests the front could take share, to let other requests go at once. */
-const STARTS = ['POST /groups/', 'GET /groups/'];
+const STARTS = ['POST /groups/', 'GET /', 'HEAD /'];
 /**
  * A query value taken as written: nothing a URL parser or the app's query reader would decode or
  * re-encode (no `%`, `+`, `=`, `&`, `#`, `/`).
@@ -68,6 +75,18 @@ export interface FrontGetHead {
   cookie: boolean;
 }
 
+/**
+ * A request the front lends to node:http, one request at a time: a GET or HEAD with no body and
+ * nothing that would end or change the connection. node:http answers it (health, history,
+ * listings, the dashboard); then the connection is the front's again, so a client's next request
+ * on it (an SSE stream, a POST) is the front's to take, as on a new connection.
+ */
+export interface FrontLendHead {
+  /** Bytes of the head, its blank line included. */
+  size: number;
+  lend: true;
+}
+
 /** The head is not complete yet, and may still be one the front takes. */
 export const MORE = 0;
 /** The request is not one the front takes: node:http gets it as it came. */
@@ -82,7 +101,7 @@ export const NOT_MINE = 1;
 export function readFrontHead(
   buf: Buffer,
   maxHead: number,
-): FrontHead | FrontGetHead | typeof MORE | typeof NOT_MINE {
+): FrontHead | FrontGetHead | FrontLendHead | typeof MORE | typeof NOT_MINE {
   const end = buf.indexOf('\r\n\r\n');
   if (end < 0) {
     if (buf.byteLength >= maxHead) return NOT_MINE;
@@ -96,14 +115,18 @@ export function readFrontHead(
     const eol = text.indexOf('\r\n');
     if (eol < 0) return MORE;
     const line = text.slice(0, eol);
-    return REQUEST_LINE.test(line) || GET_LINE.test(line) ? MORE : NOT_MINE;
+    return REQUEST_LINE.test(line) || GET_LINE.test(line) || LEND_LINE.test(line) ? MORE : NOT_MINE;
   }
   const size = end + 4;
   if (size > maxHead) return NOT_MINE;
   const text = buf.toString('latin1', 0, end + 2);
   if (UNSURE.test(text)) return NOT_MINE;
   const lines = text.split('\r\n');
-  if (lines[0].startsWith('GET ')) return readGetHead(lines, size);
+  if (lines[0].startsWith('GET ')) {
+    const get = readGetHead(lines, size);
+    return get === NOT_MINE ? readLendHead(lines, size) : get;
+  }
+  if (lines[0].startsWith('HEAD ')) return readLendHead(lines, size);
   const request = REQUEST_LINE.exec(lines[0]);
   if (!request) return NOT_MINE;
   // The last element is the empty string after the final CRLF.
@@ -217,6 +240,38 @@ function readGetHead(lines: string[], size: number): FrontGetHead | typeof NOT_M
   }
   if (hosts !== 1) return NOT_MINE;
   return { size, get: true, group: request[1], query, lastEventId, authorization, cookie };
+}
+
+/**
+ * A GET or HEAD the front lends to node:http (see FrontLendHead): LEND_LINE, exactly one Host, no
+ * body (Content-Length, Transfer-Encoding), no Expect or Upgrade, Connection absent or
+ * `keep-alive`; anything else goes to node:http for good, as before.
+ */
+function readLendHead(lines: string[], size: number): FrontLendHead | typeof NOT_MINE {
+  if (!LEND_LINE.test(lines[0]) || STREAM_PATH.test(lines[0].slice(0, lines[0].lastIndexOf(' ')))) {
+    return NOT_MINE;
+  }
+  const count = lines.length - 2;
+  if (count > MAX_HEADER_LINES) return NOT_MINE;
+  let hosts = 0;
+  for (let i = 1; i <= count; i++) {
+    const name = fieldName(lines[i]);
+    if (name === null) return NOT_MINE;
+    switch (name) {
+      case 'host':
+        hosts++;
+        break;
+      case 'connection':
+        if (fieldValue.toLowerCase() !== 'keep-alive') return NOT_MINE;
+        break;
+      case 'content-length':
+      case 'transfer-encoding':
+      case 'expect':
+      case 'upgrade':
+        return NOT_MINE;
+    }
+  }
+  return hosts === 1 ? { size, lend: true } : NOT_MINE;
 }
 
 const QUERY_NAMES: readonly string[] = SUBSCRIBE_QUERY;

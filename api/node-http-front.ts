@@ -1,8 +1,9 @@
-import { type Server, STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { formatHostPort } from '../shared/host-port.ts';
 import { TurnList } from '../shared/turn.ts';
 import { plainGroup } from './dot-segments.ts';
+import { Loan, type LoanEnds } from './front-loan.ts';
 import { FrontSseStream, type FrontStreams, type FrontSubscribeCall } from './front-sse-stream.ts';
 import { type FrontGetHead, MORE, NOT_MINE, readFrontHead } from './http-head.ts';
 import type { JsonAnswer, PublishTaker } from './node-publish.ts';
@@ -27,10 +28,13 @@ export type SubscribeTaker = (head: FrontGetHead, remote: string) => FrontSubscr
  * The sidecar's hot route served straight from the socket: every connection the node:http server
  * accepts starts here. Keep-alive `POST /groups/:group/messages` requests whose answer cannot
  * differ from node:http's (http-head.ts decides the head, `take` the rest) are read and answered
- * here through the app's own publish handler. The first request that is not one of those, with
- * every byte not yet consumed, hands the connection to node:http for good (the bytes unshifted,
- * then node:http's own connection listener), so node:http answers everything else as before:
- * SSE, the dashboard, errors, malformed heads. node:http's own request handling (its parser's
+ * here through the app's own publish handler, and SSE GETs it can open are streamed here. A
+ * body-less GET or HEAD of anything else (health, history, the dashboard) is lent to node:http
+ * for one answer (front-loan.ts), after which the connection is the front's again. The first
+ * request that is none of those, with every byte not yet consumed, hands the connection to
+ * node:http for good (the bytes unshifted, then node:http's own connection listener), so
+ * node:http answers everything else as before: errors, malformed heads, bodies it must read.
+ * node:http's own request handling (its parser's
  * callbacks, IncomingMessage, ServerResponse, header objects) was most of a POST's CPU.
  * Kept from node:http: headersTimeout, requestTimeout, keepAliveTimeout, the max header size,
  * answers in order, `Connection: close`, closing at shutdown.
@@ -75,6 +79,9 @@ export class HttpFront implements FrontStreams {
     this.#handoff = server.listeners('connection') as Listener[];
     server.removeAllListeners('connection');
     server.on('connection', (socket: Socket) => this.#accept(socket));
+    server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (req.socket instanceof Loan) req.socket.answering(res);
+    });
     this.#sweep = setInterval(() => this.#check(), SWEEP_MS);
     this.#sweep.unref();
   }
@@ -122,6 +129,13 @@ export class HttpFront implements FrontStreams {
     socket.resume();
   }
 
+  /** A loan of the connection's requests to node:http (see Loan), connected to it. */
+  loan(socket: Socket, ends: LoanEnds): Loan {
+    const loan = new Loan(socket, ends);
+    for (const listener of this.#handoff) listener.call(this.#server, loan as unknown as Socket);
+    return loan;
+  }
+
   forget(conn: FrontConnection): void {
     this.#conns.delete(conn);
   }
@@ -164,6 +178,8 @@ const State = {
   Body: 1,
   /** The body is read; the answer is pending. */
   Answer: 2,
+  /** A request is lent to node:http (see Loan): what comes next waits for its answer. */
+  Lent: 3,
 } as const;
 
 class FrontConnection {
@@ -194,6 +210,8 @@ class FrontConnection {
   #held: string | null = null;
   /** The connection ends once the held answers are out. */
   #heldEnd = false;
+  /** node:http's side of the requests this connection lends it, once one was lent. */
+  #loan: Loan | null = null;
 
   constructor(front: HttpFront, socket: Socket) {
     this.#front = front;
@@ -243,6 +261,10 @@ class FrontConnection {
       if (head === MORE) return;
       if (head !== NOT_MINE && 'get' in head) {
         this.#takeGet(head);
+        return;
+      }
+      if (head !== NOT_MINE && 'lend' in head) {
+        this.#lend(head.size);
         return;
       }
       // `.` and `..` are path steps a URL parser removes: the app answers those.
@@ -306,6 +328,62 @@ class FrontConnection {
       .catch((err) => this.#fault(err));
   }
 
+  /** node:http answers the request at the start of `buf` (`size` bytes); the rest waits. */
+  #lend(size: number): void {
+    this.flushAnswers();
+    const buf = this.#buf as Buffer;
+    this.#buf = this.#rest(size);
+    this.#pending = true;
+    this.#state = State.Lent;
+    let loan = this.#loan;
+    if (loan === null || !loan.usable) {
+      loan?.forget();
+      loan = this.#front.loan(this.#socket, this.#loanEnds);
+      this.#loan = loan;
+    }
+    loan.lend(buf.subarray(0, size));
+  }
+
+  /** The connection no longer lends requests: a stream's, node:http's for good, or closed. */
+  #endLoan(): void {
+    this.#loan?.forget();
+    this.#loan = null;
+  }
+
+  readonly #loanEnds: LoanEnds = {
+    back: () => {
+      if (this.#gone) return;
+      this.#pending = false;
+      this.#state = State.Head;
+      if (this.#closeAfter || this.#front.closing) {
+        // The client ended meanwhile, or the server is closing: node:http would end it now.
+        this.#gone = true;
+        this.#front.forget(this);
+        this.#endLoan();
+        this.#socket.end();
+        return;
+      }
+      this.#settled();
+      this.#unhold();
+      try {
+        this.#pump();
+      } catch (err) {
+        this.#fault(err);
+      }
+    },
+    ended: () => {
+      this.#loan = null;
+      if (this.#gone) return;
+      this.#gone = true;
+      this.#front.forget(this);
+      this.#socket.end();
+    },
+    destroyed: () => {
+      this.#loan = null;
+      this.destroy();
+    },
+  };
+
   #subscribed(stream: FrontSseStream, size: number): void {
     if (this.#gone) return;
     if (this.#closeAfter || (this.#buf as Buffer).byteLength > size) {
@@ -320,6 +398,7 @@ class FrontConnection {
     s.off('end', this.#onEnd);
     s.off('close', this.#onClose);
     this.#front.forget(this);
+    this.#endLoan();
     this.#unhold();
     this.flushAnswers();
     stream.open(this.#front.sseHead(Date.now()));
@@ -484,6 +563,7 @@ class FrontConnection {
     s.off('error', noop);
     const rest = this.#buf;
     this.#buf = null;
+    this.#endLoan();
     this.#front.handoff(this, s, rest);
   }
 
@@ -509,6 +589,7 @@ class FrontConnection {
   #closed(): void {
     this.#gone = true;
     this.#front.forget(this);
+    this.#endLoan();
     const w = this.#waiter;
     this.#waiter = null;
     w?.reject(prematureClose());

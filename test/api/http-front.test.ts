@@ -6,6 +6,7 @@
  * node:http itself handled: that tells which side answered.
  */
 import { execFile } from 'node:child_process';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { connect } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -159,6 +160,149 @@ test('a connection hands over to node:http mid-way: POSTs, then GET /healthz and
   assert.match(all[3].body, /data: to-sse/);
   await t.waitForText('first\nsecond\n');
   assert.is(t.text, 'first\nsecond\n');
+});
+
+test("a GET node:http answers is lent to it: the connection comes back, so the POST and SSE stream after it are the front's", async () => {
+  const t = await rig.tcp('lend');
+  const before = node.urls.length;
+  // The connections node:http saw the lent requests on.
+  const seenOn: unknown[] = [];
+  const onRequest = (message: unknown) =>
+    seenOn.push((message as { request: { socket: unknown } }).request.socket);
+  subscribe('http.server.request.start', onRequest);
+  const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
+  // All in one write: what follows a lent request waits for its answer, in order.
+  const parts = [
+    get('/healthz') +
+      get('/groups/lend/messages?limit=1') +
+      post('lend', 'via-front') +
+      get('/groups/lend') +
+      get('/groups/lend/events'),
+  ];
+  let published = false;
+  const got = await exchange(rig.sc.addresses.http as string, parts, {
+    idleMs: 3000,
+    until: (raw) => {
+      const text = raw.toString('latin1');
+      if (!published && text.includes('text/event-stream')) {
+        published = true;
+        void waitFor(() => rig.count('lend', 'sse') === 1, 2000, 'the stream').then(() =>
+          t.write('to-sse\n'),
+        );
+      }
+      return text.includes('data: to-sse');
+    },
+  });
+  const all = answers(got.raw);
+  assert.equal(
+    all.map((a) => a.status),
+    [200, 200, 202, 200, 200],
+  );
+  assert.match(all[4].headers.get('content-type') ?? '', /^text\/event-stream/);
+  assert.match(all[4].body, /data: to-sse/);
+  assert.equal(
+    node.urls.slice(before),
+    ['/healthz', '/groups/lend/messages?limit=1', '/groups/lend'],
+    'node:http answered only the lent requests',
+  );
+  unsubscribe('http.server.request.start', onRequest);
+  assert.is(seenOn.length, 3);
+  assert.ok(
+    seenOn.every((s) => s === seenOn[0]),
+    'one connection in node:http for all the lent requests',
+  );
+  await t.waitForText('via-front\n');
+});
+
+test('lent requests get the answers node:http gives with the front off, odd ones included', async () => {
+  const cases: [string, string][] = [
+    ['GET /groups/none HTTP/1.1\r\nHost: x\r\n\r\n', 'an unknown group'],
+    ['GET /nothing/here?x=%zz HTTP/1.1\r\nHost: x\r\n\r\n', 'an unknown path, a bad escape'],
+    ['GET /groups/none HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 'close'],
+    ['GET /groups/none HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab', 'a body'],
+    ['GET /groups/none HTTP/1.1\r\n\r\n', 'no Host'],
+    ['GET /groups/none HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n', 'two Hosts'],
+    ['GET /groups/none HTTP/1.1\nHost: x\n\n', 'bare LF'],
+    ['GET /groups/none HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n', 'obs-fold'],
+    ['GET /groups/none HTTP/1.0\r\nHost: x\r\n\r\n', 'HTTP/1.0'],
+    ['GET http://x/groups/none HTTP/1.1\r\nHost: x\r\n\r\n', 'absolute form'],
+    ['GET /groups/none HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n', 'Upgrade'],
+    ['OPTIONS /groups/none HTTP/1.1\r\nHost: x\r\n\r\n', 'OPTIONS'],
+  ];
+  await withFrontOff({}, async (off) => {
+    for (const [text, what] of cases) await same(off, [Buffer.from(text, 'latin1')], what);
+    // Two lent requests, then a POST the front takes, on one connection.
+    const two = 'GET /groups/none HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(2) + post('none', 'x');
+    const front = await same(off, [two], 'two lent, then a POST');
+    assert.equal(
+      front.answers.map((a) => a.status),
+      [404, 404, 202],
+    );
+    // HEAD: a head with no body (the answer parser would look for one), then a POST.
+    const head = `HEAD /groups/none HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n${post('none', 'y')}`;
+    const undated = async (address: string) =>
+      (await exchange(address, [head])).raw
+        .toString('latin1')
+        .replace(/^Date: .*\r\n/gm, '')
+        .replace(/"ids":\["[^"]*"\]/, '"ids":["id"]');
+    const lent = await undated(rig.sc.addresses.http as string);
+    assert.is(lent, await undated(off.addresses.http as string), 'HEAD');
+    assert.match(
+      lent,
+      /^HTTP\/1\.1 200 OK(\r\n[^\r]+)*\r\n\r\nHTTP\/1\.1 202 /,
+      'no body after the HEAD answer',
+    );
+  });
+});
+
+test('a client that half-closes after a lent GET gets its answer, then the connection ends', async () => {
+  const raw = await sendAndEnd(
+    rig.sc.addresses.http as string,
+    'GET /groups/none HTTP/1.1\r\nHost: x\r\n\r\n',
+  );
+  assert.equal(
+    answers(raw).map((a) => a.status),
+    [404],
+  );
+});
+
+test("fetch (undici) reads history and then opens the stream on the same kept-alive connection: the stream is the front's", async () => {
+  const base = `http://${rig.sc.addresses.http}`;
+  const t = await rig.tcp('pool');
+  // Connections accepted on the HTTP port meanwhile (net's diagnostics channel).
+  const httpPort = hostPort(rig.sc.addresses.http as string).port;
+  const ports = new Set<number>();
+  const onConnection = (message: unknown) => {
+    const { socket } = message as { socket: { localPort?: number; remotePort?: number } };
+    if (socket.localPort === httpPort) ports.add(socket.remotePort ?? 0);
+  };
+  subscribe('net.server.socket', onConnection);
+  const before = node.urls.length;
+  try {
+    const history = await fetch(`${base}/groups/pool/messages?limit=1`);
+    assert.is(history.status, 200);
+    await history.arrayBuffer();
+    // fetch puts a connection back in its pool just after the body's end, not at it.
+    await sleep(50);
+    const controller = new AbortController();
+    const res = await fetch(`${base}/groups/pool/events`, { signal: controller.signal });
+    assert.is(res.status, 200);
+    await waitFor(() => rig.count('pool', 'sse') === 1, 2000, 'the stream');
+    t.write('pooled\n');
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    let text = '';
+    while (!text.includes('data: pooled')) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    controller.abort();
+    assert.match(text, /data: pooled/);
+    assert.is(ports.size, 1, 'one connection for both');
+    assert.equal(node.urls.slice(before), ['/groups/pool/messages?limit=1']);
+  } finally {
+    unsubscribe('net.server.socket', onConnection);
+  }
 });
 
 test('a head that comes one byte per write is read whole by the front', async () => {
