@@ -228,14 +228,8 @@ function readGetHead(lines: string[], size: number): FrontGetHead | typeof NOT_M
       case 'cookie':
         cookie = true;
         break;
-      case 'connection':
-        if (value.toLowerCase() !== 'keep-alive') return NOT_MINE;
-        break;
-      case 'content-length':
-      case 'transfer-encoding':
-      case 'expect':
-      case 'upgrade':
-        return NOT_MINE;
+      default:
+        if (notOnGet(name, value)) return NOT_MINE;
     }
   }
   if (hosts !== 1) return NOT_MINE;
@@ -257,21 +251,27 @@ function readLendHead(lines: string[], size: number): FrontLendHead | typeof NOT
   for (let i = 1; i <= count; i++) {
     const name = fieldName(lines[i]);
     if (name === null) return NOT_MINE;
-    switch (name) {
-      case 'host':
-        hosts++;
-        break;
-      case 'connection':
-        if (fieldValue.toLowerCase() !== 'keep-alive') return NOT_MINE;
-        break;
-      case 'content-length':
-      case 'transfer-encoding':
-      case 'expect':
-      case 'upgrade':
-        return NOT_MINE;
-    }
+    if (name === 'host') hosts++;
+    else if (notOnGet(name, fieldValue)) return NOT_MINE;
   }
   return hosts === 1 ? { size, lend: true } : NOT_MINE;
+}
+
+/**
+ * A field a GET the front takes or lends must not have: a body (Content-Length,
+ * Transfer-Encoding), Expect, Upgrade, or a Connection other than `keep-alive`.
+ */
+function notOnGet(name: string, value: string): boolean {
+  switch (name) {
+    case 'connection':
+      return value.toLowerCase() !== 'keep-alive';
+    case 'content-length':
+    case 'transfer-encoding':
+    case 'expect':
+    case 'upgrade':
+      return true;
+  }
+  return false;
 }
 
 const QUERY_NAMES: readonly string[] = SUBSCRIBE_QUERY;

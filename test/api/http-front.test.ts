@@ -64,6 +64,33 @@ async function same(
   return front;
 }
 
+/**
+ * Writes `parts` on one connection; once a stream's answer opens and the hub counts it, `member`
+ * sends `line` to the group. Resolves with the answers once the stream carries it.
+ */
+async function untilStreamed(
+  parts: string[],
+  group: string,
+  member: TcpPeer,
+  line: string,
+): Promise<ReturnType<typeof answers>> {
+  let published = false;
+  const got = await exchange(rig.sc.addresses.http as string, parts, {
+    idleMs: 3000,
+    until: (raw) => {
+      const text = raw.toString('latin1');
+      if (!published && text.includes('text/event-stream')) {
+        published = true;
+        void waitFor(() => rig.count(group, 'sse') === 1, 2000, 'the stream').then(() =>
+          member.write(`${line}\n`),
+        );
+      }
+      return text.includes(`data: ${line}`);
+    },
+  });
+  return answers(got.raw);
+}
+
 test('fast-path POSTs are answered by the front exactly as node:http answers them with the front off', async () => {
   const overrides = { maxBatchMessages: 2 };
   await rig.restart(overrides);
@@ -136,22 +163,7 @@ test('a connection hands over to node:http mid-way: POSTs, then GET /healthz and
   const healthz = 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
   // All in one write: node:http must get the bytes the front read past its last POST.
   const parts = [post('mid', 'first') + post('mid', 'second') + healthz + sse];
-  let published = false;
-  const got = await exchange(rig.sc.addresses.http as string, parts, {
-    idleMs: 3000,
-    until: (raw) => {
-      const text = raw.toString('latin1');
-      if (!published && text.includes('text/event-stream')) {
-        published = true;
-        // Once the hub counts the stream: a TCP member's line reaches it.
-        void waitFor(() => rig.count('mid', 'sse') === 1, 2000, 'the stream').then(() =>
-          t.write('to-sse\n'),
-        );
-      }
-      return text.includes('data: to-sse');
-    },
-  });
-  const all = answers(got.raw);
+  const all = await untilStreamed(parts, 'mid', t, 'to-sse');
   assert.equal(
     all.map((a) => a.status),
     [202, 202, 200, 200],
@@ -179,21 +191,7 @@ test("a GET node:http answers is lent to it: the connection comes back, so the P
       get('/groups/lend') +
       get('/groups/lend/events'),
   ];
-  let published = false;
-  const got = await exchange(rig.sc.addresses.http as string, parts, {
-    idleMs: 3000,
-    until: (raw) => {
-      const text = raw.toString('latin1');
-      if (!published && text.includes('text/event-stream')) {
-        published = true;
-        void waitFor(() => rig.count('lend', 'sse') === 1, 2000, 'the stream').then(() =>
-          t.write('to-sse\n'),
-        );
-      }
-      return text.includes('data: to-sse');
-    },
-  });
-  const all = answers(got.raw);
+  const all = await untilStreamed(parts, 'lend', t, 'to-sse');
   assert.equal(
     all.map((a) => a.status),
     [200, 200, 202, 200, 200],
