@@ -138,26 +138,25 @@ export class MemoryBudget implements MemoryLedger {
   /** Frees at least `bytes` of history if there is that much, oldest batches first, across groups. */
   #evict(sources: BudgetSources, bytes: number): void {
     let freed = 0;
+    // The histories holding anything, as a min-heap on when their oldest batch came: a run
+    // evicts from the oldest until it is no longer older than the next one.
     const held: History[] = [];
     for (const h of sources.histories()) if (h.messages > 0) held.push(h);
+    for (let i = (held.length >> 1) - 1; i >= 0; i--) siftDown(held, i);
     while (freed < bytes && held.length > 0) {
-      // The oldest history, and when the next-oldest one starts: evict up to there in one run.
-      let oldest = 0;
-      let next = Number.POSITIVE_INFINITY;
-      for (let i = 1; i < held.length; i++) {
-        const at = held[i].oldestAt;
-        if (at < held[oldest].oldestAt) {
-          next = held[oldest].oldestAt;
-          oldest = i;
-        } else if (at < next) next = at;
+      const h = held[0];
+      const last = held.pop() as History;
+      if (held.length > 0) {
+        held[0] = last;
+        siftDown(held, 0);
       }
-      const h = held[oldest];
+      const next = held.length > 0 ? held[0].oldestAt : Number.POSITIVE_INFINITY;
       do {
         const one = h.evictOldest();
         freed += one;
         if (one >= OWN_BUFFER_BYTES) this.#uncollected += one;
       } while (freed < bytes && h.messages > 0 && h.oldestAt <= next);
-      if (h.messages === 0) held.splice(oldest, 1);
+      if (h.messages > 0) siftUp(held, held.push(h) - 1);
     }
     this.evictedBytes += freed;
     if (this.#uncollected >= this.#collectAfter) {
@@ -179,6 +178,35 @@ export class MemoryBudget implements MemoryLedger {
     this.collections++;
     collectGarbage();
   };
+}
+
+/** Restores the min-heap on oldestAt below `i`. */
+function siftDown(heap: History[], i: number): void {
+  const n = heap.length;
+  const item = heap[i];
+  const at = item.oldestAt;
+  for (;;) {
+    let child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && heap[child + 1].oldestAt < heap[child].oldestAt) child++;
+    if (heap[child].oldestAt >= at) break;
+    heap[i] = heap[child];
+    i = child;
+  }
+  heap[i] = item;
+}
+
+/** Restores the min-heap on oldestAt above `i`. */
+function siftUp(heap: History[], i: number): void {
+  const item = heap[i];
+  const at = item.oldestAt;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (heap[parent].oldestAt <= at) break;
+    heap[i] = heap[parent];
+    i = parent;
+  }
+  heap[i] = item;
 }
 
 let gc: (() => void) | null | undefined;

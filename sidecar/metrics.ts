@@ -154,7 +154,7 @@ function buildRegistry(
   });
   new Gauge({
     name: 'groupcast_memory_bytes',
-    help: 'Memory charged to the budget, by kind: history (with cached encodings), queues, partial frames, request bodies',
+    help: 'Memory charged to the budget, by kind: history (with cached encodings and 512 bytes a held batch), queues, partial frames, request bodies',
     labelNames: ['kind'],
     registers: [register],
     collect() {

@@ -423,7 +423,7 @@ export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
     'memoryBudget',
     'MEMORY_BUDGET',
     DEFAULT_MEMORY_BUDGET,
-    'memory for replay history (with cached encodings), member queues, partial frames and request bodies in flight; over it history gives way first, then new work is refused or paused',
+    'memory for replay history (with cached encodings and 512 bytes a held batch), member queues, partial frames and request bodies in flight; over it history gives way first, then new work is refused or paused',
     (r) => parseBytes(r, 1 * MiB, 1024 * GiB),
     { defaultDoc: '256 MiB' },
   ),

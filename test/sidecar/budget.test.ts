@@ -1,6 +1,7 @@
+import { connect } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { sleep } from '../helpers/common.ts';
+import { hostPort, sleep } from '../helpers/common.ts';
 import type { Started } from '../helpers/process.ts';
 import { metricOf, peakRss, rssOf, startSidecarProcess } from '../helpers/sidecar-process.ts';
 import { SseClient } from '../helpers/sse.ts';
@@ -74,6 +75,81 @@ test('400 MiB of 1 MiB POSTs into 80 groups stay within the memory budget; evict
   c.close();
   assert.is(gap.requested, firstId);
   assert.is(gap.reason, 'evicted');
+});
+
+/**
+ * POSTs `count` bodies of `size` bytes round-robin into `groups` groups over 16 raw kept-alive
+ * connections, 50 pipelined at a time: many small messages fast. Resolves with the statuses.
+ */
+async function pipelined(
+  http: string,
+  count: number,
+  size: number,
+  groups: number,
+): Promise<Map<string, number>> {
+  const { host, port } = hostPort(http);
+  const body = 'p'.repeat(size);
+  const statuses = new Map<string, number>();
+  let next = 0;
+  const connection = () =>
+    new Promise<void>((resolve, reject) => {
+      const socket = connect({ host, port });
+      let waiting = 0;
+      let text = '';
+      const send = () => {
+        if (next >= count) {
+          socket.destroy();
+          resolve();
+          return;
+        }
+        let out = '';
+        for (let k = 0; k < 50 && next < count; k++, waiting++) {
+          out += `POST /groups/s${next++ % groups}/messages HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n${body}`;
+        }
+        socket.write(out);
+      };
+      socket.on('error', reject);
+      socket.on('connect', send);
+      socket.on('data', (chunk) => {
+        text += chunk.toString('latin1');
+        // Each answer is a head and a JSON body ending in `}`.
+        for (let at = text.indexOf('HTTP/1.1 '); at >= 0; at = text.indexOf('HTTP/1.1 ')) {
+          const end = text.indexOf('}', at);
+          if (end < 0) break;
+          const status = text.slice(at + 9, at + 12);
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+          text = text.slice(end + 1);
+          waiting--;
+        }
+        if (waiting === 0) send();
+      });
+    });
+  await Promise.all(Array.from({ length: 16 }, connection));
+  return statuses;
+}
+
+test('small messages, a batch each, are held within the budget with what each batch costs', async () => {
+  const sc = await startSidecarProcess({ GROUPCAST_MEMORY_BUDGET: '16MiB' });
+  procs.push(sc);
+  const http = sc.addresses.http;
+  const pid = sc.child.pid as number;
+  await fetch(`http://${http}/groups/s0/messages`, { method: 'POST', body: 'first' });
+  await sleep(200);
+  const before = rssOf(pid);
+  const { result: statuses, peak } = await peakRss(pid, () => pipelined(http, 400_000, 40, 1000));
+  const growth = peak - before;
+  const held = await metricOf(http, 'groupcast_history_messages');
+  const history = await metricOf(http, 'groupcast_memory_bytes{kind="history"}');
+  console.log(
+    `  budget 16 MiB, 400,000 POSTs of 40 bytes into 1,000 groups: ${held} held, history charged ${(history / MiB).toFixed(1)} MiB, RSS +${(growth / MiB).toFixed(0)} MiB at peak; answers ${JSON.stringify([...statuses])}`,
+  );
+  assert.equal([...statuses], [['202', 400_000]]);
+  // Counted by their bytes alone (41 each), all 400,000 fit in 16 MiB: the heap held 522 bytes
+  // more for each, and RSS grew about 300 MiB.
+  assert.ok(held < (16 * MiB) / 512, `${held} messages held`);
+  assert.ok(history <= 16 * MiB, `history charged ${history}`);
+  // The budget, and the heap's room for 400,000 requests' garbage (+142 MiB measured).
+  assert.ok(growth < 200 * MiB, `RSS grew ${(growth / MiB).toFixed(0)} MiB`);
 });
 
 test('over budget with nothing left to evict, a POST is refused with 503 OVER_BUDGET and Retry-After before its body is read', async () => {

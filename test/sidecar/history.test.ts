@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type Batch, batchOf } from '../../shared/message.ts';
-import { History, type MemoryLedger } from '../../sidecar/history.ts';
+import { History, type MemoryLedger, BATCH_OVERHEAD_BYTES as O } from '../../sidecar/history.ts';
 
 const enc = new TextEncoder();
 let nextSeq = 1;
@@ -73,20 +73,20 @@ test('a history of zero holds nothing and remembers what it let go', () => {
   assert.equal([h.messages, h.bytes, h.evictedSeq, h.firstSeq], [0, 0, 2, 0]);
 });
 
-test('the ledger is charged wire and cached encodings, and given them back on every eviction', () => {
+test("the ledger is charged wire, cached encodings and each batch's overhead, and given them back on every eviction", () => {
   const ledger = new Ledger();
   const h = new History(3, 1 << 20, ledger);
   const a = numbered('one', 'two');
   a.sse = new Uint8Array(40);
   h.append(a);
-  assert.equal([h.bytes, h.encodedBytes, h.heldBytes, ledger.total], [6, 40, 46, 46]);
+  assert.equal([h.bytes, h.encodedBytes, h.heldBytes, ledger.total], [6, 40, 46 + O, 46 + O]);
   const b = numbered('three', 'four');
   h.append(b);
   assert.is(ledger.total, h.heldBytes);
   // b's encoding is cached after it was kept (the first subscriber wrote it).
   b.sse = new Uint8Array(25);
   h.encoded(b);
-  assert.equal([h.encodedBytes, ledger.total], [65, 6 + 9 + 65]);
+  assert.equal([h.encodedBytes, ledger.total], [65, 6 + 9 + 65 + 2 * O]);
   const stray = numbered('not held');
   stray.sse = new Uint8Array(99);
   h.encoded(stray);
@@ -108,9 +108,9 @@ test('evictOldest drops the oldest batch and answers the bytes it freed', () => 
   h.append(a);
   h.append(numbered('fgh'));
   assert.ok(h.oldestAt <= Date.now());
-  assert.is(h.evictOldest(), 5 + 10);
-  assert.equal([h.messages, h.firstSeq, h.evictedSeq, ledger.total], [1, 3, 2, 3]);
-  assert.is(h.evictOldest(), 3);
+  assert.is(h.evictOldest(), 5 + 10 + O);
+  assert.equal([h.messages, h.firstSeq, h.evictedSeq, ledger.total], [1, 3, 2, 3 + O]);
+  assert.is(h.evictOldest(), 3 + O);
   assert.equal([h.messages, h.bytes, h.firstSeq, ledger.total], [0, 0, 0, 0]);
 });
 

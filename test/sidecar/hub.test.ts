@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Origin } from '../../shared/hub.ts';
+import { BATCH_OVERHEAD_BYTES } from '../../sidecar/history.ts';
 import { type HubOptions, LocalHub } from '../../sidecar/hub.ts';
 import { sleep } from '../helpers/common.ts';
 import { RecordingMember, RecordingSubscriber } from '../helpers/member.ts';
@@ -154,7 +155,10 @@ test('subscribe replays what was asked, counts the stream; unsubscribe leaves on
 });
 
 test('over its memory budget the hub evicts the oldest history first, across groups', async () => {
-  const h = hub({ memoryBudget: 10_000, groupTtlMs: 60_000 });
+  // Room for 9 one-message batches of 1000 bytes with their overhead, and a little more.
+  const batch = 1000 + BATCH_OVERHEAD_BYTES;
+  const budget = 9 * batch + 500;
+  const h = hub({ memoryBudget: budget, groupTtlMs: 60_000 });
   const kib = (c: string) => c.repeat(999);
   for (const group of ['a', 'b', 'c']) {
     for (let i = 0; i < 3; i++) {
@@ -165,14 +169,14 @@ test('over its memory budget the hub evicts the oldest history first, across gro
   const held = (g: string) => h.findGroup(g)?.history.messages ?? 0;
   assert.equal(['a', 'b', 'c'].map(held), [3, 3, 3]);
   assert.is(h.budget.evictedBytes, 0);
-  // 9000 bytes held; 4000 more pass the budget: evicted to 90% of it, 4000 bytes at least.
+  // 9 batches held; a batch of 4 passes the budget: evicted to 90% of it, a's 3 batches and one of b's.
   await publish(h, 'd', kib('d'), kib('d'), kib('d'), kib('d'));
   await sleep(20); // settled after the turn that went over
   assert.is(held('a'), 0, 'the oldest group went first');
   assert.ok(held('b') < 3, `b: ${held('b')}`);
   assert.equal([held('c'), held('d')], [3, 4], 'the newest stayed');
-  assert.ok(h.budget.evictedBytes >= 4000);
-  assert.ok(h.memoryReport().history <= 10_000 * 0.9);
+  assert.ok(h.budget.evictedBytes >= 4 * batch);
+  assert.ok(h.memoryReport().history <= budget * 0.9);
   assert.is(h.budget.over, false);
 });
 
