@@ -34,8 +34,8 @@ export type SubscribeTaker = (head: FrontGetHead, remote: string) => FrontSubscr
  * request that is none of those, with every byte not yet consumed, hands the connection to
  * node:http for good (the bytes unshifted, then node:http's own connection listener), so
  * node:http answers everything else as before: errors, malformed heads, bodies it must read.
- * node:http's own request handling (its parser's
- * callbacks, IncomingMessage, ServerResponse, header objects) was most of a POST's CPU.
+ * node:http's own request handling (its parser's callbacks, IncomingMessage, ServerResponse,
+ * header objects) was most of a POST's CPU.
  * Kept from node:http: headersTimeout, requestTimeout, keepAliveTimeout, the max header size,
  * answers in order, `Connection: close`, closing at shutdown.
  */

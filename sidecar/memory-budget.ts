@@ -44,8 +44,6 @@ export class MemoryBudget implements MemoryLedger {
   /** Bytes of large batches evicted since the last collection this budget asked for. */
   #uncollected = 0;
   readonly #collectAfter: number;
-  /** Collections asked for after large evictions (a counter, for tests and docs). */
-  collections = 0;
 
   constructor(limit: number) {
     this.limit = limit;
@@ -175,7 +173,6 @@ export class MemoryBudget implements MemoryLedger {
    * +209); small messages live in the JS heap, which V8 already collects as it grows.
    */
   readonly #collect = (): void => {
-    this.collections++;
     collectGarbage();
   };
 }
