@@ -357,10 +357,7 @@ class FrontConnection {
       this.#state = State.Head;
       if (this.#closeAfter || this.#front.closing) {
         // The client ended meanwhile, or the server is closing: node:http would end it now.
-        this.#gone = true;
-        this.#front.forget(this);
-        this.#endLoan();
-        this.#socket.end();
+        this.#end();
         return;
       }
       this.#settled();
@@ -373,10 +370,7 @@ class FrontConnection {
     },
     ended: () => {
       this.#loan = null;
-      if (this.#gone) return;
-      this.#gone = true;
-      this.#front.forget(this);
-      this.#socket.end();
+      if (!this.#gone) this.#end();
     },
     destroyed: () => {
       this.#loan = null;
@@ -513,8 +507,7 @@ class FrontConnection {
     } else this.#held += `${head}\r\n${text}`;
     this.#pending = false;
     if (close) {
-      this.#gone = true;
-      this.#front.forget(this);
+      this.#letGo();
       this.#heldEnd = true;
       return;
     }
@@ -581,14 +574,23 @@ class FrontConnection {
       return;
     }
     if (this.#buf !== null && this.#state === State.Head) this.#socket.write(BAD_REQUEST);
+    this.#end();
+  }
+
+  /** The front is done with the connection: it is ending, or a stream's, or node:http's. */
+  #letGo(): void {
     this.#gone = true;
     this.#front.forget(this);
+  }
+
+  /** Ends the connection after what was written. */
+  #end(): void {
+    this.#letGo();
     this.#socket.end();
   }
 
   #closed(): void {
-    this.#gone = true;
-    this.#front.forget(this);
+    this.#letGo();
     this.#endLoan();
     const w = this.#waiter;
     this.#waiter = null;
@@ -602,15 +604,13 @@ class FrontConnection {
       return;
     }
     // An answer of this turn is still to go out: the connection ends after it.
-    this.#gone = true;
-    this.#front.forget(this);
+    this.#letGo();
     this.#heldEnd = true;
   }
 
   destroy(): void {
     this.flushAnswers();
-    this.#gone = true;
-    this.#front.forget(this);
+    this.#letGo();
     this.#socket.destroy();
   }
 
@@ -631,8 +631,7 @@ class FrontConnection {
   #timedOut(): void {
     // As node:http: the answer is written, then the socket destroyed.
     this.flushAnswers();
-    this.#gone = true;
-    this.#front.forget(this);
+    this.#letGo();
     this.#socket.write(TIMED_OUT);
     this.#socket.destroy();
   }
