@@ -37,15 +37,6 @@ if (Deno.args.includes('--help') || Deno.args.includes('-h')) {
   Deno.exit(0);
 }
 
-/**
- * Upstream event streams on connections of their own: on the shared pool a stream would follow a
- * JSON call (the history read before it) on a kept-alive connection, which the sidecar's raw
- * HTTP front has handed to node:http for good, so the stream would cost node:http's per-write
- * work on the sidecar instead of the front's.
- */
-const streamClient = Deno.createHttpClient({});
-const streamFetch: typeof fetch = (input, init) => fetch(input, { ...init, client: streamClient });
-
 let edge: Edge;
 try {
   edge = createEdge(Deno.env.toObject(), Deno.args, {
@@ -53,7 +44,6 @@ try {
     logFields: { pid: Deno.pid },
     // POSTs to an http: sidecar go on the edge's own connections (PublishConnections), not fetch.
     connect: denoTcp,
-    streamFetch,
     remoteAddress: (c: Context) => {
       const a = (c.env as Deno.ServeHandlerInfo<Deno.NetAddr>).remoteAddr;
       return formatHostPort(a.hostname, a.port);

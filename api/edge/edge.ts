@@ -29,7 +29,6 @@ export function createEdge(
   {
     terminal = false,
     connect,
-    streamFetch,
     ...runtime
   }: ApiRuntime & {
     log?: EdgeLog;
@@ -37,8 +36,6 @@ export function createEdge(
     logFields?: Record<string, unknown>;
     /** The runtime's TCP connect, for POSTs to the sidecar (see PublishConnections). */
     connect?: TcpConnect;
-    /** A fetch whose connections carry only upstream event streams (see SidecarLinkOptions). */
-    streamFetch?: typeof fetch;
   } = {},
 ): Edge {
   const { options } = resolveEdgeOptions(env, argv);
@@ -58,7 +55,6 @@ export function createEdge(
     maxMessageBytes: options.maxMessageBytes,
     maxBodyBytes: options.maxBodyBytes,
     connect,
-    streamFetch,
     log,
   });
   const onRejected = (code: ErrorCode) => hub.stats.count(hub.stats.rejected, code);

@@ -61,8 +61,6 @@ export interface RemoteHubOptions {
   /** The sidecar's request body limit: POSTs sent together stay under it. @default 16 MiB */
   maxBodyBytes?: number;
   fetch?: typeof fetch;
-  /** The fetch for upstream event streams (see SidecarLinkOptions.streamFetch). @default `fetch` */
-  streamFetch?: typeof fetch;
   /**
    * A runtime's TCP connect: POSTs then go to an `http:` sidecar on the edge's own kept-open
    * connections (PublishConnections) instead of through fetch. @default none (fetch)
@@ -84,7 +82,7 @@ export class RemoteHub implements Hub {
   readonly listeners: Record<string, ListenerStatus> = {};
   readonly #upstreams = new Map<string, Upstream>();
   readonly #options: Required<
-    Omit<RemoteHubOptions, 'token' | 'fetch' | 'streamFetch' | 'log' | 'url' | 'connect'>
+    Omit<RemoteHubOptions, 'token' | 'fetch' | 'log' | 'url' | 'connect'>
   >;
   readonly #log: EdgeLog;
   #subscribers = 0;
@@ -99,7 +97,6 @@ export class RemoteHub implements Hub {
       token: options.token,
       timeoutMs: options.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
       fetch: options.fetch,
-      streamFetch: options.streamFetch,
     });
     this.#options = {
       timeoutMs: options.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,

@@ -17,12 +17,6 @@ export interface SidecarLinkOptions {
   timeoutMs: number;
   /** The fetch to use (tests and runtimes with a custom one); the global fetch by default. */
   fetch?: typeof fetch;
-  /**
-   * The fetch for event streams, when the runtime can give them connections of their own (Deno:
-   * a separate HTTP client). A stream that follows a JSON call on a kept-alive connection reaches
-   * the sidecar's node:http after that call, not its raw front. @default `fetch`
-   */
-  streamFetch?: typeof fetch;
 }
 
 /**
@@ -36,8 +30,6 @@ export interface SidecarLinkOptions {
 export class SidecarLink {
   readonly url: string;
   readonly #client: HttpClient;
-  /** The client for event streams (the same one unless `streamFetch` was given). */
-  readonly #streams: HttpClient;
   readonly #origin: string;
   /**
    * The sidecar's last refusal of the edge's credentials (401/403), until a request it answers
@@ -48,25 +40,18 @@ export class SidecarLink {
   constructor(options: SidecarLinkOptions) {
     this.url = options.url.replace(/\/+$/, '');
     this.#origin = new URL(this.url).origin;
-    const client = (fetch: typeof globalThis.fetch | undefined) =>
-      new HttpClient({
-        url: this.url,
-        token: options.token ?? undefined,
-        timeoutMs: options.timeoutMs,
-        fetch,
-      });
-    this.#client = client(options.fetch);
-    this.#streams = options.streamFetch ? client(options.streamFetch) : this.#client;
+    this.#client = new HttpClient({
+      url: this.url,
+      token: options.token ?? undefined,
+      timeoutMs: options.timeoutMs,
+      fetch: options.fetch,
+    });
   }
 
   /** Runs one request: its failure as the edge reports it, and the refusal noted for health. */
-  async call<T>(
-    run: (client: HttpClient) => Promise<T>,
-    isHealth = false,
-    client = this.#client,
-  ): Promise<T> {
+  async call<T>(run: (client: HttpClient) => Promise<T>, isHealth = false): Promise<T> {
     try {
-      const result = await run(client);
+      const result = await run(this.#client);
       if (!isHealth) this.refused = null;
       return result;
     } catch (err) {
@@ -95,7 +80,7 @@ export class SidecarLink {
 
   /** Opens a group's event stream, resolved once its headers are in. */
   events(group: string, lastEventId: string | null, signal: AbortSignal): Promise<Response> {
-    return this.call((c) => c.events(group, { lastEventId, signal }), false, this.#streams);
+    return this.call((c) => c.events(group, { lastEventId, signal }));
   }
 }
 

@@ -1,12 +1,11 @@
 /**
  * The edge worker's upstream event stream reaches the sidecar's raw HTTP front, not node:http.
  * Before a stream the edge reads the group's position with a JSON call (`GET .../messages`),
- * which the front hands to node:http, and a kept-alive connection handed over stays node:http's:
- * a stream sent on it after the call would cost the sidecar node:http's per-write work for as
- * long as it lasts. So under Deno the edge opens its streams on connections of their own. The
- * sidecar runs in this process (node:http's diagnostics channel lists what it handled); the edge
- * is a real Deno process.
- */
+ * which the front lends to node:http; Deno's fetch then sends the stream on the same kept-alive
+ * connection, which is the front's again after the call (api/front-loan.ts). Before the lend, a
+ * connection handed over stayed node:http's, and the stream cost the sidecar node:http's
+ * per-write work for as long as it lasted. The sidecar runs in this process (node:http's
+ * diagnostics channel lists what it handled); the edge is a real Deno process. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Sidecar } from '../../sidecar/server.ts';
@@ -46,7 +45,7 @@ test('the edge reads history through node:http and streams through the front, in
       const [m] = await sub.waitForMessages(1);
       assert.is(m.data, `round ${round}`);
       const seen = node.urls.slice(before);
-      // The JSON call came first (what makes a shared connection node:http's) ...
+      // The JSON call came first (lent to node:http) ...
       assert.ok(
         seen.some((u) => u.startsWith(`/groups/${group}/messages?`)),
         `node:http handled ${JSON.stringify(seen)}`,
