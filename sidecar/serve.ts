@@ -4,6 +4,7 @@ import { GroupcastError, toGroupcastError } from '../shared/errors.ts';
 import { SIDECAR_OPTIONS, type SidecarOptions } from '../shared/options/sidecar.ts';
 import { loadSidecarOptions } from './config.ts';
 import { followHistoryHeld, makeHeapRoomForBatches } from './heap-room.ts';
+import { trimWhenIdle } from './idle-trim.ts';
 import { createLogger, endLogs, logFormatFor } from './logger.ts';
 import { startSidecar } from './server.ts';
 
@@ -90,6 +91,8 @@ export async function serve(argv: readonly string[]): Promise<void> {
   // On its own, the sidecar gets the same room only while its history holds much (heap-room.ts).
   const budget = sidecar.hub.budget;
   const stopFollowing = options.redisUrl ? () => {} : followHistoryHeld(() => budget.used.history);
+  // And gives back the young generation a burst grew, once it is idle (idle-trim.ts).
+  const stopTrimming = trimWhenIdle(log);
   log.info(
     { node: sidecar.hub.node, backplane: sidecar.hub.cluster?.kind ?? 'memory' },
     `node ${sidecar.hub.node} (${sidecar.hub.cluster ? 'sharing groups over Redis' : 'groups in memory'})`,
@@ -112,6 +115,7 @@ export async function serve(argv: readonly string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     stopFollowing();
+    stopTrimming();
     log.info({ signal }, 'shutting down');
     sidecar.close().then(
       () => {
