@@ -92,7 +92,7 @@ export async function serve(argv: readonly string[]): Promise<void> {
   const budget = sidecar.hub.budget;
   const stopFollowing = options.redisUrl ? () => {} : followHistoryHeld(() => budget.used.history);
   // And gives back the young generation a burst grew, once it is idle (idle-trim.ts).
-  const stopTrimming = trimWhenIdle(log);
+  const stopTrimming = options.idleTrim ? trimWhenIdle(log) : () => {};
   log.info(
     { node: sidecar.hub.node, backplane: sidecar.hub.cluster?.kind ?? 'memory' },
     `node ${sidecar.hub.node} (${sidecar.hub.cluster ? 'sharing groups over Redis' : 'groups in memory'})`,

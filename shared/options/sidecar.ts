@@ -141,6 +141,7 @@ export interface SidecarOptions extends ApiOptions {
   stallTimeoutMs: number;
   publishWaitMs: number;
   memoryBudget: number;
+  idleTrim: boolean;
   tcpKeepaliveMs: number;
   listenBacklog: number;
   maxConnections: number;
@@ -426,6 +427,14 @@ export const SIDECAR_OPTIONS: readonly OptionSpec[] = [
     'memory for replay history (with cached encodings and 512 bytes a held batch), member queues, partial frames and request bodies in flight; over it history gives way first, then new work is refused or paused',
     (r) => parseBytes(r, 1 * MiB, 1024 * GiB),
     { defaultDoc: '256 MiB' },
+  ),
+  spec(
+    'idleTrim',
+    'IDLE_TRIM',
+    true,
+    "half a second after the event loop goes idle, give back the young generation V8 grew for a burst (one full collection, about 50 ms at 10,000 members, at most every 10 s); off: V8's own memory reducer does it 10-15 s later",
+    (r) => parseBool(r),
+    { boolean: true, defaultDoc: 'on' },
   ),
   spec(
     'tcpKeepaliveMs',

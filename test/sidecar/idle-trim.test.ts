@@ -24,6 +24,13 @@ interface Trim {
   newSpaceAfter: number;
 }
 
+async function storm(port: number): Promise<Socket[]> {
+  const sockets: Socket[] = [];
+  for (let i = 0; i < MEMBERS; i++) sockets.push(await member(port, `storm-${i % GROUPS}`));
+  for (const s of sockets) s.resume();
+  return sockets;
+}
+
 function trims(out: string): Trim[] {
   const found: Trim[] = [];
   for (const line of out.split('\n')) {
@@ -43,12 +50,9 @@ test('a sidecar gives back the young generation a connect storm grew, once idle,
     ['tcp'],
   );
   const port = Number(sc.addresses.tcp.split(':').pop());
-  const sockets: Socket[] = [];
+  let sockets: Socket[] = [];
   try {
-    for (let i = 0; i < MEMBERS; i++) {
-      sockets.push(await member(port, `storm-${i % GROUPS}`));
-    }
-    for (const s of sockets) s.resume();
+    sockets = await storm(port);
     // Busy: a publisher keeps the sidecar's loop working for 2.5 s (64 KiB writes to 100 members).
     const publisher = await member(port, 'storm-0');
     const chunk = Buffer.alloc(64 * 1024, 97);
@@ -88,6 +92,28 @@ test('a sidecar gives back the young generation a connect storm grew, once idle,
     probe.write('after the trim\n');
     assert.is(await got, 'after the trim\n');
     probe.destroy();
+  } finally {
+    for (const s of sockets) s.destroy();
+    await sc.stop();
+  }
+});
+
+test('GROUPCAST_IDLE_TRIM=off leaves the young generation to V8', async () => {
+  const sc = await startSidecarProcess(
+    {
+      GROUPCAST_LOG_LEVEL: 'debug',
+      GROUPCAST_MAX_CONNECTIONS_PER_IP: '100000',
+      GROUPCAST_IDLE_TRIM: 'off',
+    },
+    ['tcp'],
+  );
+  const port = Number(sc.addresses.tcp.split(':').pop());
+  let sockets: Socket[] = [];
+  try {
+    sockets = await storm(port);
+    // Idle for four times as long as a trim takes to come (above).
+    await sleep(2_000);
+    assert.equal(trims(sc.stdout()), []);
   } finally {
     for (const s of sockets) s.destroy();
     await sc.stop();
