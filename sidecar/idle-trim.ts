@@ -18,14 +18,6 @@ export interface IdleTrimLog {
   debug(obj: object, msg: string): void;
 }
 
-export interface IdleTrimOptions {
-  checkMs?: number;
-  minIntervalMs?: number;
-  newSpaceBytes?: number;
-  /** Called after each trim (tests, metrics). */
-  trimmed?: (freedBytes: number, ms: number) => void;
-}
-
 function newSpaceBytes(): number {
   for (const s of getHeapSpaceStatistics()) if (s.space_name === 'new_space') return s.space_size;
   return 0;
@@ -45,14 +37,11 @@ type Collect = () => Promise<void>;
  * (under 2% used), if the young generation is over 8 MiB, the sidecar asks V8 for that same
  * collection (the inspector's HeapProfiler.collectGarbage, in-process: Isolate::
  * LowMemoryNotification), which also shrinks the young generation to its start size. A plain
- * gc() does not shrink it. The pause (a full collection, about 20-30 ms at 10,000 members) falls
- * while nothing is happening; none is made over 64 MiB of live heap, nor more than once in 10 s.
- * Under load the young generation grows back within a few young collections.
+ * gc() does not shrink it. The pause (two full collections, about 25 ms each at 10,000 members)
+ * falls while nothing is happening; none is made over 64 MiB of live heap, nor more than once in
+ * 10 s. Under load the young generation grows back within a few young collections.
  */
-export function trimWhenIdle(log: IdleTrimLog, opts: IdleTrimOptions = {}): () => void {
-  const checkMs = opts.checkMs ?? IDLE_TRIM_CHECK_MS;
-  const minInterval = opts.minIntervalMs ?? IDLE_TRIM_MIN_INTERVAL_MS;
-  const threshold = opts.newSpaceBytes ?? IDLE_TRIM_NEW_SPACE_BYTES;
+export function trimWhenIdle(log: IdleTrimLog): () => void {
   let collect: Collect | null | undefined;
   /** Loading the inspector, or a collection on its way. */
   let busy = false;
@@ -64,23 +53,24 @@ export function trimWhenIdle(log: IdleTrimLog, opts: IdleTrimOptions = {}): () =
     const before = newSpaceBytes();
     const t0 = performance.now();
     busy = true;
-    c().then(
-      () => {
+    c()
+      .then(
+        () =>
+          log.debug(
+            {
+              newSpaceBefore: before,
+              newSpaceAfter: newSpaceBytes(),
+              ms: Math.round((performance.now() - t0) * 10) / 10,
+            },
+            'idle: young generation given back',
+          ),
+        // A refused collection is tried again after the interval, like a done one.
+        () => {},
+      )
+      .finally(() => {
         busy = false;
-        const ms = performance.now() - t0;
         lastTrim = performance.now();
-        const after = newSpaceBytes();
-        log.debug(
-          { newSpaceBefore: before, newSpaceAfter: after, ms: Math.round(ms * 10) / 10 },
-          'idle: young generation given back',
-        );
-        opts.trimmed?.(before - after, ms);
-      },
-      () => {
-        busy = false;
-        lastTrim = performance.now();
-      },
-    );
+      });
   };
 
   const check = () => {
@@ -89,8 +79,8 @@ export function trimWhenIdle(log: IdleTrimLog, opts: IdleTrimOptions = {}): () =
     last = now;
     quiet = used <= IDLE_TRIM_MAX_UTILIZATION ? quiet + 1 : 0;
     if (quiet < IDLE_TRIM_QUIET_CHECKS || collect === null || busy) return;
-    if (performance.now() - lastTrim < minInterval) return;
-    if (newSpaceBytes() < threshold) return;
+    if (performance.now() - lastTrim < IDLE_TRIM_MIN_INTERVAL_MS) return;
+    if (newSpaceBytes() < IDLE_TRIM_NEW_SPACE_BYTES) return;
     if (getHeapStatistics().used_heap_size > IDLE_TRIM_MAX_HEAP_BYTES) return;
     quiet = 0;
     if (collect) {
@@ -111,7 +101,7 @@ export function trimWhenIdle(log: IdleTrimLog, opts: IdleTrimOptions = {}): () =
       },
     );
   };
-  const timer = setInterval(check, checkMs);
+  const timer = setInterval(check, IDLE_TRIM_CHECK_MS);
   timer.unref?.();
   return () => clearInterval(timer);
 }
