@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
+import { memoryReducingCollection } from './v8-collect.ts';
 
 /** How often the event loop's use is looked at. */
 export const IDLE_TRIM_CHECK_MS = 250;
@@ -23,8 +24,6 @@ function newSpaceBytes(): number {
   return 0;
 }
 
-type Collect = () => Promise<void>;
-
 /**
  * Gives back the young generation that a burst made V8 grow, once the process has gone quiet.
  *
@@ -42,20 +41,21 @@ type Collect = () => Promise<void>;
  * 10 s. Under load the young generation grows back within a few young collections.
  */
 export function trimWhenIdle(log: IdleTrimLog): () => void {
-  let collect: Collect | null | undefined;
-  /** Loading the inspector, or a collection on its way. */
+  /** A collection on its way, or none possible here (no inspector). */
   let busy = false;
   let last = performance.eventLoopUtilization();
   let quiet = 0;
-  let lastTrim = -Infinity;
+  let lastTrim = Number.NEGATIVE_INFINITY;
 
-  const trim = (c: Collect) => {
+  const trim = () => {
     const before = newSpaceBytes();
     const t0 = performance.now();
     busy = true;
-    c()
+    memoryReducingCollection()
       .then(
-        () =>
+        (done) => {
+          // Without an inspector, nothing more is tried.
+          if (!done) return true;
           log.debug(
             {
               newSpaceBefore: before,
@@ -63,12 +63,14 @@ export function trimWhenIdle(log: IdleTrimLog): () => void {
               ms: Math.round((performance.now() - t0) * 10) / 10,
             },
             'idle: young generation given back',
-          ),
+          );
+          return false;
+        },
         // A refused collection is tried again after the interval, like a done one.
-        () => {},
+        () => false,
       )
-      .finally(() => {
-        busy = false;
+      .then((never) => {
+        busy = never;
         lastTrim = performance.now();
       });
   };
@@ -78,51 +80,14 @@ export function trimWhenIdle(log: IdleTrimLog): () => void {
     const used = performance.eventLoopUtilization(now, last).utilization;
     last = now;
     quiet = used <= IDLE_TRIM_MAX_UTILIZATION ? quiet + 1 : 0;
-    if (quiet < IDLE_TRIM_QUIET_CHECKS || collect === null || busy) return;
+    if (quiet < IDLE_TRIM_QUIET_CHECKS || busy) return;
     if (performance.now() - lastTrim < IDLE_TRIM_MIN_INTERVAL_MS) return;
     if (newSpaceBytes() < IDLE_TRIM_NEW_SPACE_BYTES) return;
     if (getHeapStatistics().used_heap_size > IDLE_TRIM_MAX_HEAP_BYTES) return;
     quiet = 0;
-    if (collect) {
-      trim(collect);
-      return;
-    }
-    // node:inspector is loaded at the first trim, not at start (most sidecars never need it).
-    busy = true;
-    inspectorCollect().then(
-      (c) => {
-        busy = false;
-        collect = c;
-        if (c) trim(c);
-      },
-      () => {
-        busy = false;
-        collect = null;
-      },
-    );
+    trim();
   };
   const timer = setInterval(check, IDLE_TRIM_CHECK_MS);
   timer.unref?.();
   return () => clearInterval(timer);
-}
-
-/** The inspector's full, memory-reducing collection, or null where Node has no inspector. */
-async function inspectorCollect(): Promise<Collect | null> {
-  let Session: typeof import('node:inspector').Session;
-  try {
-    ({ Session } = await import('node:inspector'));
-  } catch {
-    return null;
-  }
-  return () =>
-    new Promise<void>((resolve, reject) => {
-      const session = new Session();
-      session.connect();
-      session.post('HeapProfiler.collectGarbage', (err) => {
-        // Disconnected from inside this callback, the session kept the process alive.
-        setImmediate(() => session.disconnect());
-        if (err) reject(err);
-        else resolve();
-      });
-    });
 }

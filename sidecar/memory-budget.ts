@@ -1,6 +1,5 @@
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { History, MemoryLedger } from './history.ts';
+import { fullCollection } from './v8-collect.ts';
 
 /** What the budget counts, by kind (the `kind` label of groupcast_memory_bytes). */
 export const MEMORY_KINDS = ['history', 'queues', 'partial', 'bodies'] as const;
@@ -157,24 +156,18 @@ export class MemoryBudget implements MemoryLedger {
       if (h.messages > 0) siftUp(held, held.push(h) - 1);
     }
     this.evictedBytes += freed;
+    // Evicted history is freed only when the garbage collector runs, and V8 starts on buffers
+    // outside its heap only after 64 MiB of them have come since its last run, marking while more
+    // arrive: with large messages evicted at the budget's limit, the process held 60-100 MiB of
+    // dead buffers at its peak. A full collection after each 1/8 of the budget evicted in large
+    // batches frees them at once. Only for large batches: those are a few objects, so the pause is
+    // a few ms (measured: 400 POSTs of 1 MiB with a 128 MiB budget, peak RSS +171 MiB instead of
+    // +209); small messages live in the JS heap, which V8 already collects as it grows.
     if (this.#uncollected >= this.#collectAfter) {
       this.#uncollected = 0;
-      setImmediate(this.#collect);
+      setImmediate(fullCollection);
     }
   }
-
-  /**
-   * Evicted history is freed only when the garbage collector runs, and V8 starts on buffers
-   * outside its heap only after 64 MiB of them have come since its last run, marking while more
-   * arrive: with large messages evicted at the budget's limit, the process held 60-100 MiB of
-   * dead buffers at its peak. A full collection after each 1/8 of the budget evicted in large
-   * batches frees them at once. Only for large batches: those are a few objects, so the pause is
-   * a few ms (measured: 400 POSTs of 1 MiB with a 128 MiB budget, peak RSS +171 MiB instead of
-   * +209); small messages live in the JS heap, which V8 already collects as it grows.
-   */
-  readonly #collect = (): void => {
-    collectGarbage();
-  };
 }
 
 /** Restores the min-heap on oldestAt below `i`. */
@@ -204,19 +197,4 @@ function siftUp(heap: History[], i: number): void {
     i = parent;
   }
   heap[i] = item;
-}
-
-let gc: (() => void) | null | undefined;
-
-/** A full garbage collection, if this runtime allows asking for one (Node does, with a flag). */
-function collectGarbage(): void {
-  if (gc === undefined) {
-    try {
-      setFlagsFromString('--expose-gc');
-      gc = runInNewContext('gc') as () => void;
-    } catch {
-      gc = null;
-    }
-  }
-  gc?.();
 }
