@@ -76,3 +76,18 @@ export class TcpPeer {
     this.socket.destroy();
   }
 }
+
+/**
+ * A plain socket on 127.0.0.1:`port` that has sent its join line for `group`. Nothing is kept of
+ * what it receives: for tests that hold thousands of members or read in their own way.
+ */
+export function joinedSocket(port: number, group: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => {
+      s.setNoDelay(true);
+      s.write(`SOCKETFORWARDER-NEW:${group}\n`);
+      resolve(s);
+    });
+    s.on('error', reject);
+  });
+}

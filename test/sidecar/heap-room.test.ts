@@ -1,23 +1,13 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { sleep } from '../helpers/common.ts';
 import { ROOT, startProcess } from '../helpers/process.ts';
+import { joinedSocket } from '../helpers/tcp.ts';
 
 const BIN = join(ROOT, 'sidecar', 'bin.js');
 const LINE = 100;
-
-function member(port: number, group: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect(port, '127.0.0.1', () => {
-      s.setNoDelay(true);
-      s.write(`SOCKETFORWARDER-NEW:${group}\n`);
-      resolve(s);
-    });
-    s.on('error', reject);
-  });
-}
 
 async function write(s: Socket, b: Buffer): Promise<void> {
   if (!s.write(b)) await new Promise((r) => s.once('drain', r));
@@ -48,12 +38,12 @@ test('a sidecar holding much history stays out of back-to-back full collections 
     const big = Buffer.alloc(64 * 1024, 97);
     big[big.length - 1] = 10;
     for (let g = 0; g < 8; g++) {
-      const receiver = await member(port, `held-${g}`);
+      const receiver = await joinedSocket(port, `held-${g}`);
       let got = 0;
       receiver.on('data', (d: Buffer) => {
         got += d.length;
       });
-      const publisher = await member(port, `held-${g}`);
+      const publisher = await joinedSocket(port, `held-${g}`);
       await sleep(50);
       for (let i = 0; i < 300; i++) await write(publisher, big);
       while (got < 300 * big.length) await sleep(10);
@@ -62,7 +52,7 @@ test('a sidecar holding much history stays out of back-to-back full collections 
     }
     // The sidecar looks at the history it holds once a second.
     await sleep(1500);
-    for (let i = 0; i < 10; i++) sockets.push(await member(port, 'busy'));
+    for (let i = 0; i < 10; i++) sockets.push(await joinedSocket(port, 'busy'));
     await sleep(200);
     let received = 0;
     for (const s of sockets) {

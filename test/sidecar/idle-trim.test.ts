@@ -1,22 +1,22 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { IDLE_TRIM_NEW_SPACE_BYTES } from '../../sidecar/idle-trim.ts';
 import { sleep } from '../helpers/common.ts';
 import { rssOf, startSidecarProcess } from '../helpers/sidecar-process.ts';
+import { joinedSocket } from '../helpers/tcp.ts';
 
 const MEMBERS = 5_000;
 const GROUPS = 50;
 const TRIMMED = 'idle: young generation given back';
 
-function member(port: number, group: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect(port, '127.0.0.1', () => {
-      s.write(`SOCKETFORWARDER-NEW:${group}\n`);
-      resolve(s);
-    });
-    s.on('error', reject);
-  });
+/** A sidecar process logging its trims, with room for the storm's connections from one address. */
+async function start(env: Record<string, string> = {}) {
+  const sc = await startSidecarProcess(
+    { GROUPCAST_LOG_LEVEL: 'debug', GROUPCAST_MAX_CONNECTIONS_PER_IP: '100000', ...env },
+    ['tcp'],
+  );
+  return { sc, port: Number(sc.addresses.tcp.split(':').pop()) };
 }
 
 interface Trim {
@@ -26,7 +26,7 @@ interface Trim {
 
 async function storm(port: number): Promise<Socket[]> {
   const sockets: Socket[] = [];
-  for (let i = 0; i < MEMBERS; i++) sockets.push(await member(port, `storm-${i % GROUPS}`));
+  for (let i = 0; i < MEMBERS; i++) sockets.push(await joinedSocket(port, `storm-${i % GROUPS}`));
   for (const s of sockets) s.resume();
   return sockets;
 }
@@ -45,16 +45,12 @@ function trims(out: string): Trim[] {
 // survive its young collections) and keeps it, resident, until its own memory reducer runs 10-15 s
 // later. The sidecar gives it back half a second after it goes idle, and never while it is busy.
 test('a sidecar gives back the young generation a connect storm grew, once idle, not while busy', async () => {
-  const sc = await startSidecarProcess(
-    { GROUPCAST_LOG_LEVEL: 'debug', GROUPCAST_MAX_CONNECTIONS_PER_IP: '100000' },
-    ['tcp'],
-  );
-  const port = Number(sc.addresses.tcp.split(':').pop());
+  const { sc, port } = await start();
   let sockets: Socket[] = [];
   try {
     sockets = await storm(port);
     // Busy: a publisher keeps the sidecar's loop working for 2.5 s (64 KiB writes to 100 members).
-    const publisher = await member(port, 'storm-0');
+    const publisher = await joinedSocket(port, 'storm-0');
     const chunk = Buffer.alloc(64 * 1024, 97);
     chunk[chunk.length - 1] = 10;
     const busyUntil = Date.now() + 2_500;
@@ -85,7 +81,7 @@ test('a sidecar gives back the young generation a connect storm grew, once idle,
       `RSS fell by ${((busyRss - idleRss) / 2 ** 20).toFixed(1)} MiB (young generation ${(freed / 2 ** 20).toFixed(1)} MiB)`,
     );
     // Every member is still there: a message reaches one.
-    const probe = await member(port, 'storm-7');
+    const probe = await joinedSocket(port, 'storm-7');
     const reader = sockets[7];
     const got = new Promise<string>((resolve) => reader.once('data', (d) => resolve(String(d))));
     await sleep(50);
@@ -99,15 +95,7 @@ test('a sidecar gives back the young generation a connect storm grew, once idle,
 });
 
 test('GROUPCAST_IDLE_TRIM=off leaves the young generation to V8', async () => {
-  const sc = await startSidecarProcess(
-    {
-      GROUPCAST_LOG_LEVEL: 'debug',
-      GROUPCAST_MAX_CONNECTIONS_PER_IP: '100000',
-      GROUPCAST_IDLE_TRIM: 'off',
-    },
-    ['tcp'],
-  );
-  const port = Number(sc.addresses.tcp.split(':').pop());
+  const { sc, port } = await start({ GROUPCAST_IDLE_TRIM: 'off' });
   let sockets: Socket[] = [];
   try {
     sockets = await storm(port);
