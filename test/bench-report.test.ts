@@ -1,5 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { goals } from './bench/goals.ts';
 import { absoluteTable } from './bench/report.ts';
 import { Results } from './bench/results.ts';
 
@@ -40,6 +41,48 @@ test('absolute table: 64 KiB deliveries read in µs; rows without CPU keep the s
   assert.ok(rowOf(table, 'redis').includes('server 12.5 µs, load 15.0 µs'), rowOf(table, 'redis'));
   assert.ok(/rounds 20.0k-20.0k +\|$/.test(rowOf(table, 'forwarder')), rowOf(table, 'forwarder'));
   assert.not.ok(rowOf(table, 'forwarder').includes('CPU per delivery'));
+});
+
+test("targets: Node's floor is read against the baseline and groupcast against the floor", () => {
+  const res = new Results();
+  const rates: Record<string, [number, number]> = {
+    groupcast: [20_000, 150_000],
+    nchan: [30_000, 100_000],
+    'node-http': [16_000, 60_000],
+    'node-floor': [40_000, 125_000],
+  };
+  for (const [target, [one, ten]] of Object.entries(rates))
+    for (const [kase, value] of [
+      ['1:1', one],
+      ['1:10', ten],
+    ] as const) {
+      const row = res.row('POST -> SSE', kase, target, {
+        unit: 'msg/s',
+        better: 'higher',
+        checkLoss: true,
+      });
+      row.samples.push({ ok: true, value });
+    }
+  const floor = goals(res).filter((g) => g.goal.includes("Node's floor"));
+  assert.equal(
+    floor.map((g) => [g.goal, g.measured, g.status]),
+    [
+      [
+        "POST -> SSE 1:1: Node's floor vs node-http, groupcast vs the floor",
+        '2.50x, 0.50x',
+        'info',
+      ],
+      ["POST -> SSE 1:10: Node's floor vs nchan, groupcast vs the floor", '1.25x, 1.20x', 'info'],
+    ],
+  );
+  // No floor in the run: no such rows.
+  const none = new Results();
+  none.row('POST -> SSE', '1:10', 'groupcast', {
+    unit: 'msg/s',
+    better: 'higher',
+    checkLoss: true,
+  });
+  assert.equal(goals(none).filter((g) => g.goal.includes("Node's floor")).length, 0);
 });
 
 test.run();

@@ -3,7 +3,7 @@ import { fmt } from './context.ts';
 import type { Goal } from './goals.ts';
 import { median, type Results, type Row, type Sample } from './results.ts';
 
-const BASELINES = ['redis', 'nats', 'nchan', 'node-http', 'forwarder', 'groupcast'];
+const BASELINES = ['redis', 'nats', 'nchan', 'node-http', 'node-floor', 'forwarder', 'groupcast'];
 
 function table(head: string[], rows: string[][]): string {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));

@@ -1,7 +1,7 @@
 /** 3. HTTP POST -> SSE (16 keep-alive posters), NDJSON batches, TCP -> SSE, POST -> TCP. */
 import { type Context, compare, sharedTargets } from '../context.ts';
 import { NO_API, postSseJob } from '../jobs.ts';
-import { nchan, nodeSse } from '../targets/baselines.ts';
+import { nchan, nodeFloor, nodeSse } from '../targets/baselines.ts';
 import { groupcast } from '../targets/groupcast.ts';
 import type { Running } from '../targets/types.ts';
 
@@ -9,7 +9,7 @@ const POSTERS = 16;
 const NDJSON_BATCH = 100;
 
 export async function http(ctx: Context): Promise<void> {
-  const field = await sharedTargets(ctx, [groupcast, nchan, nodeSse]);
+  const field = await sharedTargets(ctx, [groupcast, nchan, nodeSse, nodeFloor]);
   const row = { unit: 'msg/s', better: 'higher', checkLoss: true } as const;
   for (const n of [1, 10, 100]) {
     await compare(

@@ -151,3 +151,22 @@ export const nodeSse: TargetSpec = {
     };
   },
 };
+
+/** Node's floor for the HTTP rows: node:net, no HTTP library, no checks (node-floor.ts). */
+export const nodeFloor: TargetSpec = {
+  name: 'node-floor',
+  unavailable: () => null,
+  async start() {
+    const port = await freePort();
+    const proc = spawnGroup('node-floor', process.execPath, await nodeArgs('node-floor.ts', true), {
+      env: { PORT: String(port) },
+    });
+    await waitForPort(port, proc);
+    return {
+      name: 'node-floor',
+      procs: [proc],
+      http: { addr: { host: LOCALHOST, port }, flavor: 'node' },
+      stop: () => proc.stop(),
+    };
+  },
+};
