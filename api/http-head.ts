@@ -146,7 +146,7 @@ export function readFrontHead(
         hosts++;
         break;
       case 'content-length':
-        if (contentLength !== undefined || !DIGITS.test(value)) return NOT_MINE;
+        if (contentLength !== undefined || !DIGITS.test(value) || fieldTabAfter) return NOT_MINE;
         contentLength = value;
         break;
       case 'content-type':
@@ -158,6 +158,8 @@ export function readFrontHead(
         authorization = value;
         break;
       case 'connection': {
+        // node:http does not see `close` with a tab after it (the connection stays open).
+        if (fieldTabAfter) return NOT_MINE;
         const v = value.toLowerCase();
         if (v === 'close') close = true;
         else if (v !== 'keep-alive') return NOT_MINE;
@@ -175,6 +177,11 @@ export function readFrontHead(
 
 /** The value of the field fieldName last read (a scratch slot: no pair allocated per line). */
 let fieldValue = '';
+/**
+ * A tab followed that value: node:http then refuses a Content-Length (400) and misses a
+ * Connection's `close`, so the front leaves such heads to it.
+ */
+let fieldTabAfter = false;
 
 /**
  * A header line's name, lower-cased, with its value (trimmed of spaces and tabs) left in
@@ -185,8 +192,18 @@ function fieldName(line: string): string | null {
   if (colon <= 0) return null;
   const name = line.slice(0, colon);
   if (!TOKEN.test(name)) return null;
-  fieldValue = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+  let from = colon + 1;
+  let to = line.length;
+  while (from < to && isBlank(line.charCodeAt(from))) from++;
+  while (to > from && isBlank(line.charCodeAt(to - 1))) to--;
+  fieldValue = line.slice(from, to);
+  fieldTabAfter = to < line.length && line.indexOf('\t', to) >= 0;
   return name.toLowerCase();
+}
+
+/** A space or a tab: what a field value is trimmed of. */
+function isBlank(c: number): boolean {
+  return c === 32 || c === 9;
 }
 
 /**

@@ -269,9 +269,7 @@ class FrontConnection {
       }
       // `.` and `..` are path steps a URL parser removes: the app answers those.
       const call =
-        head === NOT_MINE || !plainGroup(head.group)
-          ? null
-          : this.#front.take({ ...head, remote: this.#remote });
+        head === NOT_MINE || !plainGroup(head.group) ? null : this.#front.take(head, this.#remote);
       if (head === NOT_MINE || call === null) {
         this.#handoff();
         return;

@@ -43,8 +43,6 @@ export interface PublishHead {
   /** Digits only. */
   contentLength: string;
   authorization: string | undefined;
-  /** The client's `ip:port`. */
-  remote: string;
 }
 
 /** Publishes the request, reading its body when asked; never rejects. */
@@ -55,7 +53,8 @@ export type PublishCall = (body: () => Promise<Uint8Array>) => Promise<JsonAnswe
  * anything the fast paths skip (a PublishCall), or must come from the app (null). The group
  * segment must already be plain (`plainGroup`).
  */
-export type PublishTaker = (head: PublishHead) => PublishCall | null;
+/** `remote` is the client's `ip:port`. */
+export type PublishTaker = (head: PublishHead, remote: string) => PublishCall | null;
 
 /**
  * The rules both fast paths share (node:http's request listener below, and the raw HTTP front,
@@ -89,7 +88,7 @@ export function publishTaker(
     extra: [],
     close: false,
   });
-  return (head) => {
+  return (head, remote) => {
     const type = head.contentType;
     const lower = type === undefined ? '' : type.toLowerCase();
     const batch = lower.startsWith('application/x-ndjson') || lower.startsWith(FRAMES_TYPE);
@@ -100,7 +99,6 @@ export function publishTaker(
       token = bearerToken(head.authorization);
       if (token === undefined) return null;
     }
-    const remote = head.remote;
     if (!admits(remote)) return null;
     const group = head.group;
     return (body) =>
@@ -137,13 +135,15 @@ export function nodePublishPath(
     const h = req.headers;
     const length = h['content-length'];
     if (length === undefined || h['transfer-encoding'] !== undefined) return false;
-    const call = take({
-      group,
-      contentType: h['content-type'],
-      contentLength: length,
-      authorization: h.authorization,
-      remote: hooks.remote(req),
-    });
+    const call = take(
+      {
+        group,
+        contentType: h['content-type'],
+        contentLength: length,
+        authorization: h.authorization,
+      },
+      hooks.remote(req),
+    );
     if (!call) return false;
     // After the parser is done with this read: a body that came with its headers is then
     // buffered whole, and is read at once, with no listeners.

@@ -88,7 +88,12 @@ export function encodeBatchAfter(batch: Batch, afterSeq: number): Uint8Array {
  * time and gives it to every message that follows, up to the next `time` event.
  */
 function writeTime(w: ByteWriter, batch: Batch): void {
-  w.ascii(`event: time\ndata: ${batch.time}\n\n`);
+  w.bytes(TIME_HEAD);
+  const time = batch.time;
+  // Always a whole number of ms here; anything else is written as JavaScript prints it.
+  if (Number.isSafeInteger(time) && time >= 0) w.decimal(time);
+  else w.ascii(String(time));
+  w.bytes(EVENT_END);
 }
 
 /** The `data:` of a `time` event as a number, or null when it is not one (ms since the epoch). */
@@ -100,6 +105,7 @@ const EVENT_MESSAGE = textEncoder.encode('\nevent: message\ndata: ');
 const EVENT_BINARY = textEncoder.encode('\nevent: binary\ndata: ');
 const NEXT_DATA = textEncoder.encode('\ndata: ');
 const EVENT_END = textEncoder.encode('\n\n');
+const TIME_HEAD = textEncoder.encode('event: time\ndata: ');
 
 /**
  * `id: <epoch>-<seq>` of every message written from bytes, not made as a string each; an event's

@@ -418,6 +418,24 @@ test('hostile heads get the answers node:http gives with the front off, and the 
     [`${start}Host: x\r\nContent-Length: 99999999999999999999\r\n\r\n${body5}`, 'huge length'],
     [`${start}Host: x\r\nContent-Length: 005\r\n\r\n${body5}`, 'leading zeros'],
     [`${start}Host: x\r\nContent-Length:\r\n\r\n${body5}`, 'empty length'],
+    [`${start}Host: x\r\nContent-Length: \t 5  \r\n\r\n${body5}`, 'length among blanks'],
+    // node:http refuses a tab after the length's digits (400), though not before them.
+    [`${start}Host: x\r\nContent-Length: 5\t\r\n\r\n${body5}`, 'length, then a tab'],
+    [`${start}Host: x\r\nContent-Length: \t 5 \t\r\n\r\n${body5}`, 'length, blanks, a tab'],
+    [
+      `${start}Host: x\r\nContent-Type: text/plain\t\r\nContent-Length: 5\r\n\r\n${body5}`,
+      'type, then a tab',
+    ],
+    [
+      `${start}Host: x\r\nContent-Length: 5\r\nConnection:\t close  \r\n\r\n${body5}`,
+      'close among blanks',
+    ],
+    // ...and does not see `close` with a tab after it: the connection stays open.
+    [
+      `${start}Host: x\r\nContent-Length: 5\r\nConnection: close\t\r\n\r\n${body5}`,
+      'close, then a tab',
+    ],
+    [`${start}Host: x\r\nContent-Length: \t\r\n\r\n${body5}`, 'length of blanks only'],
     [
       `POST /groups/h/messages HTTP/1.0\r\nHost: x\r\nContent-Length: 5\r\n\r\n${body5}`,
       'HTTP/1.0',

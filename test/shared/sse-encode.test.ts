@@ -19,7 +19,12 @@ function expected(payload: Uint8Array, id: string): string {
 }
 
 /** A batch as a TCP read makes it: payloads with a separator between them in one buffer. */
-function batchOf(payloads: Uint8Array[], epoch: number, firstSeq: number): Batch {
+function batchOf(
+  payloads: Uint8Array[],
+  epoch: number,
+  firstSeq: number,
+  time = 1_700_000_000_000,
+): Batch {
   const parts: number[] = [];
   const bounds = new Uint32Array(payloads.length * 2);
   payloads.forEach((p, i) => {
@@ -31,7 +36,7 @@ function batchOf(payloads: Uint8Array[], epoch: number, firstSeq: number): Batch
   const b = new Batch(Uint8Array.from(parts), bounds, payloads.length, parts.length);
   b.epoch = epoch;
   b.firstSeq = firstSeq;
-  b.time = 1_700_000_000_000;
+  b.time = time;
   return b;
 }
 
@@ -44,12 +49,18 @@ const shape = fc.record({
   payloads: fc.array(payload, { minLength: 1, maxLength: 12 }),
   epoch: fc.oneof(fc.constant(1_764_660_000_000), fc.nat({ max: 999_999_999_999_999 })),
   firstSeq: fc.oneof(fc.integer({ min: 1, max: 1_000 }), fc.integer({ min: 1, max: 2 ** 40 })),
+  // A publish time in ms: now-ish, any whole number, or one a peer sent oddly (kept as printed).
+  time: fc.oneof(
+    fc.constant(1_764_660_000_123),
+    fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+    fc.double({ noNaN: true }),
+  ),
 });
 
 test('encodeBatch writes each message as the plain string encoding would (ids, text, binary)', () => {
   fc.assert(
-    fc.property(shape, ({ payloads, epoch, firstSeq }) => {
-      const b = batchOf(payloads, epoch, firstSeq);
+    fc.property(shape, ({ payloads, epoch, firstSeq, time }) => {
+      const b = batchOf(payloads, epoch, firstSeq, time);
       const want =
         `event: time\ndata: ${b.time}\n\n` +
         payloads.map((p, i) => expected(p, `${epoch}-${firstSeq + i}`)).join('');
