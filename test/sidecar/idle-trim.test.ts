@@ -73,9 +73,14 @@ test('a sidecar gives back the young generation a connect storm grew, once idle,
       `the storm grew the young generation (${after[0].newSpaceBefore})`,
     );
     assert.ok(after[0].newSpaceAfter <= 2 * 1024 * 1024, `given back (${after[0].newSpaceAfter})`);
-    await sleep(200);
-    const idleRss = rssOf(sc.child.pid as number);
+    // V8 unmaps the freed pages on a background thread: on a busy machine RSS falls a moment later.
     const freed = after[0].newSpaceBefore - after[0].newSpaceAfter;
+    let idleRss = rssOf(sc.child.pid as number);
+    const settleBy = Date.now() + 2_000;
+    while (busyRss - idleRss <= freed / 2 && Date.now() < settleBy) {
+      await sleep(100);
+      idleRss = Math.min(idleRss, rssOf(sc.child.pid as number));
+    }
     assert.ok(
       busyRss - idleRss > freed / 2,
       `RSS fell by ${((busyRss - idleRss) / 2 ** 20).toFixed(1)} MiB (young generation ${(freed / 2 ** 20).toFixed(1)} MiB)`,
