@@ -128,45 +128,31 @@ export const nchan: TargetSpec = {
   },
 };
 
+/**
+ * A Node baseline of the HTTP rows in one file (`node` flavor: POST /pub/<group>, GET
+ * /sub/<group>), run as plain JavaScript always, or only when the run asks for it (memory rows).
+ */
+function nodeHttpTarget(name: string, file: string, alwaysPlainJs: boolean): TargetSpec {
+  return {
+    name,
+    unavailable: () => null,
+    async start(opts = {}) {
+      const port = await freePort();
+      const args = await nodeArgs(file, alwaysPlainJs || opts.plainJs);
+      const proc = spawnGroup(name, process.execPath, args, { env: { PORT: String(port) } });
+      await waitForPort(port, proc);
+      return {
+        name,
+        procs: [proc],
+        http: { addr: { host: LOCALHOST, port }, flavor: 'node' },
+        stop: () => proc.stop(),
+      };
+    },
+  };
+}
+
 /** A bare node:http SSE hub: one res.write per subscriber per POST. */
-export const nodeSse: TargetSpec = {
-  name: 'node-http',
-  unavailable: () => null,
-  async start(opts = {}) {
-    const port = await freePort();
-    const proc = spawnGroup(
-      'node-http',
-      process.execPath,
-      await nodeArgs('node-sse.ts', opts.plainJs),
-      {
-        env: { PORT: String(port) },
-      },
-    );
-    await waitForPort(port, proc);
-    return {
-      name: 'node-http',
-      procs: [proc],
-      http: { addr: { host: LOCALHOST, port }, flavor: 'node' },
-      stop: () => proc.stop(),
-    };
-  },
-};
+export const nodeSse = nodeHttpTarget('node-http', 'node-sse.ts', false);
 
 /** Node's floor for the HTTP rows: node:net, no HTTP library, no checks (node-floor.ts). */
-export const nodeFloor: TargetSpec = {
-  name: 'node-floor',
-  unavailable: () => null,
-  async start() {
-    const port = await freePort();
-    const proc = spawnGroup('node-floor', process.execPath, await nodeArgs('node-floor.ts', true), {
-      env: { PORT: String(port) },
-    });
-    await waitForPort(port, proc);
-    return {
-      name: 'node-floor',
-      procs: [proc],
-      http: { addr: { host: LOCALHOST, port }, flavor: 'node' },
-      stop: () => proc.stop(),
-    };
-  },
-};
+export const nodeFloor = nodeHttpTarget('node-floor', 'node-floor.ts', true);
