@@ -51,9 +51,8 @@ export type PublishCall = (body: () => Promise<Uint8Array>) => Promise<JsonAnswe
 /**
  * Decides whether the answer to `POST /groups/:group/messages` with this head cannot depend on
  * anything the fast paths skip (a PublishCall), or must come from the app (null). The group
- * segment must already be plain (`plainGroup`).
+ * segment must already be plain (`plainGroup`); `remote` is the client's `ip:port`.
  */
-/** `remote` is the client's `ip:port`. */
 export type PublishTaker = (head: PublishHead, remote: string) => PublishCall | null;
 
 /**
