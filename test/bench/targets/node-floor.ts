@@ -4,7 +4,7 @@
  * It reads only the request line and Content-Length, checks nothing else, numbers each body as
  * one SSE event, writes each subscriber once per event-loop turn and each poster's answers once
  * per turn. Not a hub anyone should run (no limits, no errors, no history): the ceiling against
- * which groupcast's own per-POST cost is read. Run: PORT=<n> node node-floor.js
+ * which groupcast's own per-POST cost is read. Run: PORT=<n> node --import tsx node-floor.ts
  */
 import { createServer, type Socket } from 'node:net';
 
